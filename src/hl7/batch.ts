@@ -1,0 +1,522 @@
+/**
+ * Frame first, parse second (style.md practice 1): turn the BYTES of a dropped file into envelope segments
+ * (FHS/BHS/BTS/FTS), raw messages and junk, without decoding anything. Each message is decoded and parsed on its
+ * own later, so one bad message fails alone.
+ *
+ * Rules (pam-fr.md §6, decisions.md "Files"):
+ * - line ends CR, LF, CRLF (mixed too) are all one terminator; blank and whitespace-only lines are dropped;
+ * - a UTF-8 BOM at the start of a line (the file start, or the start of a concatenated file) is dropped;
+ * - MLLP block bytes 0x0B / 0x1C are dropped wherever they are, and end a line (so `0x1C 0x0B MSH` glued on
+ *   one line still starts a new message);
+ * - a new message starts at each line beginning `MSH` + a punctuation byte (its own field separator: `MSH#` is
+ *   a message too);
+ * - FHS/BHS/BTS/FTS lines are envelope items, never part of a message;
+ * - inside a message every other non-blank line belongs to it (a stray line break inside a field then makes
+ *   the message fail to parse, loudly, instead of silently losing text), except lines made only of control
+ *   characters (0x1A DOS EOF, NUL padding…), which are junk wherever they are;
+ * - outside a message (before the first MSH, after an envelope segment) non-blank lines are junk.
+ * Line ends never occur inside an 8859-x or UTF-8 character, so splitting on bytes is safe before decoding.
+ *
+ * Memory does not grow with the file: chunks are scanned with `indexOf` and a message's bytes are kept only
+ * until the next MSH (or envelope segment). One message is capped at `maxMessageBytes`; beyond it the message
+ * is flagged `truncated` and only its MSH is kept, so the pipeline can still ACK it.
+ */
+import { createReadStream } from 'node:fs';
+
+/** One message as framed from the file: bytes are not decoded (MSH-18 decides how, see charset.ts). */
+export interface RawMessage {
+  /** 0-based position of the message in the file. */
+  index: number;
+  /** 1-based line number of its MSH (CR, LF and CRLF each end one line). */
+  line: number;
+  /** Byte offset of its MSH in the file (after any BOM / MLLP start byte). */
+  offset: number;
+  /** Segments joined and terminated by 0x0D; BOM, MLLP bytes and blank lines removed. */
+  bytes: Buffer;
+  /** True when the message exceeded `maxMessageBytes`: `bytes` then hold only its MSH segment. */
+  truncated?: boolean;
+}
+
+/** A batch envelope segment (pam-fr.md §6). Never part of a message. */
+export interface EnvelopeSegment {
+  name: 'FHS' | 'BHS' | 'BTS' | 'FTS';
+  /** 1-based line number. */
+  line: number;
+  /** The segment text, latin1-decoded (envelope fields are ASCII in practice; latin1 never fails). */
+  text: string;
+}
+
+/** What the framer yields, in file order of completion (a message is yielded when the next one begins). */
+export type FrameItem =
+  | { kind: 'message'; message: RawMessage }
+  | { kind: 'envelope'; segment: EnvelopeSegment }
+  | { kind: 'junk'; line: number; reason: string };
+
+/** Framing options. */
+export interface FrameOptions {
+  /** Largest message kept whole, in bytes (default 16 MiB). Also bounds the length of any single line kept. */
+  maxMessageBytes?: number;
+}
+
+/** Default cap on one message: far above any ADT message, small enough to never exhaust memory. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** Chunk size for reading files (the performance floor was measured with large sequential reads). */
+export const FILE_CHUNK_BYTES = 256 * 1024;
+
+const CR = 0x0d;
+const LF = 0x0a;
+const VT = 0x0b; // MLLP start block
+const FS = 0x1c; // MLLP end block
+
+/** Junk reasons (human text, never patient data). */
+const REASON_BEFORE_FIRST_MSH = 'text before the first MSH is not an HL7 segment';
+const REASON_SEGMENT_OUTSIDE = 'segment outside a message';
+const REASON_TEXT_OUTSIDE = 'text outside a message is not an HL7 segment';
+const REASON_CONTROL = 'line of control characters only (e.g. 0x1A, NUL)';
+
+interface OpenMessage {
+  index: number;
+  line: number;
+  offset: number;
+  segments: Buffer[];
+  size: number;
+  truncated: boolean;
+}
+
+interface PendingJunk {
+  line: number;
+  reason: string;
+  count: number;
+}
+
+/** Printable ASCII punctuation: a plausible HL7 separator byte (MSH-1). */
+function isSeparatorByte(b: number): boolean {
+  return b > 0x20 && b < 0x7f && !(b >= 0x30 && b <= 0x39) && !(b >= 0x41 && b <= 0x5a) && !(b >= 0x61 && b <= 0x7a);
+}
+function isUpper(b: number): boolean { return b >= 0x41 && b <= 0x5a; }
+function isUpperOrDigit(b: number): boolean { return (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39); }
+
+/**
+ * The framing state machine, shared by the streaming and the synchronous entry points so that both give
+ * identical results whatever the chunk boundaries. Feed chunks with `push`, then call `end` once.
+ */
+class Framer {
+  private readonly max: number;
+  /** Bytes of the current, unterminated line that came from earlier chunks. */
+  private carry: Buffer[] = [];
+  private carryBytes = 0;
+  private carryOffset = 0;
+  /** The current line grew beyond `max`: only its head is kept. */
+  private carryOversized = false;
+  /** Previous chunk ended with CR: an LF at the start of the next chunk belongs to that CRLF. */
+  private afterCR = false;
+  /** File offset of the next chunk's first byte. */
+  private consumed = 0;
+  private lineNo = 0;
+  private messageCount = 0;
+  private seenMessage = false;
+  private current: OpenMessage | null = null;
+  private junk: PendingJunk[] = [];
+  private out: FrameItem[] = [];
+
+  constructor(opts?: FrameOptions) {
+    const max = opts?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    if (!Number.isInteger(max) || max < 16) throw new RangeError(`maxMessageBytes must be an integer >= 16, got ${max}`);
+    this.max = max;
+  }
+
+  /** Frames one chunk; returns the items completed by it. The chunk must not be modified afterwards. */
+  push(input: Buffer | Uint8Array): FrameItem[] {
+    const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    const n = chunk.length;
+    if (n === 0) return [];
+    const base = this.consumed;
+    this.consumed += n;
+    let start = 0;
+    if (this.afterCR) {
+      this.afterCR = false;
+      if (chunk[0] === LF) start = 1;
+    }
+    // MLLP bytes are rare: look for them once per chunk, and only then split lines on them.
+    const mllp = chunk.indexOf(VT, start) >= 0 || chunk.indexOf(FS, start) >= 0;
+    let cr = chunk.indexOf(CR, start);
+    let lf = chunk.indexOf(LF, start);
+    while (cr >= 0 || lf >= 0) {
+      let end: number;
+      let next: number;
+      if (cr >= 0 && (lf < 0 || cr < lf)) {
+        end = cr;
+        next = cr + 1;
+        if (next < n) {
+          if (chunk[next] === LF) next++;
+        } else {
+          this.afterCR = true;
+        }
+      } else {
+        end = lf;
+        next = lf + 1;
+      }
+      this.completeLine(chunk, start, end, base, mllp);
+      start = next;
+      if (cr >= 0 && cr < start) cr = chunk.indexOf(CR, start);
+      if (lf >= 0 && lf < start) lf = chunk.indexOf(LF, start);
+    }
+    if (start < n) this.addCarry(chunk.subarray(start), base + start);
+    return this.drain();
+  }
+
+  /** Flushes the last (unterminated) line and the open message. */
+  end(): FrameItem[] {
+    if (this.carryBytes > 0 || this.carryOversized) {
+      const line = this.takeCarry();
+      this.lineNo++;
+      this.handleLine(line.buf, line.offset, line.oversized, line.buf.indexOf(VT) >= 0 || line.buf.indexOf(FS) >= 0);
+    }
+    this.closeMessage();
+    this.flushJunk();
+    return this.drain();
+  }
+
+  private drain(): FrameItem[] {
+    const items = this.out;
+    this.out = [];
+    return items;
+  }
+
+  private addCarry(part: Buffer, offset: number): void {
+    if (this.carryBytes === 0 && !this.carryOversized) this.carryOffset = offset;
+    if (this.carryOversized) return;
+    const room = this.max - this.carryBytes;
+    if (part.length > room) {
+      if (room > 0) this.carry.push(part.subarray(0, room));
+      this.carryBytes += Math.max(room, 0);
+      this.carryOversized = true;
+      return;
+    }
+    this.carry.push(part);
+    this.carryBytes += part.length;
+  }
+
+  private takeCarry(): { buf: Buffer; offset: number; oversized: boolean } {
+    const buf = this.carry.length === 1 ? this.carry[0]! : Buffer.concat(this.carry, this.carryBytes);
+    const r = { buf, offset: this.carryOffset, oversized: this.carryOversized };
+    this.carry = [];
+    this.carryBytes = 0;
+    this.carryOversized = false;
+    return r;
+  }
+
+  private completeLine(chunk: Buffer, start: number, end: number, base: number, mllp: boolean): void {
+    this.lineNo++;
+    if (this.carryBytes > 0 || this.carryOversized) {
+      this.addCarry(chunk.subarray(start, end), base + start);
+      const line = this.takeCarry();
+      // The carried part may hold MLLP bytes even when this chunk has none.
+      this.handleLine(line.buf, line.offset, line.oversized, mllp || line.buf.indexOf(VT) >= 0 || line.buf.indexOf(FS) >= 0);
+      return;
+    }
+    let line = chunk.subarray(start, end);
+    let oversized = false;
+    if (line.length > this.max) {
+      line = line.subarray(0, this.max);
+      oversized = true;
+    }
+    this.handleLine(line, base + start, oversized, mllp);
+  }
+
+  /** Splits a line on MLLP bytes when it may contain some, then classifies each piece. */
+  private handleLine(line: Buffer, offset: number, oversized: boolean, mllp: boolean): void {
+    if (!mllp) {
+      this.handlePiece(line, offset, oversized);
+      return;
+    }
+    let from = 0;
+    let vt = line.indexOf(VT);
+    let fs = line.indexOf(FS);
+    while (vt >= 0 || fs >= 0) {
+      const at = vt >= 0 && (fs < 0 || vt < fs) ? vt : fs;
+      if (at > from) this.handlePiece(line.subarray(from, at), offset + from, false);
+      from = at + 1;
+      if (vt >= 0 && vt < from) vt = line.indexOf(VT, from);
+      if (fs >= 0 && fs < from) fs = line.indexOf(FS, from);
+    }
+    if (from < line.length) this.handlePiece(line.subarray(from), offset + from, oversized);
+  }
+
+  private handlePiece(piece: Buffer, offset: number, oversized: boolean): void {
+    // A BOM at a line start is never data: file start, or files concatenated together.
+    if (piece.length >= 3 && piece[0] === 0xef && piece[1] === 0xbb && piece[2] === 0xbf) {
+      piece = piece.subarray(3);
+      offset += 3;
+    }
+    const len = piece.length;
+    if (len === 0) return;
+    const b0 = piece[0]!;
+    // Segment-shaped: [A-Z][A-Z0-9]{2} then a separator or end of line. Checked first: it is the common case
+    // and needs 4 bytes, whereas blank/control detection looks at every byte.
+    if (len >= 3 && isUpper(b0) && isUpperOrDigit(piece[1]!) && isUpperOrDigit(piece[2]!) && (len === 3 || isSeparatorByte(piece[3]!))) {
+      const b1 = piece[1]!;
+      const b2 = piece[2]!;
+      // Compared as bytes: no string is built for ordinary segments.
+      if (b0 === 0x4d && b1 === 0x53 && b2 === 0x48 && len > 3) { // MSH
+        this.openMessage(piece, offset, oversized);
+        return;
+      }
+      if ((b0 === 0x46 || b0 === 0x42) && (b1 === 0x48 || b1 === 0x54) && b2 === 0x53) { // FHS FTS BHS BTS
+        this.closeMessage();
+        this.flushJunk();
+        const name = piece.toString('latin1', 0, 3) as EnvelopeSegment['name'];
+        this.out.push({ kind: 'envelope', segment: { name, line: this.lineNo, text: piece.toString('latin1') } });
+        return;
+      }
+      if (this.current) this.addSegment(piece, oversized);
+      else this.addJunk(this.seenMessage ? REASON_SEGMENT_OUTSIDE : REASON_BEFORE_FIRST_MSH);
+      return;
+    }
+    // Rare lines: blank, control characters only, or free text.
+    let blank = true;
+    let control = true;
+    for (let i = 0; i < len; i++) {
+      const b = piece[i]!;
+      if (b === 0x20 || b === 0x09 || b === 0x0c) continue;
+      blank = false;
+      if (b >= 0x20 && b !== 0x7f) {
+        control = false;
+        break;
+      }
+    }
+    if (blank) return;
+    if (control) {
+      this.addJunk(REASON_CONTROL);
+      return;
+    }
+    if (this.current) this.addSegment(piece, oversized);
+    else this.addJunk(this.seenMessage ? REASON_TEXT_OUTSIDE : REASON_BEFORE_FIRST_MSH);
+  }
+
+  private openMessage(msh: Buffer, offset: number, oversized: boolean): void {
+    this.closeMessage();
+    this.flushJunk();
+    this.seenMessage = true;
+    this.current = { index: this.messageCount++, line: this.lineNo, offset, segments: [msh], size: msh.length + 1, truncated: oversized };
+  }
+
+  private addSegment(seg: Buffer, oversized: boolean): void {
+    const m = this.current!;
+    if (m.truncated) return;
+    if (oversized || m.size + seg.length + 1 > this.max) {
+      // Keep only the MSH: enough to ACK the message and say why it was not processed.
+      m.truncated = true;
+      m.segments.length = 1;
+      m.size = m.segments[0]!.length + 1;
+      return;
+    }
+    m.segments.push(seg);
+    m.size += seg.length + 1;
+  }
+
+  private closeMessage(): void {
+    const m = this.current;
+    if (!m) return;
+    this.current = null;
+    const bytes = Buffer.allocUnsafe(m.size);
+    let pos = 0;
+    for (const s of m.segments) {
+      pos += s.copy(bytes, pos);
+      bytes[pos++] = CR;
+    }
+    const message: RawMessage = { index: m.index, line: m.line, offset: m.offset, bytes };
+    if (m.truncated) message.truncated = true;
+    this.out.push({ kind: 'message', message });
+    // Junk met inside the message is reported after it, keeping items in line order.
+    this.flushJunk();
+  }
+
+  private addJunk(reason: string): void {
+    const last = this.junk[this.junk.length - 1];
+    if (last && last.reason === reason) {
+      last.count++;
+      return;
+    }
+    // Outside a message nothing can come between: emit what is pending now.
+    if (!this.current) this.flushJunk();
+    this.junk.push({ line: this.lineNo, reason, count: 1 });
+  }
+
+  private flushJunk(): void {
+    for (const j of this.junk) {
+      this.out.push({ kind: 'junk', line: j.line, reason: j.count > 1 ? `${j.reason} (${j.count} lines)` : j.reason });
+    }
+    this.junk = [];
+  }
+}
+
+/** Frames a stream of chunks (e.g. a file read stream). Items are yielded as soon as they are complete. */
+export async function* frameStream(input: AsyncIterable<Buffer | Uint8Array>, opts?: FrameOptions): AsyncGenerator<FrameItem> {
+  const framer = new Framer(opts);
+  for await (const chunk of input) {
+    yield* framer.push(chunk);
+  }
+  yield* framer.end();
+}
+
+/** Frames a file, streaming it in 256 KiB chunks. */
+export async function* frameFile(path: string, opts?: FrameOptions): AsyncGenerator<FrameItem> {
+  yield* frameStream(createReadStream(path, { highWaterMark: FILE_CHUNK_BYTES }) as AsyncIterable<Buffer>, opts);
+}
+
+/** Frames a whole buffer synchronously: same logic as frameStream, for tests and small inputs. */
+export function* frameBuffer(buf: Buffer, opts?: FrameOptions): Generator<FrameItem> {
+  const framer = new Framer(opts);
+  yield* framer.push(buf);
+  yield* framer.end();
+}
+
+/** Verdict on a file's batch envelope (decisions.md "Files": any problem quarantines the whole file). */
+export interface EnvelopeReport {
+  ok: boolean;
+  /** Human text, no patient data, e.g. "BTS-1 says 3 messages, batch has 2 (BTS at line 12)". */
+  problems: string[];
+  /** Messages seen (truncated ones included). */
+  messageCount: number;
+  /** BHS segments seen. */
+  batchCount: number;
+  /** FHS-11 (file control ID), raw; null without FHS or when empty. */
+  fileControlId: string | null;
+  /** BHS-11 of each batch, raw, in order ('' when empty). */
+  batchControlIds: string[];
+}
+
+/** Splits an envelope segment into fields numbered as in the spec (for FHS/BHS, field 1 is the separator). */
+function envelopeField(seg: EnvelopeSegment, n: number): string {
+  const text = seg.text;
+  if (text.length <= 3) return '';
+  const sep = text[3]!;
+  const parts = text.split(sep);
+  if (seg.name === 'FHS' || seg.name === 'BHS') {
+    if (n === 1) return sep;
+    return parts[n - 1] ?? '';
+  }
+  return parts[n] ?? '';
+}
+
+/** Reads a count field (BTS-1, FTS-1): null when empty (the field is optional), NaN when not a count. */
+function readCount(raw: string): number | null {
+  const v = raw.trim();
+  if (v === '') return null;
+  return /^\d{1,9}$/.test(v) ? Number(v) : Number.NaN;
+}
+
+/**
+ * Checks the batch envelope as items go by: `[FHS] { [BHS] { MSH… } [BTS] } [FTS]` (pam-fr.md §6).
+ * A file without any envelope is fine; so are messages after an FHS when the file has no BHS at all (an
+ * implicit single batch: FTS-1 may then be 0 or 1).
+ */
+export class EnvelopeChecker {
+  private problems: string[] = [];
+  private messageCount = 0;
+  private batchCount = 0;
+  private fileControlId: string | null = null;
+  private batchControlIds: string[] = [];
+  private fhsLine = 0;
+  private ftsLine = 0;
+  private ftsCount: number | null = null;
+  /** Line of the open BHS, 0 when no batch is open. */
+  private batchLine = 0;
+  private batchMessages = 0;
+  private outsideBatch = 0;
+  private firstOutsideLine = 0;
+  private itemsSeen = 0;
+  private finished: EnvelopeReport | null = null;
+
+  /** Feeds one framed item (junk is ignored: it is reported by the framer itself). */
+  push(item: FrameItem): void {
+    if (this.finished) throw new Error('EnvelopeChecker.push after finish');
+    if (item.kind === 'junk') return;
+    if (this.ftsLine) {
+      const what = item.kind === 'message' ? `message at line ${item.message.line}` : `${item.segment.name} at line ${item.segment.line}`;
+      this.problems.push(`${what} comes after FTS (line ${this.ftsLine})`);
+    }
+    if (item.kind === 'message') {
+      this.messageCount++;
+      if (this.batchLine) this.batchMessages++;
+      else if (this.outsideBatch++ === 0) this.firstOutsideLine = item.message.line;
+      this.itemsSeen++;
+      return;
+    }
+    const seg = item.segment;
+    switch (seg.name) {
+      case 'FHS':
+        if (this.fhsLine) this.problems.push(`second FHS at line ${seg.line} (first at line ${this.fhsLine})`);
+        else if (this.itemsSeen > 0) this.problems.push(`FHS at line ${seg.line} is not at the start of the file`);
+        if (!this.fhsLine) {
+          this.fhsLine = seg.line;
+          this.fileControlId = envelopeField(seg, 11) || null;
+        }
+        break;
+      case 'BHS':
+        if (this.batchLine) this.problems.push(`BHS at line ${this.batchLine} has no BTS (next BHS at line ${seg.line})`);
+        this.batchLine = seg.line;
+        this.batchMessages = 0;
+        this.batchCount++;
+        this.batchControlIds.push(envelopeField(seg, 11));
+        break;
+      case 'BTS': {
+        if (!this.batchLine) {
+          this.problems.push(`BTS at line ${seg.line} without BHS`);
+          break;
+        }
+        const count = readCount(envelopeField(seg, 1));
+        if (count !== null && Number.isNaN(count)) this.problems.push(`BTS-1 at line ${seg.line} is not a message count`);
+        else if (count !== null && count !== this.batchMessages) {
+          this.problems.push(`BTS-1 says ${count} messages, batch has ${this.batchMessages} (BTS at line ${seg.line})`);
+        }
+        this.batchLine = 0;
+        break;
+      }
+      case 'FTS':
+        if (this.batchLine) {
+          this.problems.push(`BHS at line ${this.batchLine} has no BTS`);
+          this.batchLine = 0;
+        }
+        if (!this.fhsLine) this.problems.push(`FTS at line ${seg.line} without FHS`);
+        if (!this.ftsLine) {
+          this.ftsLine = seg.line;
+          this.ftsCount = readCount(envelopeField(seg, 1));
+          if (this.ftsCount !== null && Number.isNaN(this.ftsCount)) this.problems.push(`FTS-1 at line ${seg.line} is not a batch count`);
+        }
+        break;
+      default:
+        seg.name satisfies never;
+    }
+    this.itemsSeen++;
+  }
+
+  /** Ends the file and returns the verdict (idempotent). */
+  finish(): EnvelopeReport {
+    if (this.finished) return this.finished;
+    const problems = this.problems;
+    if (this.batchLine) problems.push(`BHS at line ${this.batchLine} has no BTS`);
+    if (this.fhsLine && !this.ftsLine) problems.push(`FHS at line ${this.fhsLine} has no FTS`);
+    if (this.batchCount > 0 && this.outsideBatch > 0) {
+      problems.push(`${this.outsideBatch} message(s) outside BHS…BTS in a file with batches (first at line ${this.firstOutsideLine})`);
+    }
+    const fts = this.ftsCount;
+    if (this.ftsLine && fts !== null && !Number.isNaN(fts)) {
+      // No BHS at all: the messages form one implicit batch, so 1 is as right as 0.
+      const implicitOk = this.batchCount === 0 && fts === 1;
+      if (fts !== this.batchCount && !implicitOk) {
+        problems.push(`FTS-1 says ${fts} batches, file has ${this.batchCount} (FTS at line ${this.ftsLine})`);
+      }
+    }
+    this.finished = {
+      ok: problems.length === 0,
+      problems,
+      messageCount: this.messageCount,
+      batchCount: this.batchCount,
+      fileControlId: this.fileControlId,
+      batchControlIds: this.batchControlIds,
+    };
+    return this.finished;
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Separators declared by MSH-1/MSH-2, and HL7 escape sequences (\F\ \S\ \T\ \R\ \E\ \Xhh\).
+ * Separators are always read from the message, never assumed (pam-fr.md §6).
+ */
+import { ErrorCode, Hl7Error } from './errors.js';
+
+export interface Separators {
+  /** MSH-1, usually `|`. */
+  field: string;
+  /** MSH-2.1, usually `^`. */
+  component: string;
+  /** MSH-2.2, usually `~`. */
+  repetition: string;
+  /** MSH-2.3, usually `\`. */
+  escape: string;
+  /** MSH-2.4, usually `&`. */
+  subcomponent: string;
+}
+
+export const DEFAULT_SEPARATORS: Readonly<Separators> = Object.freeze({
+  field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&',
+});
+
+/** Reads the separators from the start of a message (`MSH|^~\&|…`). Throws Hl7Error when they are unusable. */
+export function readSeparators(text: string): Separators {
+  if (text.length < 8 || !text.startsWith('MSH')) {
+    throw new Hl7Error(ErrorCode.SegmentSequence, 'message does not start with an MSH segment', { segment: 'MSH' });
+  }
+  const field = text[3]!;
+  const end = text.indexOf(field, 4);
+  const enc = end < 0 ? '' : text.slice(4, end);
+  if (enc.length < 4 || enc.length > 5) {
+    throw new Hl7Error(ErrorCode.DataType, 'MSH-2 must declare four encoding characters', { segment: 'MSH', field: 2 });
+  }
+  const seps: Separators = { field, component: enc[0]!, repetition: enc[1]!, escape: enc[2]!, subcomponent: enc[3]! };
+  const all = [seps.field, seps.component, seps.repetition, seps.escape, seps.subcomponent];
+  if (new Set(all).size !== 5 || all.some((c) => /[A-Za-z0-9\r\n ]/.test(c))) {
+    throw new Hl7Error(ErrorCode.DataType, 'MSH-1/MSH-2 separators must be five distinct punctuation characters', { segment: 'MSH', field: 2 });
+  }
+  return seps;
+}
+
+/** Replaces HL7 escape sequences by the characters they stand for. Unknown or formatting escapes are dropped. */
+export function unescapeHl7(value: string, seps: Separators): string {
+  const esc = seps.escape;
+  let i = value.indexOf(esc);
+  if (i < 0) return value;
+  let out = '';
+  let from = 0;
+  while (i >= 0) {
+    const close = value.indexOf(esc, i + 1);
+    if (close < 0) break; // lone escape character: keep the rest literally
+    out += value.slice(from, i);
+    const body = value.slice(i + 1, close);
+    switch (body) {
+      case 'F': out += seps.field; break;
+      case 'S': out += seps.component; break;
+      case 'T': out += seps.subcomponent; break;
+      case 'R': out += seps.repetition; break;
+      case 'E': out += seps.escape; break;
+      case '.br': out += '\n'; break;
+      default:
+        if ((body[0] === 'X' || body[0] === 'x') && body.length > 1 && body.length % 2 === 1 && /^[0-9A-Fa-f]+$/.test(body.slice(1))) {
+          for (let k = 1; k < body.length; k += 2) out += String.fromCharCode(parseInt(body.slice(k, k + 2), 16));
+        }
+        // \H\ \N\ (highlighting), \Cxxyy\, \Mxxyyzz\ and unknown sequences carry no text: dropped.
+        break;
+    }
+    from = close + 1;
+    i = value.indexOf(esc, from);
+  }
+  return out + value.slice(from);
+}
+
+/** Escapes the separators in a value so it can be written into a field. CR/LF become `\.br\`. */
+export function escapeHl7(value: string, seps: Separators): string {
+  let out = '';
+  for (const ch of value) {
+    if (ch === seps.escape) out += `${seps.escape}E${seps.escape}`;
+    else if (ch === seps.field) out += `${seps.escape}F${seps.escape}`;
+    else if (ch === seps.component) out += `${seps.escape}S${seps.escape}`;
+    else if (ch === seps.subcomponent) out += `${seps.escape}T${seps.escape}`;
+    else if (ch === seps.repetition) out += `${seps.escape}R${seps.escape}`;
+    else if (ch === '\r' || ch === '\n') out += `${seps.escape}.br${seps.escape}`;
+    else out += ch;
+  }
+  return out;
+}

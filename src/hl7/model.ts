@@ -1,0 +1,163 @@
+/**
+ * A small, faithful HL7 v2 (ER7) message model.
+ * - Separators come from MSH-1/MSH-2 of each message.
+ * - Accessors are 1-based, matching the spec's notation: `PID-3[2].4.2` = PID, field 3, repetition 2,
+ *   component 4, subcomponent 2.
+ * - Values returned by `get` are unescaped. The HL7 explicit null `""` is returned as the two-character string
+ *   `""` (see `NULL_VALUE`) so that callers can tell "clear this" from "absent".
+ * - The original text is kept: `message.text` is exactly what was parsed.
+ * Parsing is lazy (a segment is split into fields on first access) because the import loop reads ~20 fields of
+ * a message with ~6 segments; see ../../BENCHMARKS.md.
+ */
+import { ErrorCode, Hl7Error } from './errors.js';
+import { readSeparators, unescapeHl7, type Separators } from './encoding.js';
+
+/** The HL7 explicit null: "delete this value" (pam-fr.md §2.1, HL7 null rules). */
+export const NULL_VALUE = '""';
+
+/** One repetition of a field. */
+export class Hl7Field {
+  constructor(readonly raw: string, private readonly seps: Separators) {}
+  /** Unescaped component (1-based) / subcomponent (1-based); '' when absent. */
+  get(component = 1, subcomponent = 1): string {
+    const raw = this.raw;
+    if (raw === '') return '';
+    const s = this.seps;
+    let c = raw;
+    if (component > 1 || raw.includes(s.component)) {
+      const comps = raw.split(s.component);
+      c = comps[component - 1] ?? '';
+    }
+    if (c === '') return '';
+    if (subcomponent > 1 || c.includes(s.subcomponent)) {
+      c = c.split(s.subcomponent)[subcomponent - 1] ?? '';
+    }
+    return unescapeHl7(c, s);
+  }
+  /** Number of components present. */
+  get componentCount(): number {
+    return this.raw === '' ? 0 : this.raw.split(this.seps.component).length;
+  }
+  /** True when the repetition is empty. */
+  get isEmpty(): boolean { return this.raw === ''; }
+  /** True when the repetition is exactly the HL7 explicit null `""`. */
+  get isNull(): boolean { return this.raw === NULL_VALUE; }
+}
+
+/** One segment. Fields are numbered as in the spec: for MSH, MSH-1 is the field separator and MSH-2 the encoding characters. */
+export class Hl7Segment {
+  private fields?: string[];
+  constructor(
+    /** Raw segment text, without its terminator. */
+    readonly text: string,
+    /** Segment name (first three characters). */
+    readonly name: string,
+    /** 0-based position in the message. */
+    readonly index: number,
+    /** 1-based occurrence among segments of the same name. */
+    readonly occurrence: number,
+    private readonly seps: Separators,
+  ) {}
+
+  private split(): string[] {
+    if (!this.fields) {
+      const parts = this.text.split(this.seps.field);
+      // For MSH, parts[1] is MSH-2; insert MSH-1 so that index n is field n everywhere.
+      if (this.name === 'MSH' || this.name === 'FHS' || this.name === 'BHS') parts.splice(1, 0, this.seps.field);
+      this.fields = parts;
+    }
+    return this.fields;
+  }
+
+  /** Highest field number present. */
+  get size(): number { return this.split().length - 1; }
+
+  /** Raw (escaped) text of field n; '' when absent. */
+  raw(n: number): string { return this.split()[n] ?? ''; }
+
+  /** Repetitions of field n ([] when the field is empty). MSH-1 and MSH-2 are never split. */
+  reps(n: number): Hl7Field[] {
+    const raw = this.raw(n);
+    if (raw === '') return [];
+    if (n <= 2 && (this.name === 'MSH' || this.name === 'FHS' || this.name === 'BHS')) return [new Hl7Field(raw, this.seps)];
+    return raw.split(this.seps.repetition).map((r) => new Hl7Field(r, this.seps));
+  }
+
+  /** Repetition `rep` (1-based) of field n; an empty field when absent. */
+  field(n: number, rep = 1): Hl7Field {
+    return this.reps(n)[rep - 1] ?? new Hl7Field('', this.seps);
+  }
+
+  /** Unescaped value of field n, component, subcomponent, repetition (all 1-based); '' when absent. */
+  get(n: number, component = 1, subcomponent = 1, rep = 1): string {
+    if (n <= 2 && (this.name === 'MSH' || this.name === 'FHS' || this.name === 'BHS')) return this.raw(n);
+    const raw = this.raw(n);
+    if (raw === '') return '';
+    if (rep === 1 && !raw.includes(this.seps.repetition)) return new Hl7Field(raw, this.seps).get(component, subcomponent);
+    return this.field(n, rep).get(component, subcomponent);
+  }
+}
+
+const SEGMENT_NAME_RE = /^[A-Z][A-Z0-9]{2}$/;
+
+const PATH_RE = /^([A-Z][A-Z0-9]{2})(?:\((\d+)\))?-(\d+)(?:\[(\d+)\])?(?:\.(\d+))?(?:\.(\d+))?$/;
+
+/** A parsed HL7 v2 message. */
+export class Hl7Message {
+  private constructor(
+    /** The message text as parsed (segments separated by CR). */
+    readonly text: string,
+    readonly separators: Separators,
+    readonly segments: readonly Hl7Segment[],
+  ) {}
+
+  /**
+   * Parses one message. Segments may be separated by CR, LF or CRLF; empty lines are ignored.
+   * Throws Hl7Error when the text does not start with a usable MSH segment.
+   */
+  static parse(text: string): Hl7Message {
+    const seps = readSeparators(text);
+    const lines = text.includes('\n') ? text.split(/\r\n|\r|\n/) : text.split('\r');
+    const segments: Hl7Segment[] = [];
+    const seen = new Map<string, number>();
+    for (const line of lines) {
+      if (line === '') continue;
+      const name = line.slice(0, 3);
+      // A line without a proper [A-Z][A-Z0-9]{2} name (e.g. the tail of a field cut off by a stray line break,
+      // such as `I` from `VAL\nI`) is no segment: accepting it would silently truncate the segment before it.
+      if (!SEGMENT_NAME_RE.test(name) || (line.length > 3 && line[3] !== seps.field)) {
+        if (line.trim() === '') continue; // whitespace-only line: as empty
+        throw new Hl7Error(ErrorCode.SegmentSequence, `segment ${segments.length + 1} has no valid segment name`, { segment: name.replace(/[^A-Z0-9]/g, '?'), sequence: 1 });
+      }
+      const occ = (seen.get(name) ?? 0) + 1;
+      seen.set(name, occ);
+      segments.push(new Hl7Segment(line, name, segments.length, occ, seps));
+    }
+    return new Hl7Message(text, seps, segments);
+  }
+
+  /** The `occurrence`-th segment named `name` (1-based), or undefined. */
+  segment(name: string, occurrence = 1): Hl7Segment | undefined {
+    for (const s of this.segments) if (s.name === name && s.occurrence === occurrence) return s;
+    return undefined;
+  }
+
+  /** Every segment named `name`, in order. */
+  all(name: string): Hl7Segment[] {
+    return this.segments.filter((s) => s.name === name);
+  }
+
+  /** The MSH segment (always present after a successful parse). */
+  get msh(): Hl7Segment { return this.segments[0]!; }
+
+  /**
+   * Value at a path in the spec's notation: `MSH-9.2`, `PID-3[2].4.2`, `PID(2)-3` (second PID). Unescaped; '' when absent.
+   */
+  get(path: string): string {
+    const m = PATH_RE.exec(path);
+    if (!m) throw new Error(`invalid HL7 path: ${path}`);
+    const seg = this.segment(m[1]!, m[2] ? Number(m[2]) : 1);
+    if (!seg) return '';
+    return seg.get(Number(m[3]), m[5] ? Number(m[5]) : 1, m[6] ? Number(m[6]) : 1, m[4] ? Number(m[4]) : 1);
+  }
+}
