@@ -1,0 +1,289 @@
+/**
+ * PID / MRG → identifiers and PatientData, with the HL7 null rules (pam-fr.md §2.1, types.ts tri-state):
+ * empty field → property absent (keep); field exactly `""` → null (clear); otherwise the value (replace).
+ * Repeating fields PID-5 / PID-11 are keyed by name / address type (decisions.md "Per event", A31): a repetition
+ * present in the message replaces the stored repetition of that type wholly, so its empty or `""` components
+ * become null, and a typed repetition with no value at all (`""^^^^^^D`) maps its type to null (clear). Pure; reads raw ER7 and splits each field once (hot loop, see performance.md).
+ */
+import { ErrorCode, Severity, type Finding } from '../hl7/errors.js';
+import type { Separators } from '../hl7/encoding.js';
+import { unescapeHl7 } from '../hl7/encoding.js';
+import { NULL_VALUE, type Hl7Segment } from '../hl7/model.js';
+import { classifyCx, type CxClass } from './ins.js';
+import { birthDate } from './time.js';
+import type { Address, PamOptions, PatientData, PersonName } from './types.js';
+
+/** Sink for what extraction finds: errors make the message AE, warnings go into the AA ACK. */
+export interface FindingSink {
+  errors: Finding[];
+  warnings: Finding[];
+}
+
+/** One classified, non-empty CX repetition of a field, with its 1-based repetition number. */
+export interface CxEntry {
+  repetition: number;
+  cx: Exclude<CxClass, { kind: 'empty' }>;
+}
+
+/** PID-32 codes that are attributes, not statuses (pam-fr.md §3.3). */
+export const IDENTITY_ATTRIBUTES: ReadonlySet<string> = new Set(['HOMA', 'FICT', 'DOUT']);
+
+/** Name types (HL7 table 0200) recognised in XPN-8 when a stray `^` shifted XPN-7 (pam-fr.md §3.2 pitfall). */
+const SHIFTED_NAME_TYPES: ReadonlySet<string> = new Set(['L', 'D', 'S', 'U', 'A', 'B', 'C', 'M', 'N', 'P', 'T', 'I']);
+
+/** Birthplace address type (pam-fr.md §3.2). */
+export const BIRTHPLACE = 'BDL';
+
+/**
+ * Classifies every non-empty repetition of a CX field (PID-3, MRG-1).
+ * @returns the entries in message order; empty repetitions are skipped.
+ */
+export function readCxField(seg: Hl7Segment, field: number, seps: Separators): CxEntry[] {
+  const raw = seg.raw(field);
+  const out: CxEntry[] = [];
+  if (raw === '') return out;
+  const reps = raw.split(seps.repetition);
+  for (let i = 0; i < reps.length; i++) {
+    const cx = classifyCx(reps[i]!, seps);
+    if (cx.kind !== 'empty') out.push({ repetition: i + 1, cx });
+  }
+  return out;
+}
+
+/** Component i (1-based) of pre-split components, subcomponent 1, unescaped; '' when absent. */
+function comp(comps: string[], i: number, seps: Separators): string {
+  let c = comps[i - 1];
+  if (c === undefined || c === '') return '';
+  const s = c.indexOf(seps.subcomponent);
+  if (s >= 0) c = c.slice(0, s);
+  return c.includes(seps.escape) ? unescapeHl7(c, seps) : c;
+}
+
+/** A component of a repetition that replaces a stored one wholly: '' and `""` both become null. */
+function wholeValue(comps: string[], i: number, seps: Separators): string | null {
+  const v = comp(comps, i, seps);
+  return v === '' || v === NULL_VALUE ? null : v;
+}
+
+/**
+ * Tri-state value of a simple field (component `c`, subcomponent 1): undefined when the field is empty or that
+ * component is empty, null when the field or component is `""`, else the unescaped value.
+ */
+function triState(seg: Hl7Segment, field: number, c: number, seps: Separators): string | null | undefined {
+  const raw = seg.raw(field);
+  if (raw === '') return undefined;
+  if (raw === NULL_VALUE) return null;
+  let first = raw;
+  const r = raw.indexOf(seps.repetition);
+  if (r >= 0) first = raw.slice(0, r);
+  const v = comp(first.split(seps.component), c, seps);
+  if (v === '') return undefined;
+  return v === NULL_VALUE ? null : v;
+}
+
+function loc(seg: Hl7Segment, field: number, repetition?: number, component?: number): Finding['location'] {
+  const l: NonNullable<Finding['location']> = { segment: seg.name, sequence: seg.occurrence, field };
+  if (repetition !== undefined) l.repetition = repetition;
+  if (component !== undefined) l.component = component;
+  return l;
+}
+
+function where(seg: Hl7Segment, field: number, repetition?: number): string {
+  const s = seg.occurrence > 1 ? `${seg.name}(${seg.occurrence})` : seg.name;
+  return repetition !== undefined && repetition > 1 ? `${s}-${field}[${repetition}]` : `${s}-${field}`;
+}
+
+/** PID-5: names keyed by XPN-7 (XPN-8 when a stray `^` shifted it there). */
+function readNames(pid: Hl7Segment, seps: Separators, sink: FindingSink): Record<string, PersonName | null> | null | undefined {
+  const raw = pid.raw(5);
+  if (raw === '') return undefined;
+  if (raw === NULL_VALUE) return null;
+  const out: Record<string, PersonName | null> = {};
+  const reps = raw.split(seps.repetition);
+  for (let i = 0; i < reps.length; i++) {
+    const r = reps[i]!;
+    if (r === '' || r === NULL_VALUE) continue; // a typeless repetition: nothing to key it on
+    const comps = r.split(seps.component);
+    let type = comp(comps, 7, seps);
+    if (type === '') {
+      const shifted = comp(comps, 8, seps);
+      if (SHIFTED_NAME_TYPES.has(shifted)) {
+        type = shifted;
+        sink.warnings.push({
+          code: ErrorCode.DataType, severity: Severity.Warning, location: loc(pid, 5, i + 1, 8),
+          text: `${where(pid, 5, i + 1)}: name type found in XPN-8 instead of XPN-7; read as the name type`,
+        });
+      }
+    }
+    if (Object.prototype.hasOwnProperty.call(out, type)) {
+      sink.warnings.push({
+        code: ErrorCode.DataType, severity: Severity.Warning, location: loc(pid, 5, i + 1, 7),
+        text: `${where(pid, 5, i + 1)}: second name of the same type ignored; the first one is used`,
+      });
+      continue;
+    }
+    const name: PersonName = {
+      family: wholeValue(comps, 1, seps),
+      given: wholeValue(comps, 2, seps),
+      givenNames: wholeValue(comps, 3, seps), // kept raw: space- or comma-separated as sent (pam-fr.md §3.2)
+      prefix: wholeValue(comps, 5, seps),
+    };
+    // A typed repetition with nothing in it (`""^^^^^^D`) clears the stored name of that type.
+    out[type] = name.family === null && name.given === null && name.givenNames === null && name.prefix === null ? null : name;
+  }
+  return out;
+}
+
+/** Address type of an XAD: XAD-7, or `BDL` found in XAD-8 (Gazelle-style samples, pam-fr.md §3.2). */
+function addressType(comps: string[], seps: Separators): string {
+  const t = comp(comps, 7, seps);
+  if (t === '' && comp(comps, 8, seps) === BIRTHPLACE) return BIRTHPLACE;
+  return t;
+}
+
+/** PID-11: addresses keyed by XAD-7. */
+function readAddresses(pid: Hl7Segment, seps: Separators, sink: FindingSink): Record<string, Address | null> | null | undefined {
+  const raw = pid.raw(11);
+  if (raw === '') return undefined;
+  if (raw === NULL_VALUE) return null;
+  const out: Record<string, Address | null> = {};
+  const reps = raw.split(seps.repetition);
+  for (let i = 0; i < reps.length; i++) {
+    const r = reps[i]!;
+    if (r === '' || r === NULL_VALUE) continue;
+    const comps = r.split(seps.component);
+    const type = addressType(comps, seps);
+    if (Object.prototype.hasOwnProperty.call(out, type)) {
+      sink.warnings.push({
+        code: ErrorCode.DataType, severity: Severity.Warning, location: loc(pid, 11, i + 1, 7),
+        text: `${where(pid, 11, i + 1)}: second address of the same type ignored; the first one is used`,
+      });
+      continue;
+    }
+    const a: Address = {
+      street: wholeValue(comps, 1, seps),
+      other: wholeValue(comps, 2, seps),
+      city: wholeValue(comps, 3, seps),
+      state: wholeValue(comps, 4, seps),
+      zip: wholeValue(comps, 5, seps),
+      country: wholeValue(comps, 6, seps),
+      countyCode: wholeValue(comps, 9, seps),
+    };
+    // A typed repetition with nothing in it (`""^^^^^^H`) clears the stored address of that type.
+    const empty = a.street === null && a.other === null && a.city === null && a.state === null && a.zip === null
+      && a.country === null && a.countyCode === null;
+    out[type] = empty ? null : a;
+  }
+  return out;
+}
+
+/**
+ * The birthplace (PID-11 BDL repetition) of a PID: its repetition number and XAD-9 COG code ('' when absent).
+ * Undefined when PID-11 has no BDL repetition.
+ */
+export function findBirthplace(pid: Hl7Segment, seps: Separators): { repetition: number; cog: string } | undefined {
+  const raw = pid.raw(11);
+  if (raw === '' || raw === NULL_VALUE) return undefined;
+  const reps = raw.split(seps.repetition);
+  for (let i = 0; i < reps.length; i++) {
+    const comps = reps[i]!.split(seps.component);
+    if (addressType(comps, seps) === BIRTHPLACE) {
+      const cog = comp(comps, 9, seps);
+      return { repetition: i + 1, cog: cog === NULL_VALUE ? '' : cog };
+    }
+  }
+  return undefined;
+}
+
+/** A date field (PID-7, PID-29) → tri-state `YYYY[-MM[-DD]]`; a malformed value is an AE 102 at that field. */
+function readDate(seg: Hl7Segment, field: number, seps: Separators, sink: FindingSink): string | null | undefined {
+  const v = triState(seg, field, 1, seps);
+  if (v === undefined || v === null) return v;
+  const d = birthDate(v);
+  if (d === null) {
+    sink.errors.push({
+      code: ErrorCode.DataType, severity: Severity.Error, location: loc(seg, field),
+      text: `${where(seg, field)}: not a valid HL7 date (YYYY[MM[DD[HHMM[SS]]]])`,
+    });
+    return undefined;
+  }
+  return d;
+}
+
+/** PID-13: every non-empty repetition as raw ER7, unescaped, joined with ' ~ ' (types.ts). */
+function readPhones(pid: Hl7Segment, seps: Separators): string | null | undefined {
+  const raw = pid.raw(13);
+  if (raw === '') return undefined;
+  if (raw === NULL_VALUE) return null;
+  let out = '';
+  const reps = raw.split(seps.repetition);
+  for (const r of reps) {
+    if (r === '' || r === NULL_VALUE) continue;
+    const v = r.includes(seps.escape) ? unescapeHl7(r, seps) : r;
+    out = out === '' ? v : `${out} ~ ${v}`;
+  }
+  return out === '' ? undefined : out;
+}
+
+/**
+ * PID-32: the first code (after options.statusMap) that is not an attribute is the status; attributes
+ * (HOMA/FICT/DOUT) are listed in message order. Field `""` → both null. Field present → attributes is a list
+ * (possibly empty: a sent PID-32 replaces the stored attributes); status stays undefined when only attributes are sent.
+ */
+function readReliability(pid: Hl7Segment, seps: Separators, options: PamOptions, sink: FindingSink, data: PatientData): void {
+  const raw = pid.raw(32);
+  if (raw === '') return;
+  if (raw === NULL_VALUE) {
+    data.status = null;
+    data.attributes = null;
+    return;
+  }
+  const attributes: string[] = [];
+  const reps = raw.split(seps.repetition);
+  for (let i = 0; i < reps.length; i++) {
+    const r = reps[i]!;
+    if (r === '' || r === NULL_VALUE) continue;
+    let code = comp(r.split(seps.component), 1, seps);
+    if (code === '') continue;
+    if (Object.prototype.hasOwnProperty.call(options.statusMap, code)) code = options.statusMap[code]!;
+    if (IDENTITY_ATTRIBUTES.has(code)) {
+      if (!attributes.includes(code)) attributes.push(code);
+    } else if (data.status === undefined) {
+      data.status = code;
+    } else {
+      sink.warnings.push({
+        code: ErrorCode.TableValueNotFound, severity: Severity.Warning, location: loc(pid, 32, i + 1, 1),
+        text: `${where(pid, 32, i + 1)}: more than one identity status; the first one is used`,
+      });
+    }
+  }
+  data.attributes = attributes;
+}
+
+/**
+ * Demographic data of a PID segment (types.ts PatientData). Malformed dates (PID-7, PID-29) are pushed to
+ * `sink.errors` (AE 102); tolerated irregularities to `sink.warnings`.
+ */
+export function extractPatientData(pid: Hl7Segment, seps: Separators, options: PamOptions, sink: FindingSink): PatientData {
+  const data: PatientData = {};
+  const names = readNames(pid, seps, sink);
+  if (names !== undefined) data.names = names;
+  const addresses = readAddresses(pid, seps, sink);
+  if (addresses !== undefined) data.addresses = addresses;
+  const birth = readDate(pid, 7, seps, sink);
+  if (birth !== undefined) data.birthDate = birth;
+  const sex = triState(pid, 8, 1, seps);
+  if (sex !== undefined) data.sex = sex;
+  const mother = triState(pid, 6, 1, seps);
+  if (mother !== undefined) data.motherMaidenName = mother;
+  const phone = readPhones(pid, seps);
+  if (phone !== undefined) data.phone = phone;
+  const marital = triState(pid, 16, 1, seps);
+  if (marital !== undefined) data.maritalStatus = marital;
+  const death = readDate(pid, 29, seps, sink);
+  if (death !== undefined) data.deathDate = death;
+  const deathIndicator = triState(pid, 30, 1, seps);
+  if (deathIndicator !== undefined) data.deathIndicator = deathIndicator;
+  readReliability(pid, seps, options, sink, data);
+  return data;
+}
