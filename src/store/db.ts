@@ -1,0 +1,129 @@
+/**
+ * Opens the store: SQLite (default, embedded, zero set-up) or PostgreSQL (`postgres://…`), runs the
+ * migrations, and returns a `Db`.
+ *
+ * SQLite driver: better-sqlite3 by default (the import loop needs prepared statements reused across
+ * messages: ~8× knex + sqlite3, performance.md); `sqlite3` stays selectable (`sqliteDriver: "sqlite3"`) for
+ * sites that must keep node-sqlite3, through knex, slower.
+ * PostgreSQL password: never in the URL of the JSON config; from PAMDROP_DB_PASSWORD or the file named by
+ * PAMDROP_DB_PASSWORD_FILE (a password in the URL is honoured but discouraged).
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import type BetterSqlite3 from 'better-sqlite3';
+import { KnexTx, SqliteTx, type Db, type Dialect, type Tx } from './tx.js';
+import { migrationSource } from './migrations/index.js';
+
+export type SqliteDriver = 'better-sqlite3' | 'sqlite3';
+
+export interface OpenDbOptions {
+  sqliteDriver?: SqliteDriver;
+  /** Run pending migrations (default true). */
+  migrate?: boolean;
+  /** SQLite busy timeout in ms (default 5000). */
+  busyTimeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export const isPostgresUrl = (target: string): boolean => /^postgres(ql)?:\/\//i.test(target);
+
+/** Target without credentials, for logs. */
+export function describeTarget(target: string): string {
+  if (!isPostgresUrl(target)) return `sqlite:${target}`;
+  try {
+    const u = new URL(target);
+    u.password = '';
+    u.username = u.username ? u.username : '';
+    return u.toString().replace(/:@/, '@');
+  } catch {
+    return 'postgres://(unparseable url)';
+  }
+}
+
+function pgPassword(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.PAMDROP_DB_PASSWORD) return env.PAMDROP_DB_PASSWORD;
+  if (env.PAMDROP_DB_PASSWORD_FILE) return readFileSync(env.PAMDROP_DB_PASSWORD_FILE, 'utf8').replace(/\r?\n$/, '');
+  return undefined;
+}
+
+/** Opens (and by default migrates) the store at `target`. */
+export async function openDb(target: string, opts: OpenDbOptions = {}): Promise<Db> {
+  const env = opts.env ?? process.env;
+  if (isPostgresUrl(target)) return openPostgres(target, opts, env);
+  return openSqlite(target, opts);
+}
+
+async function openPostgres(target: string, opts: OpenDbOptions, env: NodeJS.ProcessEnv): Promise<Db> {
+  const url = new URL(target);
+  const schema = url.searchParams.get('schema') ?? undefined;
+  url.searchParams.delete('schema');
+  const password = pgPassword(env) ?? (url.password ? decodeURIComponent(url.password) : undefined);
+  const knex = knexFactory({
+    client: 'pg',
+    connection: { connectionString: url.toString(), ...(password !== undefined ? { password } : {}) },
+    pool: { min: 0, max: 4 },
+    ...(schema ? { searchPath: [schema] } : {}),
+  });
+  if (schema) await knex.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]);
+  if (opts.migrate !== false) await knex.migrate.latest({ migrationSource, ...(schema ? { schemaName: schema } : {}) });
+  return new KnexDb(knex, 'pg', describeTarget(target));
+}
+
+async function openSqlite(path: string, opts: OpenDbOptions): Promise<Db> {
+  const filename = path === ':memory:' ? path : resolve(path);
+  if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true });
+  const driver = opts.sqliteDriver ?? 'better-sqlite3';
+  const busy = opts.busyTimeoutMs ?? 5000;
+  const pragmas = (run: (sql: string) => void) => {
+    run('PRAGMA journal_mode = WAL');
+    // FULL: a commit survives power loss. Cheap because the pipeline commits groups of messages.
+    run('PRAGMA synchronous = FULL');
+    run('PRAGMA foreign_keys = ON');
+    run(`PRAGMA busy_timeout = ${busy}`);
+    // 64 MiB page cache (default 2 MiB): index pages of a large store stay in memory during an import.
+    run('PRAGMA cache_size = -65536');
+    run('PRAGMA temp_store = MEMORY');
+  };
+  if (driver === 'sqlite3') {
+    const knex = knexFactory({
+      client: 'sqlite3',
+      connection: { filename },
+      useNullAsDefault: true,
+      pool: { min: 1, max: 1, afterCreate: (conn: any, done: (e: unknown, c: unknown) => void) => {
+        conn.serialize(() => { pragmas((sql) => conn.run(sql)); done(null, conn); });
+      } },
+    });
+    if (opts.migrate !== false) await knex.migrate.latest({ migrationSource });
+    return new KnexDb(knex, 'sqlite', describeTarget(path) + ' (sqlite3 driver)');
+  }
+  const knex = knexFactory({
+    client: 'better-sqlite3',
+    connection: { filename },
+    useNullAsDefault: true,
+    pool: { min: 1, max: 1, afterCreate: (conn: BetterSqlite3.Database, done: (e: unknown, c: unknown) => void) => {
+      pragmas((sql) => conn.exec(sql));
+      done(null, conn);
+    } },
+  });
+  if (opts.migrate !== false) await knex.migrate.latest({ migrationSource });
+  // Hold knex's only connection for the process: all further work goes through prepared statements.
+  const conn = (await knex.client.acquireConnection()) as BetterSqlite3.Database;
+  return new SqliteDb(knex, conn, describeTarget(path));
+}
+
+class SqliteDb extends SqliteTx implements Db {
+  constructor(readonly knex: Knex, conn: BetterSqlite3.Database, readonly description: string) { super(conn); }
+  async close(): Promise<void> {
+    await this.knex.client.releaseConnection(this.conn);
+    await this.knex.destroy();
+  }
+}
+
+class KnexDb extends KnexTx implements Db {
+  constructor(readonly knex: Knex, dialect: Dialect, readonly description: string) { super(knex, dialect); }
+  override async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.knex.transaction((t) => fn(new KnexTx(t, this.dialect)));
+  }
+  async close(): Promise<void> { await this.knex.destroy(); }
+}
