@@ -1,0 +1,54 @@
+/**
+ * What every command needs: resolved config (file + flags, flags win), logger, clock, store.
+ * No process.exit here: commands return exit codes to main.
+ */
+import { loadConfig } from '../config/load.js';
+import type { ResolvedConfig } from '../config/types.js';
+import { createLogger, type Level, type Logger } from '../shared/logger.js';
+import { clockFromEnv, type Clock } from '../shared/clock.js';
+import { openDb } from '../store/db.js';
+import type { Db } from '../store/tx.js';
+import { resolve } from 'node:path';
+import type { FaultPoint } from '../pipeline/process-file.js';
+
+export interface GlobalArgs {
+  config?: string;
+  db?: string;
+  json?: boolean;
+  logLevel?: string;
+  sqliteDriver?: string;
+}
+
+export interface CliContext {
+  config: ResolvedConfig;
+  log: Logger;
+  clock: Clock;
+  json: boolean;
+  out: (text: string) => void;
+  openStore(): Promise<Db>;
+  fault?: (p: FaultPoint) => void;
+}
+
+/** PAMDROP_FAULT=point[:n] kills this process with SIGKILL at the n-th time `point` is reached (crash tests). */
+export function faultFromEnv(env = process.env): ((p: FaultPoint) => void) | undefined {
+  const spec = env.PAMDROP_FAULT;
+  if (!spec) return undefined;
+  const [point, nText] = spec.split(':');
+  let left = Number(nText ?? '1');
+  return (p) => {
+    if (p === point && --left <= 0) process.kill(process.pid, 'SIGKILL');
+  };
+}
+
+export function makeContext(args: GlobalArgs, out: (t: string) => void = (t) => process.stdout.write(t)): CliContext {
+  const config = loadConfig(args.config);
+  if (args.db) config.database = /^postgres(ql)?:\/\//i.test(args.db) || args.db === ':memory:' ? args.db : resolve(args.db);
+  if (args.sqliteDriver) config.sqliteDriver = args.sqliteDriver as ResolvedConfig['sqliteDriver'];
+  if (args.logLevel) config.log.level = args.logLevel as Level;
+  const log = createLogger({ level: config.log.level, format: config.log.format === 'auto' ? undefined : config.log.format });
+  return {
+    config, log, clock: clockFromEnv(), json: !!args.json, out,
+    openStore: () => openDb(config.database, { sqliteDriver: config.sqliteDriver }),
+    fault: faultFromEnv(),
+  };
+}

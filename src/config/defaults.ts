@@ -1,0 +1,40 @@
+/** Embedded defaults: ./inbox, ./outbox, ./archive/YYYY/MM/DD, ./archive/error, ./data/pamdrop.sqlite. */
+import { defaultPamOptions } from '../pam/types.js';
+import type { ResolvedConfig, SourceConfig } from './types.js';
+
+export const DEFAULT_IGNORE = ['.*', '*.tmp', '*.part', '*.filepart'];
+
+export const getDefaultSource = (): SourceConfig => ({
+  name: 'local',
+  type: 'local',
+  inbox: 'inbox',
+  ackDir: 'outbox',
+  archiveDir: 'archive',
+  errorDir: 'archive/error',
+  pattern: '*',
+  ignore: [...DEFAULT_IGNORE],
+  sort: 'name',
+  stableMs: 2000,
+  minBytes: 8,
+  pollMs: 5000,
+  doneMarker: null,
+  expectEveryMs: null,
+});
+
+export const getDefaultConfig = (): ResolvedConfig => ({
+  database: 'data/pamdrop.sqlite',
+  sqliteDriver: 'better-sqlite3',
+  self: { app: 'PAMDROP', facility: 'PAMDROP' },
+  pam: defaultPamOptions(),
+  charset: { default: '8859/15', latin1AsCp1252: true },
+  order: 'file',
+  staleUpdates: 'skip',
+  groupSize: 500,
+  maxMessageBytes: 16 * 1024 * 1024,
+  maxFileBytes: 2 * 1024 * 1024 * 1024,
+  sources: [getDefaultSource()],
+  log: { level: 'info', format: 'auto' },
+  lockTtlMs: 60_000,
+  httpPort: null,
+  showIdentities: false,
+});

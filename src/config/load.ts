@@ -1,0 +1,127 @@
+/**
+ * Loads a config file, validates it at the edge (a bad key fails at start-up with a message naming it) and
+ * resolves it against the defaults. Relative paths in a config file are relative to the file's folder.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { ConfigError } from '../shared/errors.js';
+import { resolveCharset } from '../hl7/charset.js';
+import { getDefaultConfig, getDefaultSource } from './defaults.js';
+import { isPostgresUrl } from '../store/db.js';
+import type { ImporterConfig, ResolvedConfig, SourceConfig } from './types.js';
+
+const TOP_KEYS = new Set(['$schema', 'comment', 'database', 'sqliteDriver', 'self', 'pam', 'charset', 'order', 'staleUpdates', 'groupSize',
+  'maxMessageBytes', 'maxFileBytes', 'sources', 'log', 'lockTtlMs', 'httpPort', 'showIdentities']);
+const SOURCE_KEYS = new Set(['name', 'type', 'inbox', 'ackDir', 'archiveDir', 'errorDir', 'pattern', 'ignore', 'sort', 'stableMs',
+  'minBytes', 'pollMs', 'doneMarker', 'expectEveryMs', 'sftp', 'comment']);
+
+function fail(key: string, why: string): never {
+  throw new ConfigError(`config: ${key}: ${why}`);
+}
+function oneOf<T extends string>(key: string, v: unknown, allowed: readonly T[]): T {
+  if (!allowed.includes(v as T)) fail(key, `must be one of ${allowed.join(', ')}`);
+  return v as T;
+}
+function posInt(key: string, v: unknown, min = 0): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) fail(key, `must be an integer ≥ ${min}`);
+  return v;
+}
+
+/** Reads and parses a JSON config file. */
+export function readConfigFile(path: string): ImporterConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`config: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`, { cause: err });
+  }
+  try {
+    return JSON.parse(text) as ImporterConfig;
+  } catch (err) {
+    throw new ConfigError(`config: ${path} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Validates a user config and merges it over the defaults. `baseDir` anchors relative paths. */
+export function resolveConfig(user: ImporterConfig, baseDir = process.cwd()): ResolvedConfig {
+  const d = getDefaultConfig();
+  for (const k of Object.keys(user)) if (!TOP_KEYS.has(k)) fail(k, 'unknown key');
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const out: ResolvedConfig = { ...d };
+  if (user.database !== undefined) {
+    if (typeof user.database !== 'string' || user.database === '') fail('database', 'must be a SQLite path or a postgres:// URL');
+    if (isPostgresUrl(user.database) && /:\/\/[^/@:]+:[^/@]+@/.test(user.database)) {
+      fail('database', 'must not contain a password: set PAMDROP_DB_PASSWORD or PAMDROP_DB_PASSWORD_FILE');
+    }
+    out.database = user.database;
+  }
+  if (!isPostgresUrl(out.database) && out.database !== ':memory:') out.database = abs(out.database);
+  if (user.sqliteDriver !== undefined) out.sqliteDriver = oneOf('sqliteDriver', user.sqliteDriver, ['better-sqlite3', 'sqlite3'] as const);
+  if (user.self) out.self = { ...d.self, ...user.self };
+  if (user.pam) {
+    const p = user.pam;
+    out.pam = { ...d.pam, ...p, statusMap: { ...d.pam.statusMap, ...(p.statusMap ?? {}) } };
+    if (typeof out.pam.acceptTestIns !== 'boolean') fail('pam.acceptTestIns', 'must be true or false');
+    if (typeof out.pam.linkUnlink !== 'boolean') fail('pam.linkUnlink', 'must be true or false');
+  }
+  if (user.charset) {
+    const def = user.charset.default !== undefined ? resolveCharset(String(user.charset.default)) : d.charset.default;
+    if (!def) fail('charset.default', 'must be one of 8859/1, 8859/15, UNICODE UTF-8, ASCII');
+    out.charset = { default: def, latin1AsCp1252: user.charset.latin1AsCp1252 ?? d.charset.latin1AsCp1252 };
+  }
+  if (user.order !== undefined) out.order = oneOf('order', user.order, ['file', 'timestamp'] as const);
+  if (user.staleUpdates !== undefined) out.staleUpdates = oneOf('staleUpdates', user.staleUpdates, ['skip', 'apply'] as const);
+  if (user.groupSize !== undefined) out.groupSize = posInt('groupSize', user.groupSize, 1);
+  if (user.maxMessageBytes !== undefined) out.maxMessageBytes = posInt('maxMessageBytes', user.maxMessageBytes, 1024);
+  if (user.maxFileBytes !== undefined) out.maxFileBytes = posInt('maxFileBytes', user.maxFileBytes, 1);
+  if (user.lockTtlMs !== undefined) out.lockTtlMs = posInt('lockTtlMs', user.lockTtlMs, 1000);
+  if (user.httpPort !== undefined) out.httpPort = user.httpPort === null ? null : posInt('httpPort', user.httpPort, 0);
+  if (user.showIdentities !== undefined) out.showIdentities = Boolean(user.showIdentities);
+  if (user.log) {
+    out.log = {
+      level: user.log.level !== undefined ? oneOf('log.level', user.log.level, ['debug', 'info', 'warn', 'error', 'silent'] as const) : d.log.level,
+      format: user.log.format !== undefined ? oneOf('log.format', user.log.format, ['json', 'text', 'auto'] as const) : d.log.format,
+    };
+  }
+  const sources = user.sources ?? [{ name: 'local' }];
+  if (!Array.isArray(sources) || sources.length === 0) fail('sources', 'must be a non-empty array');
+  const names = new Set<string>();
+  out.sources = sources.map((s, i) => resolveSource(s, `sources[${i}]`, abs, names));
+  return out;
+}
+
+function resolveSource(s: Partial<SourceConfig> & { name: string }, key: string, abs: (p: string) => string, names: Set<string>): SourceConfig {
+  const d = getDefaultSource();
+  for (const k of Object.keys(s)) if (!SOURCE_KEYS.has(k)) fail(`${key}.${k}`, 'unknown key');
+  if (typeof s.name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(s.name)) fail(`${key}.name`, 'must be a name of letters, digits, _ . -');
+  if (names.has(s.name)) fail(`${key}.name`, `duplicate source name ${s.name}`);
+  names.add(s.name);
+  const src: SourceConfig = { ...d, ...s, ignore: s.ignore ?? d.ignore } as SourceConfig;
+  src.type = oneOf(`${key}.type`, src.type, ['local', 'sftp'] as const);
+  src.sort = oneOf(`${key}.sort`, src.sort, ['name', 'mtime'] as const);
+  src.stableMs = posInt(`${key}.stableMs`, src.stableMs);
+  src.minBytes = posInt(`${key}.minBytes`, src.minBytes);
+  src.pollMs = posInt(`${key}.pollMs`, src.pollMs, 100);
+  for (const f of ['inbox', 'ackDir', 'archiveDir', 'errorDir'] as const) {
+    if (typeof src[f] !== 'string' || src[f] === '') fail(`${key}.${f}`, 'must be a folder path');
+    src[f] = abs(src[f]);
+  }
+  if (src.type === 'sftp') {
+    const sf = src.sftp;
+    if (!sf) fail(`${key}.sftp`, 'is required for an sftp source');
+    if (!sf.host || !sf.username || !sf.remoteInbox) fail(`${key}.sftp`, 'needs host, username and remoteInbox');
+    if (!Array.isArray(sf.hostKeySha256) || sf.hostKeySha256.length < 1 || sf.hostKeySha256.length > 2) {
+      fail(`${key}.sftp.hostKeySha256`, 'must pin one or two SHA-256 host key fingerprints (see `pamdrop sftp-keyscan`)');
+    }
+    if ((sf as unknown as Record<string, unknown>).password !== undefined) fail(`${key}.sftp.password`, 'secrets are not allowed in the config: use passwordEnv or passwordFile');
+    if (sf.privateKeyFile) sf.privateKeyFile = abs(sf.privateKeyFile);
+    if (sf.passwordFile) sf.passwordFile = abs(sf.passwordFile);
+  }
+  return src;
+}
+
+/** Loads `path` (if given) and resolves it; relative paths in the file are relative to its folder. */
+export function loadConfig(path?: string): ResolvedConfig {
+  if (!path) return resolveConfig({});
+  return resolveConfig(readConfigFile(path), dirname(resolve(path)));
+}

@@ -1,0 +1,90 @@
+/**
+ * Configuration: `ImporterConfig` is what users write (config.example.json, every key optional);
+ * `ResolvedConfig` is what the code runs on (style.md §14). Secrets never live in the JSON: the file names
+ * environment variables or files that hold them.
+ */
+import type { PamOptions } from '../pam/types.js';
+import type { Charset } from '../hl7/charset.js';
+import type { SqliteDriver } from '../store/db.js';
+import type { Level } from '../shared/logger.js';
+
+export interface SftpSettings {
+  host: string;
+  port?: number;
+  username: string;
+  /** Environment variable holding the password. */
+  passwordEnv?: string;
+  /** File holding the password. */
+  passwordFile?: string;
+  /** Path of the private key file. */
+  privateKeyFile?: string;
+  /** Environment variable holding the private key passphrase. */
+  passphraseEnv?: string;
+  /** Pinned SHA-256 host key fingerprints (`SHA256:…` as printed by `pamdrop sftp-keyscan`), one or two (rotation). */
+  hostKeySha256: string[];
+  /** Remote folders. */
+  remoteInbox: string;
+  remoteAckDir?: string;
+  remoteArchiveDir?: string;
+  /** After a durable local outcome: move the remote file to remoteArchiveDir (default) or delete it. */
+  afterProcessing?: 'archive' | 'delete';
+  /** Per-call timeout in ms. */
+  timeoutMs?: number;
+}
+
+export interface SourceConfig {
+  name: string;
+  type: 'local' | 'sftp';
+  /** Local inbox (type local), or local staging folder for downloads (type sftp). */
+  inbox: string;
+  ackDir: string;
+  archiveDir: string;
+  errorDir: string;
+  /** File name pattern (glob with * and ?), default `*`. */
+  pattern: string;
+  /** Temporary names never taken. */
+  ignore: string[];
+  sort: 'name' | 'mtime';
+  stableMs: number;
+  minBytes: number;
+  pollMs: number;
+  /** Done-marker suffix (e.g. `.done`): a file is taken only when `<name><suffix>` exists. */
+  doneMarker: string | null;
+  /** Quiet-feed alert threshold (report/healthz), null = none. */
+  expectEveryMs: number | null;
+  sftp?: SftpSettings;
+}
+
+export interface ResolvedConfig {
+  /** SQLite path or postgres:// URL. */
+  database: string;
+  sqliteDriver: SqliteDriver;
+  /** Our identity in ACK MSH-3/4 when the inbound MSH-5/6 are empty. */
+  self: { app: string; facility: string };
+  pam: PamOptions;
+  charset: { default: Charset; latin1AsCp1252: boolean };
+  /** Order of messages within a file: as written, or sorted by MSH-7 (file order breaks ties). */
+  order: 'file' | 'timestamp';
+  staleUpdates: 'skip' | 'apply';
+  /** Messages per transaction (group commit; each message has its own savepoint). */
+  groupSize: number;
+  maxMessageBytes: number;
+  /** Larger files are quarantined unread. */
+  maxFileBytes: number;
+  sources: SourceConfig[];
+  log: { level: Level; format: 'json' | 'text' | 'auto' };
+  /** Lock time-to-live: a lock not renewed for this long may be taken over (crashed instance on another host). */
+  lockTtlMs: number;
+  /** Loopback HTTP port for /metrics, /healthz and the status page; null = off. */
+  httpPort: number | null;
+  showIdentities: boolean;
+}
+
+/** What users write: everything optional; sources partial. */
+export type ImporterConfig = Partial<Omit<ResolvedConfig, 'sources' | 'pam' | 'charset' | 'self' | 'log'>> & {
+  self?: Partial<ResolvedConfig['self']>;
+  pam?: Partial<PamOptions>;
+  charset?: Partial<ResolvedConfig['charset']>;
+  log?: Partial<ResolvedConfig['log']>;
+  sources?: Array<Partial<SourceConfig> & { name: string }>;
+};

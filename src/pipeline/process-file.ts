@@ -1,0 +1,385 @@
+/**
+ * One file, end to end (decisions.md "Files", "Messages, duplicates and order", "ACK files"):
+ *
+ *   scan (hash + frame + envelope check, streaming)  →  claim in the file ledger
+ *   → envelope broken?  quarantine (reason file beside it), nothing applied
+ *   → for each group of messages: one transaction; per message a savepoint around apply + its ledger row
+ *     (outcome + exact ACK bytes)  →  COMMIT  →  write the group's ACK files (temp + rename)
+ *   → every message has an outcome and an ACK file  →  archive (dated folder, never overwrite)
+ *
+ * Crash safety: the ledger is the truth. A rerun resumes a claimed file from its first message without an
+ * outcome and rewrites every ACK file from the stored bytes (ACK writes are idempotent); a crash between the
+ * ledger and a move is finished from the planned path recorded in the `archiving`/`quarantining` state.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { frameStream, EnvelopeChecker, type FrameItem, type RawMessage, type EnvelopeReport } from '../hl7/batch.js';
+import { decodeMessage, encodeText, resolveCharset, readMsh18, type Charset } from '../hl7/charset.js';
+import { buildAck, type AckCode } from '../hl7/ack.js';
+import { Hl7Message } from '../hl7/model.js';
+import { ErrorCode, Hl7Error, Severity, type Finding } from '../hl7/errors.js';
+import { interpret } from '../pam/interpret.js';
+import { applyCommand, type ApplyOutcome } from '../store/apply.js';
+import type { Db, Tx } from '../store/tx.js';
+import {
+  claimFile, emptySummary, findOriginal, findUnfinishedFiles, insertMessage, messagesOfFile, transitionFile,
+  FileState, MessageStatus, type FileRow, type FileSummary, type MessageRow, type MessageStatus as MsgStatus,
+} from '../store/ledger.js';
+import type { ResolvedConfig } from '../config/types.js';
+import type { Logger } from '../shared/logger.js';
+import type { Clock } from '../shared/clock.js';
+import { ackFileName, datedDir, freePath, moveFile, writeReason, LocalAckSink, type AckSink } from './files.js';
+
+/** Named points where tests and the hardening harness inject failures (crash between steps). */
+export type FaultPoint = 'after-claim' | 'after-commit' | 'after-acks' | 'before-archive' | 'after-archive-mark' | 'before-quarantine-move';
+
+export interface PipelineContext {
+  db: Db;
+  config: ResolvedConfig;
+  log: Logger;
+  clock: Clock;
+  /** Called at each FaultPoint; may throw or kill the process. */
+  fault?: (point: FaultPoint) => void;
+  /** Identifies this instance in claims (issue 5). */
+  owner: string;
+}
+
+export interface FileJob {
+  /** Source name (config), 'local' for the CLI `import`. */
+  source: string;
+  /** Local path of the file to process. */
+  path: string;
+  /** File name recorded in the ledger (defaults to the basename of path). */
+  name?: string;
+  ackDir: string;
+  archiveDir: string;
+  errorDir: string;
+  /** Extra ACK destination (SFTP upload); the local ACK folder is always written. */
+  ackSink?: AckSink;
+  /** Ledger id of the file this one reimports (issue 4). */
+  reimportOf?: number | null;
+}
+
+export interface FileReport {
+  file: string;
+  source: string;
+  fileId: number | null;
+  state: 'done' | 'quarantined';
+  reason: string | null;
+  archivedPath: string | null;
+  summary: FileSummary;
+  /** True when an interrupted earlier run of this file was resumed or finished. */
+  resumed: boolean;
+  /** True when the file was processed by an earlier run and this report comes from the ledger. */
+  alreadyProcessed?: boolean;
+}
+
+interface Scan { sha256: string; size: number; envelope: EnvelopeReport }
+
+/** Pass 1: hash, frame and check the envelope without decoding or keeping messages. */
+async function scanFile(path: string, maxMessageBytes: number): Promise<Scan> {
+  const hash = createHash('sha256');
+  let size = 0;
+  async function* tee() {
+    for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024 })) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      yield chunk as Buffer;
+    }
+  }
+  const checker = new EnvelopeChecker();
+  for await (const item of frameStream(tee(), { maxMessageBytes })) checker.push(item);
+  return { sha256: hash.digest('hex'), size, envelope: checker.finish() };
+}
+
+/** Pass 2: the messages, in file order or sorted by MSH-7 (file order breaks ties). */
+async function* messagesInOrder(path: string, cfg: ResolvedConfig): AsyncGenerator<RawMessage> {
+  const items: AsyncIterable<FrameItem> = frameStream(createReadStream(path, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>, { maxMessageBytes: cfg.maxMessageBytes });
+  if (cfg.order === 'file') {
+    for await (const it of items) if (it.kind === 'message') yield it.message;
+    return;
+  }
+  // order "timestamp": needs the whole file in memory (documented); MSH-7 read from the ASCII MSH.
+  const all: Array<{ m: RawMessage; t: string }> = [];
+  for await (const it of items) if (it.kind === 'message') all.push({ m: it.message, t: rawMsh7(it.message.bytes) });
+  all.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : a.m.index - b.m.index));
+  for (const x of all) yield x.m;
+}
+
+function rawMsh7(bytes: Buffer): string {
+  const end = bytes.indexOf(0x0d);
+  const line = bytes.toString('latin1', 0, end < 0 ? bytes.length : end);
+  const sep = line[3] ?? '|';
+  const f = line.split(sep)[6] ?? '';
+  // Sort key: digits padded to seconds; a time zone offset is ignored for ordering within one sender's file.
+  return (f.split(/[+-]/)[0] ?? '').padEnd(14, '0');
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Our own ACK MSH-10: deterministic (file ledger id, position, content) so a resumed run writes the same bytes. */
+function ackControlId(fileId: number, idx: number, contentSha: string): string {
+  return 'PD' + createHash('sha256').update(`${fileId}:${idx}:${contentSha}`).digest('hex').slice(0, 18).toUpperCase();
+}
+
+class Rejected extends Error {
+  constructor(readonly findings: Finding[]) { super('rejected'); }
+}
+
+/** Best-effort header from a message that could not be parsed (for its NAK). */
+function fallbackHeader(bytes: Buffer) {
+  const end = bytes.indexOf(0x0d);
+  const line = bytes.toString('latin1', 0, end < 0 ? Math.min(bytes.length, 4096) : end);
+  const sep = line.startsWith('MSH') && line.length > 3 ? line[3]! : '|';
+  const f = line.split(sep);
+  const comp = (s: string | undefined) => (s ?? '').split('^')[0] ?? '';
+  return {
+    sendingApp: f[2] ?? '', sendingFacility: f[3] ?? '', receivingApp: f[4] ?? '', receivingFacility: f[5] ?? '',
+    controlId: f[9] ?? '', event: comp((f[8] ?? '').split('^')[1]), version: f[11] ?? '', charset: f[17] ?? '',
+    app1: comp(f[2]), fac1: comp(f[3]),
+  };
+}
+
+interface MessageResult { ackName: string; ack: Buffer; status: MsgStatus; outcome: AckCode }
+
+/** Processes one message inside the group transaction. */
+async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames: Set<string>, ctx: PipelineContext): Promise<MessageResult> {
+  const { config: cfg, clock, log } = ctx;
+  const contentSha = sha256(raw.bytes);
+  const now = clock.now();
+  const nowIso = now.toISOString();
+  const ackId = ackControlId(file.id, raw.index, contentSha);
+  let findings: Finding[] = [];
+  let code: AckCode = 'AA';
+  let status: MsgStatus = MessageStatus.Applied;
+  let patientId: number | null = null;
+  let msg: Hl7Message | null = null;
+  let charset: Charset = cfg.charset.default;
+  let decodeError: Hl7Error | null = null;
+
+  if (raw.truncated) {
+    decodeError = new Hl7Error(ErrorCode.SegmentSequence, `message exceeds maxMessageBytes (${cfg.maxMessageBytes} bytes): not read`, { segment: 'MSH' });
+  } else {
+    try {
+      const d = decodeMessage(raw.bytes, { defaultCharset: cfg.charset.default, latin1AsCp1252: cfg.charset.latin1AsCp1252 });
+      charset = d.charset;
+      findings.push(...d.warnings);
+      msg = Hl7Message.parse(d.text);
+    } catch (err) {
+      if (!(err instanceof Hl7Error)) throw err;
+      decodeError = err;
+    }
+  }
+  if (decodeError && !msg) {
+    // Read what we can of the header (MSH is ASCII) to answer with a NAK that echoes it.
+    charset = resolveCharset(readMsh18(raw.bytes)) ?? cfg.charset.default;
+    try { msg = Hl7Message.parse(raw.bytes.toString('latin1')); } catch { msg = null; }
+  }
+
+  const fb = msg ? null : fallbackHeader(raw.bytes);
+  const app = msg ? msg.msh.get(3) : fb!.app1;
+  const fac = msg ? msg.msh.get(4) : fb!.fac1;
+  const controlId = (msg ? msg.msh.get(10) : fb!.controlId) || null;
+  const event = (msg ? msg.msh.get(9, 2) : fb!.event) || null;
+  let messageTime: string | null = null;
+
+  // Idempotency (decisions.md): same key + same content → duplicate, replay the stored ACK byte for byte;
+  // same key + other content → AE 205.
+  if (controlId) {
+    const orig = await findOriginal(tx, app, fac, controlId);
+    if (orig) {
+      if (orig.content_sha256 === contentSha) {
+        const ackName = ackFileName(file.name, controlId, raw.index, usedNames);
+        await insertMessage(tx, { fileId: file.id, idx: raw.index, sendingApp: app, sendingFacility: fac, controlId, contentSha256: contentSha,
+          event, messageTime: null, status: MessageStatus.Duplicate, outcome: orig.outcome, errorCode: null, errorText: null,
+          patientId: orig.patient_id, ackName, ack: orig.ack, now: nowIso });
+        return { ackName, ack: orig.ack, status: MessageStatus.Duplicate, outcome: orig.outcome };
+      }
+      findings = [{ code: ErrorCode.DuplicateKey, severity: Severity.Error, location: { segment: 'MSH', field: 10 },
+        text: 'MSH-10 already used by this sender for a different message: not applied' }];
+      code = 'AE';
+      status = MessageStatus.Conflict;
+    }
+  }
+
+  if (status === MessageStatus.Applied) {
+    if (decodeError) {
+      findings.push(decodeError.toFinding());
+      code = msg ? 'AE' : 'AR';
+      status = MessageStatus.Rejected;
+    } else {
+      const interp = interpret(msg!, cfg.pam);
+      if (!interp.ok) {
+        findings.push(...interp.findings);
+        code = interp.ack;
+        status = MessageStatus.Rejected;
+        messageTime = interp.header.messageTime;
+      } else {
+        const cmd = interp.command;
+        messageTime = cmd.header.messageTime;
+        try {
+          const out: ApplyOutcome = await tx.savepoint(async (sp) => {
+            const o = await applyCommand(sp, cmd, { now: nowIso, staleUpdates: cfg.staleUpdates });
+            if (o.kind === 'rejected') throw new Rejected(o.findings);
+            return o;
+          });
+          patientId = out.patientId;
+          findings.push(...cmd.warnings, ...out.warnings);
+          if (out.kind === 'stale') status = MessageStatus.Stale;
+        } catch (err) {
+          if (err instanceof Rejected) {
+            findings.push(...cmd.warnings.filter((w) => w.severity !== Severity.Error), ...err.findings);
+          } else {
+            log.error('message failed while applying', { controlId, event, error: (err as Error).name, code: (err as { code?: string }).code });
+            findings.push({ code: ErrorCode.InternalError, severity: Severity.Error, text: 'internal error while applying the message; nothing applied' });
+          }
+          code = 'AE';
+          status = MessageStatus.Rejected;
+        }
+      }
+    }
+  }
+
+  const ackText = buildAck({
+    inbound: msg,
+    fallback: fb ? { sendingApp: fb.sendingApp, sendingFacility: fb.sendingFacility, receivingApp: fb.receivingApp, receivingFacility: fb.receivingFacility, controlId: fb.controlId, event: fb.event, version: fb.version, charset: fb.charset } : undefined,
+    code, findings, controlId: ackId, now, self: cfg.self,
+  });
+  const ack = encodeText(ackText, charset);
+  const ackName = ackFileName(file.name, controlId, raw.index, usedNames);
+  const firstError = findings.find((f) => f.severity === Severity.Error);
+  await insertMessage(tx, { fileId: file.id, idx: raw.index, sendingApp: app, sendingFacility: fac, controlId, contentSha256: contentSha,
+    event, messageTime, status, outcome: code, errorCode: firstError?.code ?? null, errorText: firstError?.text ?? null,
+    patientId, ackName, ack, now: nowIso });
+  log.debug('message', { controlId, event, outcome: code, status });
+  return { ackName, ack, status, outcome: code };
+}
+
+function count(summary: FileSummary, status: MsgStatus, outcome: AckCode): void {
+  summary.messages++;
+  summary[outcome]++;
+  if (status === MessageStatus.Duplicate) summary.duplicates++;
+  if (status === MessageStatus.Stale) summary.stale++;
+}
+
+/** Processes one local file. Never throws for bad content: the report says quarantined. Throws on I/O or database failure (the file stays claimed and resumable). */
+export async function processFile(job: FileJob, ctx: PipelineContext): Promise<FileReport> {
+  const { db, config: cfg, clock } = ctx;
+  const name = job.name ?? basename(job.path);
+  const log = ctx.log.child({ file: name, source: job.source });
+  const fault = ctx.fault ?? (() => {});
+  const localAcks = new LocalAckSink(job.ackDir);
+  const writeAcks = async (entries: Array<{ name: string; bytes: Buffer }>) => {
+    await localAcks.write(entries);
+    if (job.ackSink) await job.ackSink.write(entries);
+  };
+
+  const size = statSync(job.path).size;
+  // Recovery: an earlier run of this file that stopped between the ledger and a move.
+  const unfinished = await findUnfinishedFiles(db, job.source, name);
+  const scan: Scan = size > cfg.maxFileBytes
+    ? { sha256: `oversize:${size}`, size, envelope: { ok: false, problems: [`file size ${size} bytes exceeds maxFileBytes (${cfg.maxFileBytes})`], messageCount: 0, batchCount: 0, fileControlId: null, batchControlIds: [] } }
+    : await scanFile(job.path, cfg.maxMessageBytes);
+
+  for (const u of unfinished) {
+    if (u.sha256 !== scan.sha256) continue;
+    if (u.state === FileState.Archiving || u.state === FileState.Quarantining) {
+      log.info('finishing an interrupted move', { fileId: u.id, state: u.state });
+      return finishMove(u, job.path, ctx, true);
+    }
+  }
+  for (const u of unfinished) {
+    if (u.state === FileState.Claimed && u.sha256 !== scan.sha256) {
+      // The file changed after it was claimed: never process half-old/half-new (issue 3).
+      const reason = 'file content changed after it was claimed (different SHA-256); messages of the earlier content may have been applied; nothing of this content was applied';
+      await transitionFile(db, u.id, FileState.Claimed, FileState.Quarantined, { reason, now: clock.now().toISOString() });
+      const fresh = await claimFile(db, { source: job.source, name, path: job.path, size: scan.size, sha256: scan.sha256, messageCount: scan.envelope.messageCount, now: clock.now().toISOString(), owner: ctx.owner });
+      return quarantine(fresh, job, reason, ctx);
+    }
+  }
+  const resumeRow = unfinished.find((u) => u.state === FileState.Claimed && u.sha256 === scan.sha256);
+  const file = resumeRow ?? await claimFile(db, { source: job.source, name, path: job.path, size: scan.size, sha256: scan.sha256,
+    messageCount: scan.envelope.messageCount, now: clock.now().toISOString(), owner: ctx.owner, reimportOf: job.reimportOf ?? null });
+  fault('after-claim');
+  if (resumeRow) log.info('resuming an interrupted file', { fileId: file.id });
+
+  if (!scan.envelope.ok) return quarantine(file, job, scan.envelope.problems.join('; '), ctx);
+
+  // Messages already recorded (resume): their ACK files are rewritten from the ledger, nothing re-applied.
+  const summary = emptySummary();
+  const recorded = new Map<number, MessageRow>();
+  const usedNames = new Set<string>();
+  if (resumeRow) {
+    for (const m of await messagesOfFile(db, file.id)) {
+      recorded.set(m.idx, m);
+      usedNames.add(m.ack_name);
+    }
+  }
+
+  const started = Date.now();
+  let group: RawMessage[] = [];
+  let replay: Array<{ name: string; bytes: Buffer }> = [];
+  const flush = async () => {
+    if (group.length > 0) {
+      const batch = group;
+      group = [];
+      const results = await db.transaction(async (tx) => {
+        const out: MessageResult[] = [];
+        for (const raw of batch) out.push(await processMessage(tx, raw, file, usedNames, ctx));
+        return out;
+      });
+      fault('after-commit');
+      for (const r of results) { count(summary, r.status, r.outcome); replay.push({ name: r.ackName, bytes: r.ack }); }
+    }
+    if (replay.length > 0) {
+      await writeAcks(replay);
+      replay = [];
+      fault('after-acks');
+    }
+  };
+  for await (const raw of messagesInOrder(job.path, cfg)) {
+    const done = recorded.get(raw.index);
+    if (done) {
+      count(summary, done.status, done.outcome);
+      replay.push({ name: done.ack_name, bytes: done.ack });
+      if (replay.length >= cfg.groupSize) await flush();
+      continue;
+    }
+    group.push(raw);
+    if (group.length >= cfg.groupSize) await flush();
+  }
+  await flush();
+  const secs = (Date.now() - started) / 1000;
+  log.info('file processed', { fileId: file.id, ...summary, msgPerSec: secs > 0 ? Math.round(summary.messages / secs) : null });
+
+  // Archive: record the planned path first, then move (a crash in between is finished on the next run).
+  fault('before-archive');
+  const target = freePath(datedDir(job.archiveDir, clock.now()), name);
+  await transitionFile(db, file.id, FileState.Claimed, FileState.Archiving, { archivedPath: target, summary });
+  fault('after-archive-mark');
+  return finishMove({ ...file, state: FileState.Archiving, archived_path: target, summary: JSON.stringify(summary) }, job.path, ctx, !!resumeRow);
+}
+
+/** Completes an `archiving`/`quarantining` row: moves the file to its planned path (if still needed), then final state. */
+async function finishMove(row: FileRow, path: string, ctx: PipelineContext, resumed: boolean): Promise<FileReport> {
+  const target = row.archived_path!;
+  if (existsSync(path) && !existsSync(target)) moveFile(path, target);
+  const quarantined = row.state === FileState.Quarantining;
+  if (quarantined && !existsSync(`${target}.reason.txt`)) writeReason(target, row.reason ?? 'quarantined');
+  const to = quarantined ? FileState.Quarantined : FileState.Done;
+  await transitionFile(ctx.db, row.id, row.state, to, { now: ctx.clock.now().toISOString() });
+  const summary: FileSummary = row.summary ? JSON.parse(row.summary) : emptySummary();
+  return { file: row.name, source: row.source, fileId: row.id, state: quarantined ? 'quarantined' : 'done', reason: row.reason,
+    archivedPath: target, summary, resumed };
+}
+
+/** Quarantine: nothing applied; the file goes to the error folder with `<name>.reason.txt` beside it. */
+async function quarantine(file: FileRow, job: FileJob, reason: string, ctx: PipelineContext): Promise<FileReport> {
+  const target = freePath(job.errorDir, file.name);
+  ctx.log.warn('file quarantined', { file: file.name, fileId: file.id, reason });
+  await transitionFile(ctx.db, file.id, FileState.Claimed, FileState.Quarantining, { archivedPath: target, reason });
+  ctx.fault?.('before-quarantine-move');
+  writeReason(target, reason);
+  return finishMove({ ...file, state: FileState.Quarantining, archived_path: target, reason }, job.path, ctx, false);
+}
