@@ -1,0 +1,307 @@
+/**
+ * `pamdrop doctor` (issue 4, field-notes §3 "doctor command"): checks what a run depends on and says what to do.
+ *
+ * - Folders of every source (inbox, ACK, archive, error): a folder, writable (a probe file is written, renamed and
+ *   removed: a real test, not a permission-bit guess); a missing folder is only a warning when it can be created
+ *   (the importer creates them). Probe files are dot files ending `.probe`/`.tmp`: every default ignore rule skips them.
+ * - Atomic moves: inbox and archive / error folders on the same file system (else the pipeline falls back to
+ *   copy + fsync + delete, which is not atomic); inside the ACK folder the probe itself is a temp + rename.
+ * - Free disk space of every file system involved (folders and the SQLite database).
+ * - Database: reachable, and migrated to this version (read-only: doctor never migrates; knex's own listing would
+ *   create its table, so the migration table is read directly).
+ * - The writer lock: who holds it, and whether the lease expired.
+ * - SFTP sources (through the intake module's SftpSource): secrets readable, host key pinned and matching, remote
+ *   inbox listable, remote archive folder present, and the server's clock: a probe file is written in the remote
+ *   ACK folder (else the remote inbox), its mtime compared with ours, then removed.
+ * Every check is OK, WARN, FAIL or SKIP, with a hint; any FAIL makes the command exit 1.
+ */
+import { existsSync, renameSync, statfsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, posix } from 'node:path';
+import type { ResolvedConfig, SourceConfig } from '../config/types.js';
+import type { Logger } from '../shared/logger.js';
+import { describeTarget, isPostgresUrl, openDb } from '../store/db.js';
+import type { Db } from '../store/tx.js';
+import { LATEST_MIGRATION, migrationSource } from '../store/migrations/index.js';
+import { readLock } from '../store/ledger.js';
+import { WRITER_LOCK } from '../pipeline/runner.js';
+import { SftpSource, readSecrets } from '../intake/sftp.js';
+
+export type CheckStatus = 'OK' | 'WARN' | 'FAIL' | 'SKIP';
+
+export interface Check {
+  /** What was checked, e.g. `source local: inbox`. */
+  name: string;
+  status: CheckStatus;
+  detail: string;
+  /** What to do about a WARN/FAIL. */
+  hint?: string;
+}
+
+export interface DoctorOptions {
+  /** FAIL below this much free space (MiB) on a file system pamdrop writes to. Default 512. */
+  minFreeMb?: number;
+  /** WARN when the server clock differs from ours by more than this (ms); FAIL beyond 10×. Default 30 s. */
+  maxSkewMs?: number;
+  /** Skip network checks (SFTP). */
+  offline?: boolean;
+  /** Time limit of the database connection check (ms). Default 10 s. */
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+const probeName = (ext: string) => `.pamdrop-doctor-${process.pid}-${randomBytes(3).toString('hex')}.${ext}`;
+
+/** The path itself if it exists, else its nearest existing ancestor. */
+function existingAncestor(path: string): string {
+  let p = path;
+  while (!existsSync(p)) {
+    const up = dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  return p;
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const errText = (err: unknown): string => {
+  const e = err as NodeJS.ErrnoException;
+  return typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code) && !String(e.message).includes(e.code) ? `${e.code}: ${e.message}` : String(e?.message ?? err);
+};
+
+/** Writes a probe file (temp name, rename, remove): proves the folder takes new files and atomic renames. */
+function probeWrite(dir: string): void {
+  const tmp = join(dir, probeName('tmp'));
+  const fin = join(dir, probeName('probe'));
+  writeFileSync(tmp, 'pamdrop doctor probe\n');
+  try {
+    renameSync(tmp, fin);
+  } catch (err) {
+    unlinkSync(tmp);
+    throw err;
+  }
+  unlinkSync(fin);
+}
+
+/** One folder of a source. */
+function checkFolder(name: string, dir: string): Check {
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) return { name, status: 'FAIL', detail: `${dir} exists but is not a folder`, hint: 'remove or rename it, or point the config at a folder' };
+    try {
+      probeWrite(dir);
+      return { name, status: 'OK', detail: `${dir}: folder, writable` };
+    } catch (err) {
+      return { name, status: 'FAIL', detail: `${dir}: cannot write (${errText(err)})`, hint: `give the pamdrop user write access: chown/chmod ${dir}` };
+    }
+  }
+  const anc = existingAncestor(dir);
+  if (!statSync(anc).isDirectory()) return { name, status: 'FAIL', detail: `${dir} cannot be created: ${anc} is not a folder`, hint: 'fix the path in the config' };
+  try {
+    probeWrite(anc);
+  } catch (err) {
+    return { name, status: 'FAIL', detail: `${dir} is missing and cannot be created under ${anc} (${errText(err)})`, hint: `mkdir -p ${dir} as a user that can, then give pamdrop write access` };
+  }
+  return { name, status: 'WARN', detail: `${dir} does not exist yet (created on first use)`, hint: `mkdir -p ${dir} to check permissions now` };
+}
+
+function checkSameFs(name: string, a: string, b: string): Check {
+  try {
+    const da = statSync(existingAncestor(a)).dev;
+    const db = statSync(existingAncestor(b)).dev;
+    if (da === db) return { name, status: 'OK', detail: `${a} and ${b} are on the same file system: moves are atomic renames` };
+    return { name, status: 'WARN', detail: `${a} and ${b} are on different file systems: moves are copy + fsync + delete, not atomic`,
+      hint: 'put the inbox and the archive/error folders on one file system' };
+  } catch (err) {
+    return { name, status: 'SKIP', detail: `cannot compare (${errText(err)})` };
+  }
+}
+
+function checkDisk(paths: ReadonlyArray<[string, string]>, minFreeMb: number): Check[] {
+  const byDev = new Map<string, { path: string; uses: string[] }>();
+  for (const [what, p] of paths) {
+    try {
+      const anc = existingAncestor(p);
+      const dev = String(statSync(anc).dev);
+      const e = byDev.get(dev) ?? { path: anc, uses: [] };
+      e.uses.push(what);
+      byDev.set(dev, e);
+    } catch { /* reported by the folder checks */ }
+  }
+  const out: Check[] = [];
+  for (const { path, uses } of byDev.values()) {
+    const name = `disk space (${uses.join(', ')})`;
+    try {
+      const s = statfsSync(path);
+      const free = Number(s.bavail) * Number(s.bsize);
+      const total = Number(s.blocks) * Number(s.bsize);
+      const mb = Math.floor(free / 1048576);
+      const pct = total > 0 ? Math.round((free / total) * 100) : 100;
+      const detail = `${mb} MiB free (${pct} %) on the file system of ${path}`;
+      if (mb < minFreeMb) out.push({ name, status: 'FAIL', detail, hint: `free space (archive retention, old ACK files); at least ${minFreeMb} MiB needed` });
+      else if (pct < 10) out.push({ name, status: 'WARN', detail, hint: 'less than 10 % free: plan archive retention' });
+      else out.push({ name, status: 'OK', detail });
+    } catch (err) {
+      out.push({ name, status: 'SKIP', detail: `statfs failed (${errText(err)})` });
+    }
+  }
+  return out;
+}
+
+/** Applied vs known migrations, read without writing (knex's migrate.list would create its table). */
+async function migrationState(db: Db): Promise<{ applied: string[]; known: string[] }> {
+  const known = (await migrationSource.getMigrations([])).map((m) => migrationSource.getMigrationName(m));
+  const exists = db.dialect === 'pg'
+    ? (await db.get<{ t: string | null }>(`SELECT to_regclass('knex_migrations')::text AS t`))?.t
+    : (await db.get<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'knex_migrations'`))?.name;
+  const applied = exists ? (await db.all<{ name: string }>('SELECT name FROM knex_migrations ORDER BY id')).map((r) => r.name.replace(/\.(js|ts)$/, '')) : [];
+  return { applied, known };
+}
+
+async function checkDatabase(config: ResolvedConfig, log: Logger, opts: Required<Pick<DoctorOptions, 'timeoutMs'>> & DoctorOptions): Promise<Check[]> {
+  const target = config.database;
+  const where = describeTarget(target);
+  const out: Check[] = [];
+  if (!isPostgresUrl(target) && target !== ':memory:' && !existsSync(target)) {
+    const parent = checkFolder('database folder', dirname(target));
+    if (parent.status === 'FAIL') return [{ name: 'database reachable', status: 'FAIL', detail: `${where}: ${parent.detail}`, hint: parent.hint }];
+    return [{ name: 'database reachable', status: 'WARN', detail: `${where} does not exist yet`, hint: 'it is created and migrated by the first command that opens the store (e.g. pamdrop status)' }];
+  }
+  let db: Db | undefined;
+  try {
+    db = await withTimeout(openDb(target, { migrate: false, sqliteDriver: config.sqliteDriver, env: opts.env }), opts.timeoutMs, `connect ${where}`);
+    // knex prints connection failures with console.log (stdout, breaking --json); doctor reports them itself.
+    const kl = (db.knex.client as unknown as { logger?: { _warn?: unknown } }).logger;
+    if (kl) kl._warn = (m: unknown) => log.debug('database driver warning', { detail: String(m).split('\n')[0] });
+    await withTimeout(db.get('SELECT 1 AS ok'), opts.timeoutMs, `query ${where}`);
+    out.push({ name: 'database reachable', status: 'OK', detail: `${db.description} answers` });
+  } catch (err) {
+    if (db) await withTimeout(db.close(), 2000, 'close').catch(() => {});
+    return [{ name: 'database reachable', status: 'FAIL', detail: `${where}: ${errText(err)}`,
+      hint: isPostgresUrl(target) ? 'check the server, the URL, the network and PAMDROP_DB_PASSWORD / PAMDROP_DB_PASSWORD_FILE' : 'check the path and the file (is it a SQLite database?)' }];
+  }
+  try {
+    const { applied, known } = await migrationState(db);
+    const pending = known.filter((n) => !applied.includes(n));
+    const unknown = applied.filter((n) => !known.includes(n));
+    if (unknown.length > 0) {
+      out.push({ name: 'database migrated', status: 'FAIL', detail: `the database has migrations this pamdrop does not know (${unknown.join(', ')})`, hint: 'run the pamdrop version that migrated it, or a newer one' });
+    } else if (pending.length > 0) {
+      out.push({ name: 'database migrated', status: 'FAIL', detail: `${applied.length} of ${known.length} migrations applied; pending: ${pending.join(', ')}`,
+        hint: 'any command that opens the store migrates it (e.g. pamdrop status); take a backup first' });
+    } else {
+      out.push({ name: 'database migrated', status: 'OK', detail: `schema at ${LATEST_MIGRATION}` });
+      const lock = await readLock(db, WRITER_LOCK);
+      if (!lock) out.push({ name: 'writer lock', status: 'OK', detail: 'free' });
+      else if (lock.expires_at < new Date().toISOString()) {
+        out.push({ name: 'writer lock', status: 'WARN', detail: `held by ${lock.owner} since ${lock.acquired_at}, lease expired ${lock.expires_at}`, hint: 'a crashed instance: the next run takes the lock over' });
+      } else out.push({ name: 'writer lock', status: 'OK', detail: `held by ${lock.owner} since ${lock.acquired_at} (an import is running)` });
+    }
+  } catch (err) {
+    out.push({ name: 'database migrated', status: 'FAIL', detail: errText(err) });
+  } finally {
+    await withTimeout(db.close(), 5000, 'close').catch(() => {});
+  }
+  return out;
+}
+
+/** SFTP checks of one source, through the intake module's SftpSource (connections pinned and timed out there). */
+async function checkSftp(src: SourceConfig, log: Logger, opts: DoctorOptions): Promise<Check[]> {
+  const name = (what: string) => `source ${src.name}: sftp ${what}`;
+  const sf = src.sftp!;
+  const out: Check[] = [];
+  try {
+    readSecrets(sf, `source ${src.name}.sftp`, opts.env);
+    out.push({ name: name('secrets'), status: 'OK', detail: 'readable' });
+  } catch (err) {
+    return [{ name: name('secrets'), status: 'FAIL', detail: errText(err), hint: 'set the environment variable or the file named in the config' }];
+  }
+  if (sf.hostKeySha256.length === 0) {
+    return [...out, { name: name('host key'), status: 'FAIL', detail: 'no host key pinned', hint: `pamdrop sftp-keyscan --source ${src.name}, check it with the server's administrator, add it to hostKeySha256` }];
+  }
+  const source = new SftpSource(src, { log: log.child({ source: src.name, doctor: true }), env: opts.env, key: `source ${src.name}` });
+  try {
+    await source.begin();
+    out.push({ name: name('connection'), status: 'OK', detail: `${source.label}: connected, host key matches the pin` });
+  } catch (err) {
+    const hostKey = (err as Error).name === 'HostKeyError';
+    await source.end();
+    return [...out, { name: name(hostKey ? 'host key' : 'connection'), status: 'FAIL', detail: errText(err),
+      hint: hostKey ? 'confirm the key with the server\'s administrator before changing the pin' : 'check host, port, credentials and the network' }];
+  }
+  try {
+    try {
+      const l = await source.list();
+      out.push({ name: name('remote inbox'), status: 'OK', detail: `${sf.remoteInbox}: ${l.entries.length} file(s)${l.refused.length ? `, ${l.refused.length} unsafe name(s) refused` : ''}` });
+    } catch (err) {
+      out.push({ name: name('remote inbox'), status: 'FAIL', detail: `${sf.remoteInbox}: ${errText(err)}`, hint: 'check remoteInbox and the account\'s rights' });
+    }
+    if ((sf.afterProcessing ?? 'archive') === 'archive' && sf.remoteArchiveDir) {
+      const ok = await source.exists(sf.remoteArchiveDir).catch(() => false);
+      out.push(ok ? { name: name('remote archive'), status: 'OK', detail: `${sf.remoteArchiveDir} exists` }
+        : { name: name('remote archive'), status: 'FAIL', detail: `${sf.remoteArchiveDir} not found`, hint: 'create it on the server or fix remoteArchiveDir' });
+    }
+    // Clock: touch a probe file where we are allowed to write, compare its mtime (whole seconds) with our clock.
+    const dir = sf.remoteAckDir ?? sf.remoteInbox;
+    const probe = probeName('probe');
+    const path = posix.join(dir, probe);
+    try {
+      const before = Date.now();
+      await source.write(dir, probe, Buffer.from('pamdrop doctor probe\n'));
+      const after = Date.now();
+      const st = await source.statPath(path);
+      await source.remove(path).catch(() => {});
+      if (!st) throw new Error('probe file not found after writing it');
+      const mid = (before + after) / 2;
+      const skew = st.mtimeMs - mid;
+      // SFTP mtimes have whole seconds: a skew within the write time plus one second is no skew.
+      const slack = (after - before) / 2 + 1000;
+      const abs = Math.max(0, Math.abs(skew) - slack);
+      const max = opts.maxSkewMs ?? 30_000;
+      const detail = `${dir} writable; server clock ${abs === 0 ? 'in step with ours' : `${skew > 0 ? 'ahead of' : 'behind'} ours by about ${Math.round(Math.abs(skew) / 1000)} s`}`;
+      out.push({ name: name('write and clock'), status: abs > 10 * max ? 'FAIL' : abs > max ? 'WARN' : 'OK', detail,
+        ...(abs > max ? { hint: 'synchronise both clocks (NTP); file stability is judged on our clock, but times in reports and ACKs follow each host' } : {}) });
+    } catch (err) {
+      out.push({ name: name('write and clock'), status: 'FAIL', detail: `${dir}: ${errText(err)}`, hint: 'the ACK folder (or the inbox) must be writable to upload ACK files' });
+    }
+  } finally {
+    await source.end();
+  }
+  return out;
+}
+
+/** Runs every check. Never throws for a failed check: it is a FAIL line. */
+export async function runDoctor(config: ResolvedConfig, log: Logger, opts: DoctorOptions = {}): Promise<Check[]> {
+  const o = { timeoutMs: 10_000, ...opts };
+  const checks: Check[] = [];
+  const disk: Array<[string, string]> = [];
+  for (const src of config.sources) {
+    const label = `source ${src.name}`;
+    checks.push(checkFolder(`${label}: inbox${src.type === 'sftp' ? ' (local staging)' : ''}`, src.inbox));
+    checks.push(checkFolder(`${label}: ACK folder`, src.ackDir));
+    checks.push(checkFolder(`${label}: archive`, src.archiveDir));
+    checks.push(checkFolder(`${label}: error folder`, src.errorDir));
+    checks.push(checkSameFs(`${label}: inbox → archive`, src.inbox, src.archiveDir));
+    checks.push(checkSameFs(`${label}: inbox → error folder`, src.inbox, src.errorDir));
+    disk.push([`${src.name} inbox`, src.inbox], [`${src.name} ACKs`, src.ackDir], [`${src.name} archive`, src.archiveDir], [`${src.name} errors`, src.errorDir]);
+  }
+  if (!isPostgresUrl(config.database) && config.database !== ':memory:') disk.push(['database', config.database]);
+  checks.push(...checkDisk(disk, o.minFreeMb ?? 512));
+  checks.push(...await checkDatabase(config, log, o));
+  for (const src of config.sources) {
+    if (src.type !== 'sftp' || !src.sftp) continue;
+    if (o.offline) checks.push({ name: `source ${src.name}: sftp`, status: 'SKIP', detail: '--offline: network checks skipped' });
+    else checks.push(...await checkSftp(src, log, o));
+  }
+  return checks;
+}
+
+/** Exit code: 1 when any check failed. */
+export const doctorExitCode = (checks: readonly Check[]): 0 | 1 => (checks.some((c) => c.status === 'FAIL') ? 1 : 0);

@@ -1,0 +1,118 @@
+/**
+ * `pamdrop status` (issue 4): what is pending (unfinished ledger rows, inbox files), what failed (quarantined files,
+ * messages whose live outcome is AE/AR), the last activity, and who holds the writer lock. A plain data builder
+ * for the CLI and for `watch`'s /healthz and status page. No patient data: names, counts, control ids, reasons.
+ *
+ * "Last run": the ledger has no run table; the last run is described by the most recently finished file and the
+ * latest ledger activity (claim or finish), per source and overall.
+ */
+import type { ResolvedConfig } from '../config/types.js';
+import type { Tx } from '../store/tx.js';
+import { readLock, type FileSummary } from '../store/ledger.js';
+import { WRITER_LOCK } from '../pipeline/runner.js';
+import { listInbox, type InboxFile } from './inbox.js';
+import { claimedNames, lastFileBySource, quietFeed, type QuietFeed } from './report.js';
+
+export interface UnfinishedFile {
+  id: number; source: string; name: string; state: string; owner: string | null; claimedAt: string; ageMs: number;
+}
+
+export interface QuarantinedFile {
+  id: number; source: string; name: string; reason: string | null; path: string | null; at: string | null;
+}
+
+export interface FinishedFile {
+  id: number; source: string; name: string; state: string; finishedAt: string | null; reimportOf: number | null; summary: FileSummary | null;
+}
+
+export interface SourceStatus {
+  source: string;
+  type: string;
+  inbox: { files: number; pending: number; oldestPendingAgeMs: number | null; notTaken: InboxFile[] };
+  lastFile: FinishedFile | null;
+  feed: QuietFeed | null;
+}
+
+export interface Status {
+  generatedAt: string;
+  lock: { owner: string; acquiredAt: string; expiresAt: string; expired: boolean } | null;
+  pending: { unfinished: UnfinishedFile[]; inboxFiles: number };
+  failed: {
+    quarantinedFiles: number;
+    recentQuarantined: QuarantinedFile[];
+    /** Messages whose live outcome is AE/AR (not superseded by a reimport): `pamdrop errors` lists them. */
+    failedMessages: number;
+    failedMessagesLast24h: number;
+  };
+  lastRun: { lastFile: FinishedFile | null; lastActivityAt: string | null };
+  sources: SourceStatus[];
+  /** True when nothing needs a look: no unfinished file, no quarantine in 24 h, no quiet feed, no stale lock. */
+  healthy: boolean;
+}
+
+interface FileRowLite {
+  id: number; source: string; name: string; state: string; owner: string | null; claimed_at: string; finished_at: string | null;
+  reason: string | null; archived_path: string | null; reimport_of: number | null; summary: string | null;
+}
+
+const COLS = 'id, source, name, state, owner, claimed_at, finished_at, reason, archived_path, reimport_of, summary';
+
+function finished(r: FileRowLite | undefined): FinishedFile | null {
+  if (!r) return null;
+  let summary: FileSummary | null = null;
+  try { summary = r.summary ? JSON.parse(r.summary) as FileSummary : null; } catch { summary = null; }
+  return { id: Number(r.id), source: r.source, name: r.name, state: r.state, finishedAt: r.finished_at, reimportOf: r.reimport_of === null ? null : Number(r.reimport_of), summary };
+}
+
+/** Builds the status. */
+export async function buildStatus(db: Tx, config: ResolvedConfig, now: Date): Promise<Status> {
+  const nowIso = now.toISOString();
+  const dayAgo = new Date(now.getTime() - 86_400_000).toISOString();
+  const lock = await readLock(db, WRITER_LOCK);
+  const unfinished = await db.all<FileRowLite>(`SELECT ${COLS} FROM files WHERE state IN ('claimed', 'archiving', 'quarantining') ORDER BY id`);
+  const quarantinedCount = Number((await db.get<{ n: number | string }>(`SELECT COUNT(*) AS n FROM files WHERE state = 'quarantined'`))?.n ?? 0);
+  const recentQ = await db.all<FileRowLite>(`SELECT ${COLS} FROM files WHERE state = 'quarantined' ORDER BY id DESC LIMIT 10`);
+  const failed = await db.get<{ n: number | string; recent: number | string | null }>(
+    `SELECT COUNT(*) AS n, SUM(CASE WHEN created_at >= ? THEN 1 ELSE 0 END) AS recent FROM messages
+     WHERE outcome <> 'AA' AND superseded = 0 AND status <> 'duplicate'`, [dayAgo]);
+  const lastFinished = await db.get<FileRowLite>(`SELECT ${COLS} FROM files WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1`);
+  const activity = await db.get<{ c: string | null; f: string | null }>('SELECT MAX(claimed_at) AS c, MAX(finished_at) AS f FROM files');
+  const lastActivityAt = [activity?.c, activity?.f].filter((x): x is string => !!x).sort().pop() ?? null;
+  const claimed = await claimedNames(db);
+  const last = await lastFileBySource(db);
+
+  const sources: SourceStatus[] = [];
+  for (const src of config.sources) {
+    const files = listInbox(src, now, claimed.get(src.name) ?? new Set());
+    const pending = files.filter((f) => f.reason === 'pending' || f.reason === 'still-changing' || f.reason === 'waiting-for-marker');
+    const lastRow = await db.get<FileRowLite>(`SELECT ${COLS} FROM files WHERE source = ? AND finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1`, [src.name]);
+    sources.push({
+      source: src.name, type: src.type,
+      inbox: {
+        files: files.length, pending: pending.length,
+        oldestPendingAgeMs: pending.length > 0 ? Math.max(...pending.map((f) => f.ageMs)) : null,
+        notTaken: files.filter((f) => f.reason === 'pattern-mismatch' || f.reason === 'ignored-name' || f.reason === 'too-small'),
+      },
+      lastFile: finished(lastRow),
+      feed: quietFeed(src.expectEveryMs, last.get(src.name) ?? null, now),
+    });
+  }
+  const lockView = lock ? { owner: lock.owner, acquiredAt: lock.acquired_at, expiresAt: lock.expires_at, expired: lock.expires_at < nowIso } : null;
+  const recentQuarantined: QuarantinedFile[] = recentQ.map((r) => ({ id: Number(r.id), source: r.source, name: r.name, reason: r.reason, path: r.archived_path, at: r.finished_at }));
+  const status: Status = {
+    generatedAt: nowIso,
+    lock: lockView,
+    pending: {
+      unfinished: unfinished.map((r) => ({ id: Number(r.id), source: r.source, name: r.name, state: r.state, owner: r.owner, claimedAt: r.claimed_at,
+        ageMs: Math.max(0, now.getTime() - new Date(r.claimed_at).getTime()) })),
+      inboxFiles: sources.reduce((n, s) => n + s.inbox.files, 0),
+    },
+    failed: { quarantinedFiles: quarantinedCount, recentQuarantined, failedMessages: Number(failed?.n ?? 0), failedMessagesLast24h: Number(failed?.recent ?? 0) },
+    lastRun: { lastFile: finished(lastFinished), lastActivityAt },
+    sources,
+    healthy: false,
+  };
+  status.healthy = unfinished.length === 0 && !(lockView?.expired ?? false) && !sources.some((s) => s.feed?.quiet)
+    && !recentQuarantined.some((q) => q.at !== null && q.at >= dayAgo);
+  return status;
+}
