@@ -14,6 +14,8 @@ const TOP_KEYS = new Set(['$schema', 'comment', 'database', 'sqliteDriver', 'sel
   'maxMessageBytes', 'maxFileBytes', 'sources', 'log', 'lockTtlMs', 'httpPort', 'showIdentities']);
 const SOURCE_KEYS = new Set(['name', 'type', 'inbox', 'ackDir', 'archiveDir', 'errorDir', 'pattern', 'ignore', 'sort', 'stableMs',
   'minBytes', 'pollMs', 'doneMarker', 'expectEveryMs', 'sftp', 'comment']);
+const SFTP_KEYS = new Set(['host', 'port', 'username', 'passwordEnv', 'passwordFile', 'privateKeyFile', 'passphraseEnv', 'hostKeySha256',
+  'remoteInbox', 'remoteAckDir', 'remoteArchiveDir', 'afterProcessing', 'timeoutMs', 'comment']);
 
 function fail(key: string, why: string): never {
   throw new ConfigError(`config: ${key}: ${why}`);
@@ -87,6 +89,11 @@ export function resolveConfig(user: ImporterConfig, baseDir = process.cwd()): Re
   if (!Array.isArray(sources) || sources.length === 0) fail('sources', 'must be a non-empty array');
   const names = new Set<string>();
   out.sources = sources.map((s, i) => resolveSource(s, `sources[${i}]`, abs, names));
+  // Two sources on one inbox would both take its files (the ledger claims per source): refused.
+  out.sources.forEach((s, i) => {
+    const j = out.sources.findIndex((o) => o.inbox === s.inbox);
+    if (j !== i) fail(`sources[${i}].inbox`, `${s.inbox} is already the inbox of source ${out.sources[j]!.name}: each source needs its own inbox`);
+  });
   return out;
 }
 
@@ -106,14 +113,30 @@ function resolveSource(s: Partial<SourceConfig> & { name: string }, key: string,
     if (typeof src[f] !== 'string' || src[f] === '') fail(`${key}.${f}`, 'must be a folder path');
     src[f] = abs(src[f]);
   }
+  if (typeof src.pattern !== 'string' || src.pattern === '') fail(`${key}.pattern`, 'must be a file name glob (* ? [..])');
+  if (!Array.isArray(src.ignore) || src.ignore.some((g) => typeof g !== 'string' || g === '')) fail(`${key}.ignore`, 'must be an array of file name globs');
+  if (src.doneMarker !== null && (typeof src.doneMarker !== 'string' || src.doneMarker === '' || /[/\\]/.test(src.doneMarker))) {
+    fail(`${key}.doneMarker`, 'must be null or a file name suffix such as ".done"');
+  }
   if (src.type === 'sftp') {
-    const sf = src.sftp;
-    if (!sf) fail(`${key}.sftp`, 'is required for an sftp source');
-    if (!sf.host || !sf.username || !sf.remoteInbox) fail(`${key}.sftp`, 'needs host, username and remoteInbox');
-    if (!Array.isArray(sf.hostKeySha256) || sf.hostKeySha256.length < 1 || sf.hostKeySha256.length > 2) {
-      fail(`${key}.sftp.hostKeySha256`, 'must pin one or two SHA-256 host key fingerprints (see `pamdrop sftp-keyscan`)');
+    if (!src.sftp || typeof src.sftp !== 'object') fail(`${key}.sftp`, 'is required for an sftp source');
+    const sf = { ...src.sftp };
+    src.sftp = sf;
+    for (const k of Object.keys(sf)) {
+      if (k === 'password' || k === 'passphrase' || k === 'privateKey') fail(`${key}.sftp.${k}`, 'secrets are not allowed in the config: use passwordEnv, passwordFile, privateKeyFile or passphraseEnv');
+      if (!SFTP_KEYS.has(k)) fail(`${key}.sftp.${k}`, 'unknown key');
     }
-    if ((sf as unknown as Record<string, unknown>).password !== undefined) fail(`${key}.sftp.password`, 'secrets are not allowed in the config: use passwordEnv or passwordFile');
+    if (!sf.host || !sf.username || !sf.remoteInbox) fail(`${key}.sftp`, 'needs host, username and remoteInbox');
+    // An empty pin list is accepted here (so that `pamdrop sftp-keyscan` can run) but refused at connection time.
+    sf.hostKeySha256 = sf.hostKeySha256 ?? [];
+    if (!Array.isArray(sf.hostKeySha256) || sf.hostKeySha256.length > 2 || sf.hostKeySha256.some((p) => typeof p !== 'string' || !/^SHA256:[A-Za-z0-9+/]{43}=?$/.test(p.trim()))) {
+      fail(`${key}.sftp.hostKeySha256`, 'must pin one or two SHA-256 host key fingerprints "SHA256:<43 base64 characters>" (see `pamdrop sftp-keyscan`)');
+    }
+    if (!sf.privateKeyFile && !sf.passwordEnv && !sf.passwordFile) fail(`${key}.sftp`, 'needs privateKeyFile, passwordEnv or passwordFile');
+    if (sf.port !== undefined) sf.port = posInt(`${key}.sftp.port`, sf.port, 1);
+    if (sf.timeoutMs !== undefined) sf.timeoutMs = posInt(`${key}.sftp.timeoutMs`, sf.timeoutMs, 100);
+    sf.afterProcessing = oneOf(`${key}.sftp.afterProcessing`, sf.afterProcessing ?? 'archive', ['archive', 'delete'] as const);
+    if (sf.afterProcessing === 'archive' && !sf.remoteArchiveDir) fail(`${key}.sftp.remoteArchiveDir`, 'is required when afterProcessing is "archive" (or set afterProcessing to "delete")');
     if (sf.privateKeyFile) sf.privateKeyFile = abs(sf.privateKeyFile);
     if (sf.passwordFile) sf.passwordFile = abs(sf.passwordFile);
   }

@@ -20,7 +20,10 @@ export interface SftpSettings {
   privateKeyFile?: string;
   /** Environment variable holding the private key passphrase. */
   passphraseEnv?: string;
-  /** Pinned SHA-256 host key fingerprints (`SHA256:…` as printed by `pamdrop sftp-keyscan`), one or two (rotation). */
+  /**
+   * Pinned SHA-256 host key fingerprints (`SHA256:…` as printed by `pamdrop sftp-keyscan` or `ssh-keygen -lf`),
+   * one or two (rotation). None pinned: the config loads (so that sftp-keyscan can run) but every connection is refused.
+   */
   hostKeySha256: string[];
   /** Remote folders. */
   remoteInbox: string;
