@@ -210,16 +210,22 @@ function readDate(seg: Hl7Segment, field: number, seps: Separators, sink: Findin
   return d;
 }
 
-/** PID-13: every non-empty repetition as raw ER7, unescaped, joined with ' ~ ' (types.ts). */
+/**
+ * PID-13: every non-empty repetition as ER7 with the standard separators (`^` components, `&` subcomponents,
+ * whatever MSH-2 declared, so that the stored value does not depend on the sender's separators), unescaped,
+ * joined with ' ~ ' (types.ts).
+ */
 function readPhones(pid: Hl7Segment, seps: Separators): string | null | undefined {
   const raw = pid.raw(13);
   if (raw === '') return undefined;
   if (raw === NULL_VALUE) return null;
+  const standard = seps.component === '^' && seps.subcomponent === '&';
+  const piece = (p: string) => (p.includes(seps.escape) ? unescapeHl7(p, seps) : p);
   let out = '';
   const reps = raw.split(seps.repetition);
   for (const r of reps) {
     if (r === '' || r === NULL_VALUE) continue;
-    const v = r.includes(seps.escape) ? unescapeHl7(r, seps) : r;
+    const v = standard ? piece(r) : r.split(seps.component).map((c) => c.split(seps.subcomponent).map(piece).join('&')).join('^');
     out = out === '' ? v : `${out} ~ ${v}`;
   }
   return out === '' ? undefined : out;

@@ -1,0 +1,876 @@
+/**
+ * Test program — the behaviour contract (shared/docs/decisions.md), end to end through `pamdrop import`
+ * (issue 2, "done when" 1): one row per rule. Each row starts a fresh site (real folders, real store), imports
+ * the `given` messages, then the message under test, and asserts
+ *   - the exact ACK: MSH swapped, MSH-9 `ACK^<event>^ACK`, own MSH-10, MSH-12/MSH-18 echoed, MSA-1/MSA-2, and
+ *     ERR-2/ERR-3/ERR-4 of every finding (test/helpers/messages.ts `expectAck`);
+ *   - the stored state through `pamdrop patient --json`; an AE/AR row also asserts that nothing at all changed
+ *     (`pamdrop patients --json` before and after);
+ *   - the exit code (0 when the message is accepted, 1 otherwise).
+ * The rules on files, duplicates, order and ACK naming need several files or runs: they follow as plain tests.
+ * Messages are the pam-fr.md §8 examples edited one field at a time, with the production INS authority (.8) so
+ * that the default configuration applies (the test authority is refused by default, see examples.test.ts).
+ * Every row runs on SQLite and, when PAMDROP_TEST_PG_URL is set, on PostgreSQL.
+ */
+import { describe, it, expect, vi, afterEach } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { A28_8859_15, A28_BAD_NIR_KEY, A28_CREATE, A31_DOWNGRADE, A31_UPDATE, A40_MERGE, A47_INS_DELETE, A47_IPP_CHANGE } from '../fixtures/examples.js';
+import { FIXTURES } from '../fixtures/make-fixtures.js';
+import { dbKinds, type DbKind } from '../helpers/db.js';
+import { ackSegments, makeWorkspace, type Workspace } from '../helpers/workspace.js';
+import {
+  append, DEMO_NIR_OID, edit, event, expectAck, get, ipp, nia, nir, NIR_OID, prod, TEST_NIR_OID, without, type AckExpectation,
+} from '../helpers/messages.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// Messages (pam-fr.md §8 with the production INS authority)
+
+const P81 = prod(A28_CREATE);        // A28 100234 CASANOVA, VALI + INS-NIR
+const P82 = prod(A31_UPDATE);        // A31 100234: usage name BONAPARTE, new home address, marital status
+const P83A = prod(A31_DOWNGRADE);    // A31 100234: PROV~DOUT, no INS
+const P83B = prod(A47_INS_DELETE);   // A47 MRG-1 = the INS, PID-3 INS ""
+const P84 = prod(A40_MERGE);         // A40 100777 → 100500
+const P85 = prod(A47_IPP_CHANGE);    // A47 100900 → 200900
+const MARIE_NIR = '285032A00412371';
+const MARIE_NIR_2 = '285032A00412470';  // another valid NIR coherent with her traits
+const MARIE_NIA = '285039935012344';
+const DURAND_NIR = '167114410908956';
+const OTHER_NIR = '167114410912322';
+const BENALI_NIR = '155049935001242';
+
+/** A28 creating 100900 (the §8.5 patient) before its IPP changes. */
+const S100900 = append(without(edit(P85, {
+  'MSH-9': 'ADT^A28^ADT_A05', 'MSH-10': 'S100900', 'MSH-7': '20250301000000', 'PID-3': `${ipp('100900')}~${nir(BENALI_NIR)}`,
+}), 'MRG'), 'PV1|1|N');
+/** A28 creating 200900, another person. */
+const S200900 = edit(S100900, { 'MSH-10': 'S200900', 'PID-3': ipp('200900'), 'PID-5': 'AUTRE^JEAN^JEAN^^M.^^L', 'PID-32': 'PROV' });
+/** A28 creating the §8.4 survivor 100500 (with its INS) and the retired 100777 (provisional, no INS). */
+const S100500 = append(without(edit(P84, { 'MSH-9': 'ADT^A28^ADT_A05', 'MSH-10': 'S100500', 'MSH-7': '20250301000000' }), 'MRG'), 'PV1|1|N');
+const S100777 = edit(S100500, { 'MSH-10': 'S100777', 'PID-3': ipp('100777'), 'PID-5': 'DURAND^PAUL^^^M.^^L', 'PID-32': 'PROV' });
+/** A24 / A37 between 100500 and 100777 (HL7 2.5 ADT_A24: two PID groups). */
+const A24 = [
+  'MSH|^~\\&|GAM|CHEX|TLSV|EDITEUR|20250402120000||ADT^A24^ADT_A24|GAM000300|P|2.5^FRA^2.11|||||FRA|8859/15|FR||2.11^IHE_FRANCE-2.11-PAM',
+  'EVN||20250402120000', `PID|1||${ipp('100500')}`, 'PV1|1|N', `PID|2||${ipp('100777')}`, 'PV1|1|N',
+].map((s) => `${s}\r`).join('');
+const A37 = event(A24, 'ADT^A37^ADT_A37', 'GAM000301', '20250402130000');
+
+// ---------------------------------------------------------------------------------------------------------
+// Site helpers
+
+/** Imports each message as its own file (g_1.hl7, g_2.hl7…, natural order = list order); all must be accepted. */
+async function given(ws: Workspace, msgs: readonly (string | Buffer)[]): Promise<void> {
+  if (msgs.length === 0) return;
+  const names = msgs.map((m, i) => { const n = `g_${i + 1}.hl7`; ws.drop(n, m); return n; });
+  const r = await ws.importFiles(...names);
+  expect(r.code, `given messages must be accepted: ${r.stdout}${r.stderr}`).toBe(0);
+}
+
+/** Imports `content` as `<name>` and returns the run, its JSON report and the ACK of the message with that MSH-10. */
+async function when(ws: Workspace, content: string | Buffer, name = 'w.hl7') {
+  ws.drop(name, content);
+  const run = await ws.importFiles(name);
+  const report = JSON.parse(run.stdout);
+  const text = typeof content === 'string' ? content : content.toString('latin1');
+  const ctl = get(text.slice(text.indexOf('MSH')), 'MSH-10');
+  const ack = ws.acks().get(`${name.replace(/\.hl7$/, '')}.${ctl}.ack.hl7`);
+  return { run, report, ack };
+}
+
+/** Runs `fn` on a fresh site, removed afterwards. */
+async function onSite(kind: DbKind, config: object | undefined, fn: (ws: Workspace) => Promise<void>): Promise<void> {
+  const ws = await makeWorkspace(kind, config ? { config } : {});
+  try {
+    await fn(ws);
+  } finally {
+    await ws.cleanup();
+  }
+}
+
+const latest = (p: any) => p.history[p.history.length - 1];
+const fieldsOf = (h: any): string[] => h.changes.map((c: any) => c.field);
+
+interface Row {
+  /** The decisions.md rule, quoted or paraphrased. */
+  rule: string;
+  config?: object;
+  given?: string[];
+  when: string;
+  ack: AckExpectation;
+  /** Each ERR-8 (human detail) must match, in order. */
+  detail?: RegExp[];
+  /** Stored state afterwards (rows with an AE/AR also get the generic "nothing changed" check). */
+  then?: (ws: Workspace) => Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The table
+
+const identityModel: Row[] = [
+  {
+    rule: 'records are keyed by authority OID (CX-4.2): the same IPP value under another OID is another record',
+    given: [P81],
+    when: edit(P81, { 'MSH-10': 'K1', 'PID-3': ipp('100234', '1.2.250.1.999999.2') }),
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      expect(await ws.patients()).toHaveLength(2);
+      expect((await ws.cli('patient', '100234', '--json')).code).toBe(2); // ambiguous: narrow with --authority
+      const other = await ws.patient('100234', '--authority', '1.2.250.1.999999.2');
+      expect(other.identifiers).toEqual([{ value: '100234', authority: 'CHEX', oid: '1.2.250.1.999999.2', type: 'PI' }]);
+      expect(other.ins).toBeNull();
+    },
+  },
+  {
+    rule: 'the authority falls back to CX-4.1 when CX-4.2 is empty',
+    given: [edit(P81, { 'PID-3': '100234^^^CHEX^PI', 'PID-32': 'PROV' })],
+    when: edit(P82, { 'PID-3': '100234^^^CHEX^PI', 'PID-32': 'PROV' }),
+    ack: { code: 'AA' }, // known patient: no "created" warning
+    then: async (ws) => {
+      expect(await ws.patients()).toHaveLength(1);
+      const p = await ws.patient('100234');
+      expect(p.identifiers).toEqual([{ value: '100234', authority: 'CHEX', oid: null, type: 'PI' }]);
+      expect(p.usedName).toBe('BONAPARTE');
+    },
+  },
+  {
+    rule: 'the identifier type (CX-5) is part of the key',
+    given: [P81],
+    when: edit(P82, { 'PID-3': `100234^^^CHEX&${'1.2.250.1.999999.1'}&ISO^MR`, 'PID-32': 'PROV' }),
+    ack: { code: 'AA', errors: [['PID^1^3', 204, 'W']] }, // unknown → created
+    then: async (ws) => {
+      expect(await ws.patients()).toHaveLength(2);
+      const types = (await ws.patients()).map((p: any) => p.identifiers.map((i: any) => `${i.value}^${i.type}`));
+      expect(types).toEqual([['100234^PI'], ['100234^MR']]);
+    },
+  },
+  {
+    rule: 'one record holds several identifiers (domains); any of them addresses it',
+    given: [edit(P81, { 'PID-3': `${ipp('100234')}~A55^^^LABO&1.2.250.1.999999.7&ISO^PI~${nir(MARIE_NIR)}` })],
+    when: edit(P82, { 'PID-3': 'A55^^^LABO&1.2.250.1.999999.7&ISO^PI', 'PID-32': '' }),
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      expect(await ws.patients()).toHaveLength(1);
+      const p = await ws.patient('A55');
+      expect(p.identifiers.map((i: any) => `${i.value}/${i.oid}/${i.type}`)).toEqual(['100234/1.2.250.1.999999.1/PI', 'A55/1.2.250.1.999999.7/PI']);
+      expect(p.usedName).toBe('BONAPARTE');
+      expect(p.ins.value).toBe(MARIE_NIR); // PID-32 absent: the INS is kept
+    },
+  },
+  {
+    rule: 'qualified identity = PID-32 VALI and a valid INS in PID-3',
+    when: P81,
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      const p = await ws.patient('100234');
+      expect(p).toMatchObject({ status: 'VALI', qualified: true, ins: { value: MARIE_NIR, oid: NIR_OID, kind: 'NIR' } });
+    },
+  },
+  {
+    rule: 'VALI without an INS is validated, not qualified',
+    when: edit(P81, { 'PID-3': ipp('100234') }),
+    ack: { code: 'AA' },
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ status: 'VALI', qualified: false, ins: null }),
+  },
+  {
+    rule: 'status map (config default): QUAL is understood as qualified',
+    when: edit(P81, { 'PID-32': 'QUAL' }),
+    ack: { code: 'AA' },
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ status: 'VALI', qualified: true, ins: { value: MARIE_NIR } }),
+  },
+  {
+    rule: 'status map (config default): RECUP is like PROV (INS not integrated)',
+    when: edit(P81, { 'PID-32': 'RECUP' }),
+    ack: { code: 'AA', errors: [['PID^1^3^2', 103, 'W']] },
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ status: 'PROV', qualified: false, ins: null }),
+  },
+  {
+    rule: 'status map (config): a site-specific code',
+    config: { pam: { statusMap: { VALIDE: 'VALI' } } },
+    when: edit(P81, { 'PID-32': 'VALIDE' }),
+    ack: { code: 'AA' },
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ status: 'VALI', qualified: true }),
+  },
+  {
+    rule: 'INS authorities are matched on the OID, not on the namespace text',
+    when: edit(P81, { 'PID-3': `${ipp('100234')}~${MARIE_NIR}^^^WHATEVER&${NIR_OID}&ISO^INS` }),
+    ack: { code: 'AA' },
+    then: async (ws) => expect((await ws.patient('100234')).ins).toEqual({ value: MARIE_NIR, oid: NIR_OID, kind: 'NIR' }),
+  },
+  {
+    rule: 'an INS-type identifier whose OID is no INS authority is ignored with a warning',
+    when: edit(P81, { 'PID-3': `${ipp('100234')}~${MARIE_NIR}^^^ASIP-SANTE-INS-NIR&1.2.250.1.999999.8&ISO^INS` }),
+    ack: { code: 'AA', errors: [['PID^1^3^2^4', 103, 'W']] },
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ ins: null, qualified: false }),
+  },
+  {
+    rule: 'test INS authority (.10) refused by default: identity stored without it, W at PID-3',
+    when: A28_CREATE,
+    ack: { code: 'AA', errors: [['PID^1^3^2', 103, 'W']] },
+    detail: [/test/],
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ ins: null, qualified: false, birthName: 'CASANOVA' }),
+  },
+  {
+    rule: 'demonstration INS authority (.11) refused by default',
+    when: edit(P81, { 'PID-3': `${ipp('100234')}~${nir(MARIE_NIR, DEMO_NIR_OID)}` }),
+    ack: { code: 'AA', errors: [['PID^1^3^2', 103, 'W']] },
+    detail: [/demonstration/],
+    then: async (ws) => expect((await ws.patient('100234')).ins).toBeNull(),
+  },
+  {
+    rule: 'test INS authority accepted with acceptTestIns (config)',
+    config: { pam: { acceptTestIns: true } },
+    when: A28_CREATE,
+    ack: { code: 'AA' },
+    then: async (ws) => expect((await ws.patient('100234')).ins).toEqual({ value: MARIE_NIR, oid: TEST_NIR_OID, kind: 'NIR' }),
+  },
+  {
+    rule: 'a .8 OID with CX-5 NH is the billing NIR: an ordinary identifier, not an INS',
+    when: edit(P81, { 'PID-3': `${ipp('100234')}~${MARIE_NIR}^^^ASIP-SANTE-NIR&${NIR_OID}&ISO^NH` }),
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      const p = await ws.patient('100234');
+      expect(p.ins).toBeNull();
+      expect(p.qualified).toBe(false);
+      expect(p.identifiers).toContainEqual({ value: MARIE_NIR, authority: 'ASIP-SANTE-NIR', oid: NIR_OID, type: 'NH' });
+    },
+  },
+  {
+    rule: 'when both an NIR and an NIA are present, the NIR wins',
+    when: edit(P81, { 'PID-3': `${ipp('100234')}~${nia(MARIE_NIA)}~${nir(MARIE_NIR)}` }),
+    ack: { code: 'AA' },
+    then: async (ws) => expect((await ws.patient('100234')).ins).toEqual({ value: MARIE_NIR, oid: NIR_OID, kind: 'NIR' }),
+  },
+  {
+    rule: 'an NIA alone with VALI is the INS',
+    when: edit(P81, { 'PID-3': `${ipp('100234')}~${nia(MARIE_NIA)}` }),
+    ack: { code: 'AA' },
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ qualified: true, ins: { value: MARIE_NIA, kind: 'NIA' } }),
+  },
+  {
+    rule: 'every change is kept in history: message, event, field, before → after',
+    given: [P81],
+    when: P82,
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      const p = await ws.patient('100234');
+      expect(p.history.map((h: any) => [h.controlId, h.event])).toEqual([['GAM000101', 'A28'], ['GAM000102', 'A31']]);
+      const h = latest(p);
+      expect(h).toMatchObject({ sendingApp: 'GAM', sendingFacility: 'CHEX', messageTime: expect.stringMatching(/^20250320143000/) });
+      expect(h.changes).toContainEqual({ field: 'usedName', before: null, after: 'BONAPARTE' });
+      expect(h.changes).toContainEqual({ field: 'maritalStatus', before: null, after: 'M' });
+      expect(h.changes).toContainEqual(expect.objectContaining({ field: 'addresses.H', before: expect.objectContaining({ city: 'AJACCIO' }), after: expect.objectContaining({ city: 'BASTIA' }) }));
+    },
+  },
+];
+
+const perEvent: Row[] = [
+  {
+    rule: 'A28, identifier unknown → create; AA',
+    when: P81,
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      expect(await ws.patient('100234')).toMatchObject({
+        active: true, birthName: 'CASANOVA', firstName: 'MARIE', birthGivenNames: 'MARIE LAETITIA ANNE', birthDate: '1985-03-17',
+        sex: 'F', birthPlace: '2A004', usedName: null, mergedInto: null,
+      });
+    },
+  },
+  {
+    rule: 'A28, identifier already known → applied as an update; AA with a W',
+    given: [P81],
+    when: edit(P81, { 'MSH-10': 'GAM000199', 'MSH-7': '20250313000000', 'PID-5': 'BONAPARTE^MARIE^^^Mme^^D~CASANOVA^MARIE^MARIE LAETITIA ANNE^^Mme^^L' }),
+    ack: { code: 'AA', errors: [['PID^1^3', 205, 'W']] },
+    then: async (ws) => {
+      expect(await ws.patients()).toHaveLength(1);
+      expect(await ws.patient('100234')).toMatchObject({ usedName: 'BONAPARTE', birthName: 'CASANOVA', ins: { value: MARIE_NIR } });
+    },
+  },
+  {
+    rule: 'A31, known: repetitions matched by type (PID-5 by XPN-7, PID-11 by XAD-7); absent kept; present replaced',
+    given: [P81],
+    when: edit(P82, { 'PID-5': 'BONAPARTE^MARIE^^^Mme^^D', 'PID-11': '4 RUE FESCH^^BASTIA^^20200^FRA^H' }),
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      const p = await ws.patient('100234');
+      expect(p).toMatchObject({ birthName: 'CASANOVA', firstName: 'MARIE', birthGivenNames: 'MARIE LAETITIA ANNE', usedName: 'BONAPARTE', birthPlace: '2A004', sex: 'F' });
+      expect(p.addresses.H).toMatchObject({ street: '4 RUE FESCH', city: 'BASTIA' });
+      expect(p.addresses.BDL).toMatchObject({ city: 'AJACCIO', countyCode: '2A004' });
+      const changed = fieldsOf(latest(p));
+      expect(changed).toContain('maritalStatus');
+      expect(changed).not.toContain('phone'); // PID-13 absent: kept
+      expect(changed).not.toContain('names.L');
+    },
+  },
+  {
+    rule: 'A31, known: "" clears (PID-8, PID-16, a typed PID-5 repetition `""^first^^^^^D`)',
+    given: [P81, P82],
+    when: edit(P82, { 'MSH-10': 'GAM000150', 'MSH-7': '20250321000000', 'PID-5': '""^MARIE^^^^^D', 'PID-8': '""', 'PID-16': '""' }),
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      const p = await ws.patient('100234');
+      expect(p).toMatchObject({ usedName: null, usedFirstName: 'MARIE', birthName: 'CASANOVA', sex: null });
+      expect(latest(p).changes).toContainEqual({ field: 'maritalStatus', before: 'M', after: null });
+    },
+  },
+  {
+    rule: 'A31, identifier unknown → create; AA with a W',
+    when: P82,
+    ack: { code: 'AA', errors: [['PID^1^3', 204, 'W']] },
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ usedName: 'BONAPARTE', qualified: true }),
+  },
+  {
+    rule: 'A31 no longer qualified, patient holds an INS → INS removed (kept in history); AA',
+    given: [P81, P82],
+    when: P83A,
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      const p = await ws.patient('100234');
+      expect(p).toMatchObject({ ins: null, qualified: false, status: 'PROV', attributes: ['DOUT'] });
+      expect(latest(p).changes).toContainEqual({ field: 'ins', before: { value: MARIE_NIR, oid: NIR_OID, kind: 'NIR' }, after: null });
+    },
+  },
+  {
+    rule: 'A28 no longer qualified, patient holds an INS → INS removed; AA (W: known patient)',
+    given: [P81],
+    when: edit(P81, { 'MSH-10': 'GAM000198', 'MSH-7': '20250313000000', 'PID-3': ipp('100234'), 'PID-32': 'PROV' }),
+    ack: { code: 'AA', errors: [['PID^1^3', 205, 'W']] },
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ ins: null, status: 'PROV' }),
+  },
+  {
+    rule: 'A47, MRG-1 is an IPP → rename the identifier',
+    given: [S100900],
+    when: P85,
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      expect(await ws.patient('100900')).toBeNull();
+      const p = await ws.patient('200900');
+      expect(p.identifiers).toEqual([{ value: '200900', authority: 'CHEX', oid: '1.2.250.1.999999.1', type: 'PI' }]);
+      expect(p.ins).toEqual({ value: BENALI_NIR, oid: NIR_OID, kind: 'NIR' });
+      expect(latest(p).changes).toContainEqual({
+        field: 'identifier', before: expect.objectContaining({ value: '100900' }), after: expect.objectContaining({ value: '200900' }),
+      });
+    },
+  },
+  {
+    rule: 'A47, MRG-1 is an IPP, new identifier held by another record → AE 205, nothing applied',
+    given: [S100900, S200900],
+    when: P85,
+    ack: { code: 'AE', errors: [['PID^1^3', 205, 'E']] },
+    detail: [/A40/],
+    then: async (ws) => expect((await ws.patient('100900')).birthName).toBe('BENALI'),
+  },
+  {
+    rule: 'A47, MRG-1 is an INS, PID-3 INS "" → the patient found by that INS loses every INS; PID-32 applied',
+    given: [P81, P82],
+    when: P83B,
+    ack: { code: 'AA' },
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ ins: null, status: 'PROV', qualified: false, usedName: 'BONAPARTE' }),
+  },
+  {
+    rule: 'A47, MRG-1 is an INS, PID-3 a new INS → replaced',
+    given: [P81],
+    when: edit(P83B, { 'MSH-10': 'GAM000160', 'PID-3': `${ipp('100234')}~${nir(MARIE_NIR_2)}`, 'PID-32': 'VALI' }),
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      expect(await ws.patient('100234')).toMatchObject({ ins: { value: MARIE_NIR_2, kind: 'NIR' }, qualified: true });
+      expect((await ws.cli('patient', '--ins', MARIE_NIR)).code).toBe(4);
+    },
+  },
+  {
+    rule: 'A47, MRG-1 is an INS-NIA, PID-3 INS "" → every INS deleted (NIA included)',
+    given: [edit(P81, { 'PID-3': `${ipp('100234')}~${nia(MARIE_NIA)}` })],
+    when: edit(P83B, { 'MRG-1': nia(MARIE_NIA) }),
+    ack: { code: 'AA' },
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ ins: null, status: 'PROV' }),
+  },
+  {
+    rule: 'A31, NIA → NIR transition (both sent, VALI): the NIR replaces the NIA',
+    given: [edit(P81, { 'PID-3': `${ipp('100234')}~${nia(MARIE_NIA)}` })],
+    when: edit(P82, { 'PID-3': `${ipp('100234')}~${nia(MARIE_NIA)}~${nir(MARIE_NIR)}` }),
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      const p = await ws.patient('100234');
+      expect(p.ins).toEqual({ value: MARIE_NIR, oid: NIR_OID, kind: 'NIR' });
+      expect(latest(p).changes).toContainEqual({ field: 'ins', before: expect.objectContaining({ kind: 'NIA' }), after: expect.objectContaining({ kind: 'NIR' }) });
+      expect((await ws.cli('patient', '--ins', MARIE_NIA)).code).toBe(4);
+    },
+  },
+  {
+    rule: 'A47, MRG-1 is an unknown INS → AE 204',
+    when: P83B,
+    ack: { code: 'AE', errors: [['MRG^1^1', 204, 'E']] },
+  },
+  {
+    rule: 'A40 → retired record inactive, mergedInto the survivor, its identifiers still resolve to it',
+    given: [S100500, S100777],
+    when: P84,
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      const retired = await ws.patient('100777');
+      expect(retired).toMatchObject({ active: false, mergedInto: { value: '100500', type: 'PI' } });
+      expect(retired.identifiers.map((i: any) => i.value)).toEqual(['100777']);
+      const survivor = await ws.patient('100500');
+      expect(survivor).toMatchObject({ active: true, mergedInto: null, ins: { value: DURAND_NIR } });
+      expect(latest(survivor).changes).toContainEqual({ field: 'mergedFrom', before: null, after: expect.objectContaining({ value: '100777' }) });
+    },
+  },
+  {
+    rule: 'A40, survivor unknown, retired known → the retired record takes the survivor identifier and the PID data',
+    given: [S100777],
+    when: P84,
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      expect(await ws.patients()).toHaveLength(1);
+      expect(await ws.patient('100777')).toBeNull();
+      expect(await ws.patient('100500')).toMatchObject({
+        active: true, identifiers: [{ value: '100500' }], birthGivenNames: 'PAUL HENRI', status: 'VALI', ins: { value: DURAND_NIR },
+      });
+    },
+  },
+  {
+    rule: 'A40, both unknown → AE 204',
+    when: P84,
+    ack: { code: 'AE', errors: [['MRG^1^1', 204, 'E']] },
+  },
+  {
+    rule: 'A40, survivor and retired hold different INS → AE, nothing applied',
+    given: [S100500, edit(S100777, { 'PID-3': `${ipp('100777')}~${nir(OTHER_NIR)}`, 'PID-32': 'VALI' })],
+    when: P84,
+    ack: { code: 'AE', errors: [['MRG^1^1', 205, 'E']] },
+    then: async (ws) => expect((await ws.patient('100777')).active).toBe(true),
+  },
+  {
+    rule: 'a later message addressing a retired identifier → AE 204 naming the survivor',
+    given: [S100500, S100777, P84],
+    when: edit(S100777, { 'MSH-9': 'ADT^A31^ADT_A05', 'MSH-10': 'LATE1', 'MSH-7': '20250403000000', 'PID-8': 'F' }),
+    ack: { code: 'AE', errors: [['PID^1^3', 204, 'E']] },
+    detail: [/100500/],
+  },
+  {
+    rule: 'A24 → the two records are linked; AA',
+    given: [S100500, S100777],
+    when: A24,
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      expect((await ws.patient('100500')).links).toEqual([expect.objectContaining({ value: '100777' })]);
+      expect((await ws.patient('100777')).links).toEqual([expect.objectContaining({ value: '100500' })]);
+    },
+  },
+  {
+    rule: 'A37 → the two records are unlinked; AA',
+    given: [S100500, S100777, A24],
+    when: A37,
+    ack: { code: 'AA' },
+    then: async (ws) => expect((await ws.patient('100500')).links).toEqual([]),
+  },
+  ...(['ADT^A29^ADT_A21', 'ADT^A08^ADT_A01', 'ADT^A01^ADT_A01', 'ADT^A02^ADT_A02'] as const).map((msh9): Row => ({
+    rule: `${msh9.split('^')[1]} (unsupported: not ITI-30) → AR 201, nothing applied`,
+    given: [P81],
+    when: event(P82, msh9, 'X1'),
+    ack: { code: 'AR', errors: [['MSH^1^9^1^2', 201, 'E']] },
+  })),
+  {
+    rule: 'message type not ADT → AR 200',
+    given: [P81],
+    when: event(P82, 'ORU^R01^ORU_R01', 'X2'),
+    ack: { code: 'AR', errors: [['MSH^1^9^1^1', 200, 'E']] },
+  },
+  {
+    rule: 'HL7 major version not 2 → AR 203',
+    given: [P81],
+    when: edit(P82, { 'MSH-12': '3.0' }),
+    ack: { code: 'AR', errors: [['MSH^1^12', 203, 'E']] },
+  },
+];
+
+const insRules: Row[] = [
+  {
+    rule: 'INS present while the status is not VALI → integrated without the INS; AA with W naming PID-3',
+    when: edit(P81, { 'PID-32': 'PROV' }),
+    ack: { code: 'AA', errors: [['PID^1^3^2', 103, 'W']] },
+    detail: [/^PID-3\[2\]: INS not integrated/],
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ ins: null, status: 'PROV', birthName: 'CASANOVA' }),
+  },
+  {
+    rule: 'INS with a FICT attribute (even VALI) → integrated without the INS; AA with W',
+    when: edit(P81, { 'PID-32': 'VALI~FICT' }),
+    ack: { code: 'AA', errors: [['PID^1^3^2', 103, 'W']] },
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ ins: null, qualified: false, status: 'VALI', attributes: ['FICT'] }),
+  },
+  {
+    rule: 'NIR with a wrong key → AE 102 at the PID-3 repetition, nothing applied',
+    when: prod(A28_BAD_NIR_KEY),
+    ack: { code: 'AE', errors: [['PID^1^3^2^1', 102, 'E']] },
+  },
+  {
+    rule: 'NIR with a malformed value → AE 102 at the PID-3 repetition',
+    when: edit(P81, { 'PID-3': `${ipp('100234')}~${nir('28503A0041237')}` }),
+    ack: { code: 'AE', errors: [['PID^1^3^2^1', 102, 'E']] },
+  },
+  {
+    rule: 'INS already held by another active record → AE 205 (identity collision), nothing applied',
+    given: [P81],
+    when: edit(P81, { 'MSH-10': 'C1', 'PID-3': `${ipp('100999')}~${nir(MARIE_NIR)}` }),
+    ack: { code: 'AE', errors: [['PID^1^3', 205, 'E']] },
+  },
+  {
+    rule: 'NIR incoherent with the traits (sex, birth date, birthplace) → W per mismatch, never a rejection',
+    when: edit(P81, { 'PID-8': 'M', 'PID-7': '19860317', 'PID-11': '^^NANTES^^^FRA^BDL^^44109' }),
+    ack: { code: 'AA', errors: [['PID^1^8', 102, 'W'], ['PID^1^7', 102, 'W'], ['PID^1^11^1^9', 102, 'W']] },
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ ins: { value: MARIE_NIR }, qualified: true, sex: 'M' }),
+  },
+];
+
+const decodingRules: Row[] = [
+  {
+    rule: 'an undecodable byte for the declared charset (UTF-8) → AE, never a silent U+FFFD',
+    when: edit(P81, { 'MSH-18': 'UNICODE UTF-8', 'PID-5': 'CASANOVA\xff^MARIE^^^Mme^^L' }),
+    ack: { code: 'AE', errors: [['MSH^1^18', 102, 'E']] },
+  },
+  {
+    rule: 'C1 bytes (0x80-0x9F) in a 8859/15 message → AE',
+    when: edit(P81, { 'PID-5': 'CASANOVA\x85^MARIE^^^Mme^^L' }),
+    ack: { code: 'AE', errors: [['MSH^1^18', 102, 'E']] },
+  },
+  {
+    rule: 'an unsupported MSH-18 → AE 103',
+    when: edit(P81, { 'MSH-18': 'EBCDIC' }),
+    ack: { code: 'AE', errors: [['MSH^1^18', 103, 'E']] },
+  },
+];
+
+const ALL: Array<[string, Row[]]> = [
+  ['Identity model', identityModel], ['Per event', perEvent], ['INS rules', insRules], ['Files: charsets', decodingRules],
+];
+
+describe.each(dbKinds())('decisions.md on %s', (kind) => {
+  describe.each(ALL)('%s', (_section, rows) => {
+    // Rows are independent sites (own folders, own database): they run concurrently.
+    it.concurrent.each(rows.map((r) => [r.rule, r] as const))('%s', async (_rule, row) => {
+      const ws = await makeWorkspace(kind, row.config ? { config: row.config } : {});
+      try {
+        await given(ws, row.given ?? []);
+        const before = row.ack.code === 'AA' ? [] : await ws.patients();
+        const { run, ack } = await when(ws, row.when);
+        const details = expectAck(ack, row.when, row.ack);
+        expect(run.code, run.stderr).toBe(row.ack.code === 'AA' ? 0 : 1);
+        for (const [i, re] of (row.detail ?? []).entries()) expect(details[i]).toMatch(re);
+        // Findings never carry patient data beyond the field location.
+        for (const d of details) expect(d).not.toMatch(/CASANOVA|BONAPARTE|DURAND|BENALI|MARIE|\d{15}/);
+        if (row.ack.code !== 'AA') expect(await ws.patients(), 'nothing applied').toEqual(before);
+        await row.then?.(ws);
+      } finally {
+        await ws.cleanup();
+      }
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Messages, duplicates and order
+
+const summaryOf = (report: any, i = 0) => report.files[i].summary;
+
+describe.each(dbKinds())('decisions.md "Messages, duplicates and order" on %s', (kind) => {
+  it.concurrent('the same key with the same content is a duplicate: nothing applied again, the original ACK replayed byte for byte', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      await given(ws, [P81]);
+      const original = ws.acks().get('g_1.GAM000101.ack.hl7')!;
+      const again = await when(ws, P81, 'resent.hl7');
+      expect(again.run.code).toBe(0);
+      expect(summaryOf(again.report)).toEqual({ messages: 1, AA: 1, AE: 0, AR: 0, duplicates: 1, stale: 0 });
+      expect(again.ack!.equals(original)).toBe(true);
+      expect((await ws.patient('100234')).history).toHaveLength(1);
+    });
+  });
+
+  it.concurrent('a rejected message sent again is a duplicate too: its AE is replayed', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const first = await when(ws, prod(A28_BAD_NIR_KEY), 'a.hl7');
+      const again = await when(ws, prod(A28_BAD_NIR_KEY), 'b.hl7');
+      expect(again.run.code).toBe(1);
+      expect(summaryOf(again.report)).toMatchObject({ AE: 1, duplicates: 1 });
+      expect(again.ack!.equals(first.ack!)).toBe(true);
+    });
+  });
+
+  it.concurrent('the same key with other content → AE 205 at MSH-10, nothing applied', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      await given(ws, [P81]);
+      const other = edit(P81, { 'PID-5': 'BONAPARTE^MARIE^^^Mme^^D~CASANOVA^MARIE^MARIE LAETITIA ANNE^^Mme^^L' });
+      const { run, ack } = await when(ws, other);
+      expectAck(ack, other, { code: 'AE', errors: [['MSH^1^10', 205, 'E']] });
+      expect(run.code).toBe(1);
+      expect((await ws.patient('100234')).usedName).toBeNull();
+    });
+  });
+
+  it.concurrent('the key includes the sender: the same MSH-10 from another facility (MSH-4) is a new message', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      await given(ws, [P81]);
+      const other = edit(P82, { 'MSH-4': 'CHEY', 'MSH-10': 'GAM000101' });
+      const { run, ack } = await when(ws, other);
+      expectAck(ack, other, { code: 'AA' });
+      expect(run.code).toBe(0);
+      expect((await ws.patient('100234')).usedName).toBe('BONAPARTE');
+    });
+  });
+
+  it.concurrent('files are taken in natural name order (adt_2 before adt_10)', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      ws.drop('adt_10.hl7', P82);
+      ws.drop('adt_2.hl7', P81);
+      const r = await ws.importFiles('adt_10.hl7', 'adt_2.hl7');
+      expect(JSON.parse(r.stdout).files.map((f: any) => f.file)).toEqual(['adt_2.hl7', 'adt_10.hl7']);
+      // In name order the A28 creates and the A31 updates: no warning on either.
+      expectAck(ws.acks().get('adt_2.GAM000101.ack.hl7'), P81, { code: 'AA' });
+      expectAck(ws.acks().get('adt_10.GAM000102.ack.hl7'), P82, { code: 'AA' });
+    });
+  });
+
+  it.concurrent('within a file, file order by default: an A31 before the A28 creates, and the older A28 is then stale', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const { run, report } = await when(ws, P82 + P81);
+      expect(run.code).toBe(0);
+      expect(summaryOf(report)).toEqual({ messages: 2, AA: 2, AE: 0, AR: 0, duplicates: 0, stale: 1 });
+      expectAck(ws.acks().get('w.GAM000102.ack.hl7'), P82, { code: 'AA', errors: [['PID^1^3', 204, 'W']] });
+      const details = expectAck(ws.acks().get('w.GAM000101.ack.hl7'), P81, { code: 'AA', errors: [['', 0, 'W']] });
+      expect(details[0]).toMatch(/stale/);
+      expect((await ws.patient('100234')).history.map((h: any) => h.controlId)).toEqual(['GAM000102']);
+    });
+  });
+
+  it.concurrent('order "timestamp" (config) sorts a file by MSH-7', async () => {
+    await onSite(kind, { order: 'timestamp' }, async (ws) => {
+      const { run, report } = await when(ws, P82 + P81);
+      expect(run.code).toBe(0);
+      expect(summaryOf(report)).toMatchObject({ AA: 2, stale: 0 });
+      expectAck(ws.acks().get('w.GAM000101.ack.hl7'), P81, { code: 'AA' });
+      expectAck(ws.acks().get('w.GAM000102.ack.hl7'), P82, { code: 'AA' });
+      expect((await ws.patient('100234')).history.map((h: any) => h.controlId)).toEqual(['GAM000101', 'GAM000102']);
+    });
+  });
+
+  it.concurrent('order "timestamp": equal MSH-7 keep file order', async () => {
+    await onSite(kind, { order: 'timestamp' }, async (ws) => {
+      const t = '20250320143000';
+      const first = edit(P82, { 'MSH-10': 'T1', 'PID-5': 'PREMIER^MARIE^^^Mme^^D' });
+      const second = edit(P82, { 'MSH-10': 'T2', 'PID-5': 'SECOND^MARIE^^^Mme^^D' });
+      const { run } = await when(ws, P81 + edit(first, { 'MSH-7': t }) + edit(second, { 'MSH-7': t }));
+      expect(run.code).toBe(0);
+      const p = await ws.patient('100234');
+      expect(p.history.map((h: any) => h.controlId)).toEqual(['GAM000101', 'T1', 'T2']);
+      expect(p.usedName).toBe('SECOND');
+    });
+  });
+
+  it.concurrent('a message older than the last applied to the patient is stale: skipped, AA with W, counted', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      await given(ws, [P81, P82]);
+      const old = edit(P82, { 'MSH-10': 'OLD1', 'MSH-7': '20250315000000', 'PID-5': 'ANCIEN^MARIE^^^Mme^^D' });
+      const { run, report, ack } = await when(ws, old);
+      expect(run.code).toBe(0);
+      expect(summaryOf(report)).toMatchObject({ AA: 1, stale: 1 });
+      expect(JSON.parse(run.stdout).totals.stale).toBe(1);
+      const [detail] = expectAck(ack, old, { code: 'AA', errors: [['', 0, 'W']] });
+      expect(detail).toMatch(/stale/);
+      const p = await ws.patient('100234');
+      expect(p.usedName).toBe('BONAPARTE');
+      expect(p.history).toHaveLength(2);
+    });
+  });
+
+  it.concurrent('staleUpdates "apply" (config): the older message is applied', async () => {
+    await onSite(kind, { staleUpdates: 'apply' }, async (ws) => {
+      await given(ws, [P81, P82]);
+      const old = edit(P82, { 'MSH-10': 'OLD1', 'MSH-7': '20250315000000', 'PID-5': 'ANCIEN^MARIE^^^Mme^^D' });
+      const { run, report, ack } = await when(ws, old);
+      expect(run.code).toBe(0);
+      expect(summaryOf(report)).toMatchObject({ AA: 1, stale: 0 });
+      expectAck(ack, old, { code: 'AA' });
+      expect((await ws.patient('100234')).usedName).toBe('ANCIEN');
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Files
+
+/** Envelopes around the §8.1 message, each broken in one way. */
+const BROKEN_ENVELOPES: Array<[string, string, RegExp]> = [
+  ['FHS without FTS', `FHS|^~\\&|GAM|CHEX\rBHS|^~\\&|GAM|CHEX\r${P81}BTS|1\r`, /FHS at line 1 has no FTS/],
+  ['BHS without BTS', `BHS|^~\\&|GAM|CHEX\r${P81}`, /BHS at line 1 has no BTS/],
+  ['BTS-1 count wrong', `BHS|^~\\&|GAM|CHEX\r${P81}${P82}BTS|3\r`, /BTS-1 says 3 messages, batch has 2/],
+  ['FTS-1 count wrong', `FHS|^~\\&|GAM|CHEX\rBHS|^~\\&|GAM|CHEX\r${P81}BTS|1\rFTS|2\r`, /FTS-1 says 2 batches, file has 1/],
+];
+
+describe.each(dbKinds())('decisions.md "Files" on %s', (kind) => {
+  it.concurrent.each(BROKEN_ENVELOPES)('%s → the whole file is quarantined with <name>.reason.txt, nothing applied', async (_what, content, reason) => {
+    await onSite(kind, undefined, async (ws) => {
+      const { run, report } = await when(ws, content, 'batch.hl7');
+      expect(run.code).toBe(1);
+      expect(report.files[0]).toMatchObject({ state: 'quarantined', reason: expect.stringMatching(reason) });
+      expect(report.totals.quarantined).toBe(1);
+      expect(ws.quarantined()).toEqual(['batch.hl7', 'batch.hl7.reason.txt']);
+      expect(readFileSync(join(ws.error, 'batch.hl7.reason.txt'), 'utf8')).toMatch(reason);
+      expect(readFileSync(join(ws.error, 'batch.hl7'), 'latin1')).toBe(content);
+      expect(ws.archived()).toEqual([]);
+      expect([...ws.acks().keys()]).toEqual([]);
+      expect(await ws.patients()).toEqual([]);
+    });
+  });
+
+  it.concurrent('undeclared charset → 8859/15 by default (Œ 0xBC, Ÿ 0xBE), and the ACK leaves MSH-18 empty', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const latin9 = FIXTURES.find((f) => f.name === 'latin9.hl7')!.bytes;
+      const bytes = Buffer.from(latin9.toString('latin1').replace('|8859/15|', '||'), 'latin1');
+      const { run, ack } = await when(ws, bytes);
+      expect(run.code).toBe(0);
+      expectAck(ack, bytes.toString('latin1'), { code: 'AA' });
+      const p = await ws.patient('100950');
+      expect(p).toMatchObject({ usedName: 'LEFÈVRE', usedFirstName: 'HÉLÈNE', birthName: 'DUBOIS' });
+      expect(p.addresses.H).toMatchObject({ street: '3 RUE DU CŒUR VOLANT', city: "L'HAŸ-LES-ROSES" });
+    });
+  });
+
+  it.concurrent('undeclared charset with charset.default "UNICODE UTF-8" (config): the same 8859-15 bytes are undecodable → AE', async () => {
+    await onSite(kind, { charset: { default: 'UNICODE UTF-8' } }, async (ws) => {
+      const latin9 = FIXTURES.find((f) => f.name === 'latin9.hl7')!.bytes;
+      const bytes = Buffer.from(latin9.toString('latin1').replace('|8859/15|', '||'), 'latin1');
+      const { run, ack } = await when(ws, bytes);
+      expect(run.code).toBe(1);
+      expectAck(ack, bytes.toString('latin1'), { code: 'AE', errors: [['MSH^1^18', 102, 'E']] });
+      expect(await ws.patients()).toEqual([]);
+    });
+  });
+
+  it.concurrent('an undecodable message fails alone: the others of the file are applied', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const bad = edit(P82, { 'MSH-18': 'UNICODE UTF-8', 'PID-5': 'BONAPARTE\xc3^MARIE^^^Mme^^D' });
+      const { run, report } = await when(ws, P81 + bad + P83A);
+      expect(run.code).toBe(1);
+      expect(summaryOf(report)).toMatchObject({ messages: 3, AA: 2, AE: 1 });
+      const ack = ws.acks().get('w.GAM000102.ack.hl7')!;
+      expectAck(ack, bad, { code: 'AE', errors: [['MSH^1^18', 102, 'E']] });
+      expect(ack.includes(Buffer.from([0xef, 0xbf, 0xbd]))).toBe(false);
+      expect(await ws.patient('100234')).toMatchObject({ usedName: 'BONAPARTE', status: 'PROV' }); // P83A applied, `bad` not
+      expect((await ws.patient('100234')).history.map((h: any) => h.controlId)).toEqual(['GAM000101', 'GAM000103']);
+    });
+  });
+
+  it.concurrent('a UTF-8 BOM is ignored', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const msg = edit(P81, { 'MSH-18': 'UNICODE UTF-8' });
+      const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(msg, 'latin1')]);
+      const { run, ack } = await when(ws, bytes);
+      expect(run.code).toBe(0);
+      expectAck(ack, msg, { code: 'AA' });
+      expect(ack!.subarray(0, 4).toString('latin1')).toBe('MSH|');
+      expect(await ws.patient('100234')).toMatchObject({ birthName: 'CASANOVA', qualified: true });
+    });
+  });
+
+  it.concurrent('quarantine never overwrites either', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      await when(ws, BROKEN_ENVELOPES[1]![1], 'b.hl7');
+      await when(ws, BROKEN_ENVELOPES[2]![1], 'b.hl7');
+      expect(ws.quarantined()).toEqual(['b-1.hl7', 'b-1.hl7.reason.txt', 'b.hl7', 'b.hl7.reason.txt']);
+      expect(readFileSync(join(ws.error, 'b-1.hl7.reason.txt'), 'utf8')).toMatch(/BTS-1 says 3/);
+    });
+  });
+});
+
+describe.each(dbKinds())('decisions.md "Files", dated archive on %s', (kind) => {
+  // The clock is pinned (PAMDROP_FIXED_TIME, read by the in-process CLI) so that the dated folder is known.
+  afterEach(() => { vi.unstubAllEnvs(); });
+
+  it('archive folders are dated and never overwritten: a second file of the same name gets a suffix', async () => {
+    vi.stubEnv('PAMDROP_FIXED_TIME', '2026-03-01T10:00:00.000Z');
+    await onSite(kind, undefined, async (ws) => {
+      const d = new Date('2026-03-01T10:00:00.000Z');
+      const day = [String(d.getFullYear()), String(d.getMonth() + 1).padStart(2, '0'), String(d.getDate()).padStart(2, '0')].join('/');
+      await when(ws, P81, 'adt.hl7');
+      await when(ws, P82, 'adt.hl7');
+      await when(ws, P83A, 'adt.hl7');
+      expect(ws.archived()).toEqual([`${day}/adt-1.hl7`, `${day}/adt-2.hl7`, `${day}/adt.hl7`]);
+      expect(readFileSync(join(ws.archive, day, 'adt.hl7'), 'latin1')).toBe(P81);
+      expect(readFileSync(join(ws.archive, day, 'adt-1.hl7'), 'latin1')).toBe(P82);
+      expect(readFileSync(join(ws.archive, day, 'adt-2.hl7'), 'latin1')).toBe(P83A);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// ACK files
+
+describe.each(dbKinds())('decisions.md "ACK files" on %s', (kind) => {
+  it.concurrent('one ACK per message, named <base>.<MSH-10>.ack.hl7, each with its own MSH-10; no temporary file left', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const msgs = [P81, P82, prod(A28_BAD_NIR_KEY)];
+      const { run } = await when(ws, msgs.join(''), 'adt_20250312.hl7');
+      expect(run.code).toBe(1);
+      const acks = ws.acks();
+      expect([...acks.keys()]).toEqual(['adt_20250312.GAM000101.ack.hl7', 'adt_20250312.GAM000102.ack.hl7', 'adt_20250312.GAM000109.ack.hl7']);
+      expectAck(acks.get('adt_20250312.GAM000101.ack.hl7'), P81, { code: 'AA' });
+      expectAck(acks.get('adt_20250312.GAM000102.ack.hl7'), P82, { code: 'AA' });
+      expectAck(acks.get('adt_20250312.GAM000109.ack.hl7'), prod(A28_BAD_NIR_KEY), { code: 'AE', errors: [['PID^1^3^2^1', 102, 'E']] });
+      const ids = [...acks.values()].map((a) => ackSegments(a)[0]![9]);
+      expect(new Set(ids).size).toBe(3);
+      // A second run's ACKs get other control ids still.
+      await when(ws, P83A, 'next.hl7');
+      const all = [...ws.acks().values()].map((a) => ackSegments(a)[0]![9]);
+      expect(new Set(all).size).toBe(4);
+    });
+  });
+
+  it.concurrent('unsafe characters of the file base and MSH-10 are replaced in the ACK name', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const msg = edit(P81, { 'MSH-10': 'GAM/01:A*1' });
+      await when(ws, msg, 'feed 01 (copy).hl7');
+      expect([...ws.acks().keys()]).toEqual(['feed_01__copy_.GAM_01_A_1.ack.hl7']);
+      expectAck(ws.acks().get('feed_01__copy_.GAM_01_A_1.ack.hl7'), msg, { code: 'AA' });
+    });
+  });
+
+  it.concurrent('two messages of one file with the same MSH-10 still get one ACK file each', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const other = edit(P82, { 'MSH-10': 'GAM000101' }); // same key, other content → AE 205
+      await when(ws, P81 + P81 + other, 'x.hl7');
+      const acks = ws.acks();
+      expect(acks.size).toBe(3);
+      const codes = [...acks.values()].map((a) => ackSegments(a)[1]!.slice(1).join('|'));
+      expect(codes.sort()).toEqual(['AA|GAM000101', 'AA|GAM000101', 'AE|GAM000101']);
+    });
+  });
+
+  it.concurrent('the ACK is written in the inbound charset (8859/15 vs UTF-8 bytes for the echoed É)', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const latin = edit(P81, { 'MSH-4': 'CH\xc9X' }); // 8859/15: É = 0xC9
+      await when(ws, latin, 'l.hl7');
+      const la = ws.acks().get('l.GAM000101.ack.hl7')!;
+      expect(ackSegments(la)[0]![5]).toBe('CH\xc9X');
+      const utf = edit(P81, { 'MSH-4': 'CH\xc3\x89X', 'MSH-10': 'U1', 'MSH-18': 'UNICODE UTF-8' }); // UTF-8: É = C3 89
+      await when(ws, utf, 'u.hl7');
+      const ua = ws.acks().get('u.U1.ack.hl7')!;
+      expect(ackSegments(ua)[0]![5]).toBe('CH\xc3\x89X');
+      expect(ackSegments(ua)[0]![17]).toBe('UNICODE UTF-8');
+    });
+  });
+
+  it.concurrent('MSH-12 and MSH-18 are echoed as received, sender and receiver swapped', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const msg = edit(P81, { 'MSH-12': '2.5^FRA^2.9', 'MSH-18': '8859/1', 'MSH-3': 'GAM^1.2.3^ISO', 'MSH-6': 'EDITEUR&X' });
+      const { ack } = await when(ws, msg);
+      expectAck(ack, msg, { code: 'AA' });
+      expect(ackSegments(ack!)[0]!.slice(2, 6)).toEqual(['TLSV', 'EDITEUR&X', 'GAM^1.2.3^ISO', 'CHEX']);
+    });
+  });
+
+  it.concurrent('when the sender leaves MSH-5/MSH-6 empty, the ACK names us (config self)', async () => {
+    await onSite(kind, { self: { app: 'TLSV', facility: 'CHX' } }, async (ws) => {
+      const msg = edit(P81, { 'MSH-5': '', 'MSH-6': '' });
+      const { ack } = await when(ws, msg);
+      expect(ackSegments(ack!)[0]!.slice(2, 6)).toEqual(['TLSV', 'CHX', 'GAM', 'CHEX']);
+    });
+  });
+});
