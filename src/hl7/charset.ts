@@ -189,6 +189,8 @@ const ASTRAL_RE = /[\u{10000}-\u{10ffff}]/gu;
 
 /** Encodes text (e.g. an ACK) in a charset; characters it cannot represent become '?'. */
 export function encodeText(text: string, charset: Charset): Buffer {
+  // Every supported charset is an ASCII superset: ASCII text (most ACKs) is the same bytes in each of them.
+  if (!NON_ASCII_RE.test(text)) return Buffer.from(text, 'latin1');
   // One '?' per character, not per UTF-16 code unit; lone surrogates are not characters either.
   const clean = text.replace(LONE_SURROGATE_RE, '?');
   switch (charset) {

@@ -15,24 +15,44 @@ import { readSeparators, unescapeHl7, type Separators } from './encoding.js';
 /** The HL7 explicit null: "delete this value" (pam-fr.md §2.1, HL7 null rules). */
 export const NULL_VALUE = '""';
 
+/** The n-th (1-based) piece of `text` split on `sep`, '' when absent: `text.split(sep)[n - 1] ?? ''` without the array. */
+function piece(text: string, sep: string, n: number): string {
+  let from = 0;
+  for (let k = 1; k < n; k++) {
+    const at = text.indexOf(sep, from);
+    if (at < 0) return '';
+    from = at + 1;
+  }
+  const end = text.indexOf(sep, from);
+  return end < 0 ? (from === 0 ? text : text.slice(from)) : text.slice(from, end);
+}
+
+/** Unescaped component / subcomponent (1-based) of one repetition's raw text; '' when absent. */
+function repetitionValue(raw: string, s: Separators, component: number, subcomponent: number): string {
+  if (raw === '') return '';
+  if (!(Number.isInteger(component) && component >= 1 && Number.isInteger(subcomponent) && subcomponent >= 1)) {
+    return oddPositionValue(raw, s, component, subcomponent);
+  }
+  const c = piece(raw, s.component, component);
+  if (c === '') return '';
+  return unescapeHl7(piece(c, s.subcomponent, subcomponent), s);
+}
+
+/** repetitionValue for positions below 1 or not integers, answered as the array-based accessor always did. */
+function oddPositionValue(raw: string, s: Separators, component: number, subcomponent: number): string {
+  let c = raw;
+  if (component > 1 || raw.includes(s.component)) c = raw.split(s.component)[component - 1] ?? '';
+  if (c === '') return '';
+  if (subcomponent > 1 || c.includes(s.subcomponent)) c = c.split(s.subcomponent)[subcomponent - 1] ?? '';
+  return unescapeHl7(c, s);
+}
+
 /** One repetition of a field. */
 export class Hl7Field {
   constructor(readonly raw: string, private readonly seps: Separators) {}
   /** Unescaped component (1-based) / subcomponent (1-based); '' when absent. */
   get(component = 1, subcomponent = 1): string {
-    const raw = this.raw;
-    if (raw === '') return '';
-    const s = this.seps;
-    let c = raw;
-    if (component > 1 || raw.includes(s.component)) {
-      const comps = raw.split(s.component);
-      c = comps[component - 1] ?? '';
-    }
-    if (c === '') return '';
-    if (subcomponent > 1 || c.includes(s.subcomponent)) {
-      c = c.split(s.subcomponent)[subcomponent - 1] ?? '';
-    }
-    return unescapeHl7(c, s);
+    return repetitionValue(this.raw, this.seps, component, subcomponent);
   }
   /** Number of components present. */
   get componentCount(): number {
@@ -93,7 +113,8 @@ export class Hl7Segment {
     if (n <= 2 && (this.name === 'MSH' || this.name === 'FHS' || this.name === 'BHS')) return this.raw(n);
     const raw = this.raw(n);
     if (raw === '') return '';
-    if (rep === 1 && !raw.includes(this.seps.repetition)) return new Hl7Field(raw, this.seps).get(component, subcomponent);
+    // Hot path (the import reads ~20 values per message): no Hl7Field, no split arrays.
+    if (rep === 1) return repetitionValue(piece(raw, this.seps.repetition, 1), this.seps, component, subcomponent);
     return this.field(n, rep).get(component, subcomponent);
   }
 }

@@ -39,6 +39,8 @@ export function ackFileName(sourceFile: string, controlId: string | null, idx: n
   const base = safeName(basename(sourceFile, extname(sourceFile)));
   let name = `${base}.${controlId ? safeName(controlId) : `msg${idx + 1}`}.ack.hl7`;
   if (used.has(name)) name = `${base}.${controlId ? safeName(controlId) : 'msg'}.${idx + 1}.ack.hl7`;
+  // `.<idx>` can itself be taken (MSH-10 `A.3` then `A`, `A` at position 3): two messages never share an ACK file.
+  for (let k = 2; used.has(name); k++) name = `${base}.${controlId ? safeName(controlId) : 'msg'}.${idx + 1}-${k}.ack.hl7`;
   used.add(name);
   return name;
 }
@@ -68,9 +70,14 @@ export function moveFile(from: string, to: string): void {
     renameSync(from, to);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    copyFileSync(from, to);
-    const fd = openSync(to, 'r');
+    // Copied under a temporary name, then renamed: `to` only ever exists complete, so a crash mid-copy leaves no
+    // truncated archive that a rerun would take for done (hardening harness). A crash before the unlink leaves both:
+    // the rerun (finishMove) removes the source.
+    const tmp = join(dirname(to), `.${basename(to)}.tmp`);
+    copyFileSync(from, tmp);
+    const fd = openSync(tmp, 'r');
     try { fsyncSync(fd); } finally { closeSync(fd); }
+    renameSync(tmp, to);
     unlinkSync(from);
   }
 }

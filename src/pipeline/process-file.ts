@@ -11,9 +11,9 @@
  * outcome and rewrites every ACK file from the stored bytes (ACK writes are idempotent); a crash between the
  * ledger and a move is finished from the planned path recorded in the `archiving`/`quarantining` state.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { createHash, hash as oneShotHash } from 'node:crypto';
+import { createReadStream, existsSync, statSync, unlinkSync } from 'node:fs';
+import { basename, extname } from 'node:path';
 import { frameStream, EnvelopeChecker, type FrameItem, type RawMessage, type EnvelopeReport } from '../hl7/batch.js';
 import { decodeMessage, encodeText, resolveCharset, readMsh18, type Charset } from '../hl7/charset.js';
 import { buildAck, type AckCode } from '../hl7/ack.js';
@@ -23,16 +23,20 @@ import { interpret } from '../pam/interpret.js';
 import { applyCommand, type ApplyOutcome } from '../store/apply.js';
 import type { Db, Tx } from '../store/tx.js';
 import {
-  claimFile, emptySummary, findOriginal, findUnfinishedFiles, insertMessage, messagesOfFile, transitionFile,
+  claimFile, emptySummary, findOriginal, findUnfinishedFiles, insertMessage, messagesOfFile, supersedeOriginal, transitionFile,
   FileState, MessageStatus, type FileRow, type FileSummary, type MessageRow, type MessageStatus as MsgStatus,
 } from '../store/ledger.js';
 import type { ResolvedConfig } from '../config/types.js';
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
-import { ackFileName, datedDir, freePath, moveFile, writeReason, LocalAckSink, type AckSink } from './files.js';
+import { ackFileName, datedDir, freePath, moveFile, safeName, writeReason, LocalAckSink, type AckSink } from './files.js';
+import { AckNameSet } from './ack-names.js';
+import { writeAckFiles } from './ack-writer.js';
 
 /** Named points where tests and the hardening harness inject failures (crash between steps). */
-export type FaultPoint = 'after-claim' | 'after-commit' | 'after-acks' | 'before-archive' | 'after-archive-mark' | 'before-quarantine-move';
+export type FaultPoint = 'after-claim' | 'after-commit' | 'after-acks' | 'before-archive' | 'after-archive-mark' | 'before-quarantine-move'
+  // intake (issue 3): a remote file staged locally; the local outcome durable, the remote file not yet moved
+  | 'after-stage' | 'before-remote-dispose';
 
 export interface PipelineContext {
   db: Db;
@@ -43,6 +47,28 @@ export interface PipelineContext {
   fault?: (point: FaultPoint) => void;
   /** Identifies this instance in claims (issue 5). */
   owner: string;
+  /** Checked after each group's commit and ACK files (issue 3, SIGTERM): true → StopRequested, the file stays claimed and resumes. */
+  shouldStop?: () => boolean;
+  /** Called after each group (progress line): messages done and total in the file. */
+  progress?: (p: { file: string; done: number; total: number }) => void;
+  /**
+   * Several instances on PostgreSQL (issue 5, lease.ts): called at the start of every transaction that writes for
+   * this file (claim, each group, archive/quarantine mark). Renews the source lease inside that transaction and
+   * throws (LeaseLostError) when it was taken over, so the transaction rolls back.
+   */
+  fence?: (tx: Tx) => Promise<void>;
+}
+
+/** Runs `fn` in a transaction opened by the fence when there is one; else on `db` directly (autocommit). */
+function fenced<T>(db: Db, ctx: Pick<PipelineContext, 'fence'>, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  const fence = ctx.fence;
+  return fence ? db.transaction(async (tx) => { await fence(tx); return fn(tx); }) : fn(db);
+}
+
+/** Thrown by processFile when `shouldStop` asked it to stop between two groups; the file resumes on the next run. */
+export class StopRequested extends Error {
+  override readonly name = 'StopRequested';
+  constructor(readonly file: string) { super(`stopped between two groups of ${file}; it resumes on the next run`); }
 }
 
 export interface FileJob {
@@ -59,6 +85,11 @@ export interface FileJob {
   ackSink?: AckSink;
   /** Ledger id of the file this one reimports (issue 4). */
   reimportOf?: number | null;
+  /**
+   * Reimport (issue 4): which live originals of the same key (same content) give way to a new attempt instead of
+   * being replayed as duplicates: 'failed' (AE/AR originals), 'all' (`--force`). Absent: ordinary duplicate rule.
+   */
+  supersede?: 'failed' | 'all';
 }
 
 export interface FileReport {
@@ -75,7 +106,13 @@ export interface FileReport {
   alreadyProcessed?: boolean;
 }
 
-interface Scan { sha256: string; size: number; envelope: EnvelopeReport }
+interface Scan {
+  sha256: string; size: number; envelope: EnvelopeReport;
+  /** Lines outside any message that framing ignored (line number and reason, never content; the first 20). */
+  junk: Array<{ line: number; reason: string }>;
+  /** FHS/BHS/BTS/FTS segments seen: an explicit (possibly empty) batch, as opposed to a file with nothing HL7 in it. */
+  envelopeSegments: number;
+}
 
 /** Pass 1: hash, frame and check the envelope without decoding or keeping messages. */
 async function scanFile(path: string, maxMessageBytes: number): Promise<Scan> {
@@ -89,8 +126,14 @@ async function scanFile(path: string, maxMessageBytes: number): Promise<Scan> {
     }
   }
   const checker = new EnvelopeChecker();
-  for await (const item of frameStream(tee(), { maxMessageBytes })) checker.push(item);
-  return { sha256: hash.digest('hex'), size, envelope: checker.finish() };
+  const junk: Scan['junk'] = [];
+  let envelopeSegments = 0;
+  for await (const item of frameStream(tee(), { maxMessageBytes })) {
+    checker.push(item);
+    if (item.kind === 'junk' && junk.length < 20) junk.push({ line: item.line, reason: item.reason });
+    else if (item.kind === 'envelope') envelopeSegments++;
+  }
+  return { sha256: hash.digest('hex'), size, envelope: checker.finish(), junk, envelopeSegments };
 }
 
 /** Pass 2: the messages, in file order or sorted by MSH-7 (file order breaks ties). */
@@ -116,11 +159,12 @@ function rawMsh7(bytes: Buffer): string {
   return (f.split(/[+-]/)[0] ?? '').padEnd(14, '0');
 }
 
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+// One-shot crypto.hash: the same digest as createHash().update().digest() without a Hash object per message.
+const sha256 = (b: Buffer) => oneShotHash('sha256', b, 'hex');
 
 /** Our own ACK MSH-10: deterministic (file ledger id, position, content) so a resumed run writes the same bytes. */
 function ackControlId(fileId: number, idx: number, contentSha: string): string {
-  return 'PD' + createHash('sha256').update(`${fileId}:${idx}:${contentSha}`).digest('hex').slice(0, 18).toUpperCase();
+  return 'PD' + oneShotHash('sha256', `${fileId}:${idx}:${contentSha}`, 'hex').slice(0, 18).toUpperCase();
 }
 
 class Rejected extends Error {
@@ -143,8 +187,14 @@ function fallbackHeader(bytes: Buffer) {
 
 interface MessageResult { ackName: string; ack: Buffer; status: MsgStatus; outcome: AckCode }
 
+/** MSH-13 (NM) when it is an integer, for the report's gap detection (migration 0002); else null. */
+function sequenceNumber(msg: Hl7Message | null): number | null {
+  const v = msg ? msg.msh.get(13).trim() : '';
+  return /^-?\d{1,15}$/.test(v) ? Number(v) : null;
+}
+
 /** Processes one message inside the group transaction. */
-async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames: Set<string>, ctx: PipelineContext): Promise<MessageResult> {
+async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames: Set<string>, ctx: PipelineContext, supersede?: FileJob['supersede']): Promise<MessageResult> {
   const { config: cfg, clock, log } = ctx;
   const contentSha = sha256(raw.bytes);
   const now = clock.now();
@@ -188,7 +238,10 @@ async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames:
   // same key + other content → AE 205.
   if (controlId) {
     const orig = await findOriginal(tx, app, fac, controlId);
-    if (orig) {
+    // Reimport: the original steps aside (superseded) and this attempt is processed as new (issue 4).
+    const retry = orig !== undefined && orig.content_sha256 === contentSha && (supersede === 'all' || (supersede === 'failed' && orig.outcome !== 'AA'))
+      && await supersedeOriginal(tx, orig.id, file.id);
+    if (orig && !retry) {
       if (orig.content_sha256 === contentSha) {
         const ackName = ackFileName(file.name, controlId, raw.index, usedNames);
         await insertMessage(tx, { fileId: file.id, idx: raw.index, sendingApp: app, sendingFacility: fac, controlId, contentSha256: contentSha,
@@ -251,7 +304,7 @@ async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames:
   const firstError = findings.find((f) => f.severity === Severity.Error);
   await insertMessage(tx, { fileId: file.id, idx: raw.index, sendingApp: app, sendingFacility: fac, controlId, contentSha256: contentSha,
     event, messageTime, status, outcome: code, errorCode: firstError?.code ?? null, errorText: firstError?.text ?? null,
-    patientId, ackName, ack, now: nowIso });
+    patientId, ackName, ack, now: nowIso, sequenceNumber: sequenceNumber(msg) });
   log.debug('message', { controlId, event, outcome: code, status });
   return { ackName, ack, status, outcome: code };
 }
@@ -270,8 +323,10 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   const log = ctx.log.child({ file: name, source: job.source });
   const fault = ctx.fault ?? (() => {});
   const localAcks = new LocalAckSink(job.ackDir);
-  const writeAcks = async (entries: Array<{ name: string; bytes: Buffer }>) => {
-    await localAcks.write(entries);
+  // `threaded`: ACK files written on the ACK writer thread while the next group is applied (ack-writer.ts).
+  const writeAcks = async (entries: Array<{ name: string; bytes: Buffer }>, threaded = false) => {
+    if (threaded) await writeAckFiles(job.ackDir, entries);
+    else await localAcks.write(entries);
     if (job.ackSink) await job.ackSink.write(entries);
   };
 
@@ -279,7 +334,7 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   // Recovery: an earlier run of this file that stopped between the ledger and a move.
   const unfinished = await findUnfinishedFiles(db, job.source, name);
   const scan: Scan = size > cfg.maxFileBytes
-    ? { sha256: `oversize:${size}`, size, envelope: { ok: false, problems: [`file size ${size} bytes exceeds maxFileBytes (${cfg.maxFileBytes})`], messageCount: 0, batchCount: 0, fileControlId: null, batchControlIds: [] } }
+    ? { sha256: `oversize:${size}`, size, envelope: { ok: false, problems: [`file size ${size} bytes exceeds maxFileBytes (${cfg.maxFileBytes})`], messageCount: 0, batchCount: 0, fileControlId: null, batchControlIds: [] }, junk: [], envelopeSegments: 0 }
     : await scanFile(job.path, cfg.maxMessageBytes);
 
   for (const u of unfinished) {
@@ -299,17 +354,26 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
     }
   }
   const resumeRow = unfinished.find((u) => u.state === FileState.Claimed && u.sha256 === scan.sha256);
-  const file = resumeRow ?? await claimFile(db, { source: job.source, name, path: job.path, size: scan.size, sha256: scan.sha256,
-    messageCount: scan.envelope.messageCount, now: clock.now().toISOString(), owner: ctx.owner, reimportOf: job.reimportOf ?? null });
+  const file = resumeRow ?? await fenced(db, ctx, (tx) => claimFile(tx, { source: job.source, name, path: job.path, size: scan.size, sha256: scan.sha256,
+    messageCount: scan.envelope.messageCount, now: clock.now().toISOString(), owner: ctx.owner, reimportOf: job.reimportOf ?? null }));
   fault('after-claim');
   if (resumeRow) log.info('resuming an interrupted file', { fileId: file.id });
 
   if (!scan.envelope.ok) return quarantine(file, job, scan.envelope.problems.join('; '), ctx);
+  // Nothing HL7 in the file (empty, binary, UTF-16…): a file pamdrop cannot read, never archived as done with no ACK
+  // (hardening harness). An explicit empty batch (FHS/BHS…BTS|0/FTS) is not this case.
+  if (scan.envelope.messageCount === 0 && scan.envelopeSegments === 0) {
+    return quarantine(file, job, scan.junk.length === 0 ? 'no HL7 message in the file (empty file)'
+      : `no HL7 message in the file (no MSH segment): ${scan.junk[0]!.reason} at line ${scan.junk[0]!.line}`, ctx);
+  }
+  // Junk is tolerated (the messages are processed) but never dropped silently.
+  if (scan.junk.length > 0) log.warn('lines outside any message ignored', { junk: scan.junk });
 
   // Messages already recorded (resume): their ACK files are rewritten from the ledger, nothing re-applied.
   const summary = emptySummary();
   const recorded = new Map<number, MessageRow>();
-  const usedNames = new Set<string>();
+  // Flat in the file size: a plain Set of 2 million names is >200 MB (ack-names.ts).
+  const usedNames: Set<string> = new AckNameSet(`${safeName(basename(file.name, extname(file.name)))}.`, '.ack.hl7');
   if (resumeRow) {
     for (const m of await messagesOfFile(db, file.id)) {
       recorded.set(m.idx, m);
@@ -320,43 +384,72 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   const started = Date.now();
   let group: RawMessage[] = [];
   let replay: Array<{ name: string; bytes: Buffer }> = [];
+  // A file of more than one group overlaps each group's ACK files with the next group's database work: at most one
+  // batch in flight, handed over only after its COMMIT, awaited before the next hand-over, a stop and the archive.
+  const overlap = scan.envelope.messageCount > cfg.groupSize;
+  let inflight: Promise<void> | null = null;
+  const settle = async () => {
+    if (!inflight) return;
+    const p = inflight;
+    inflight = null;
+    await p;
+    fault('after-acks');
+  };
   const flush = async () => {
     if (group.length > 0) {
       const batch = group;
       group = [];
       const results = await db.transaction(async (tx) => {
+        await ctx.fence?.(tx);
         const out: MessageResult[] = [];
-        for (const raw of batch) out.push(await processMessage(tx, raw, file, usedNames, ctx));
+        for (const raw of batch) out.push(await processMessage(tx, raw, file, usedNames, ctx, job.supersede));
         return out;
       });
       fault('after-commit');
       for (const r of results) { count(summary, r.status, r.outcome); replay.push({ name: r.ackName, bytes: r.ack }); }
     }
     if (replay.length > 0) {
-      await writeAcks(replay);
+      const entries = replay;
       replay = [];
-      fault('after-acks');
+      if (overlap) {
+        await settle();
+        inflight = writeAcks(entries, true);
+        inflight.catch(() => {}); // observed by the next settle(); never an unhandled rejection meanwhile
+      } else {
+        await writeAcks(entries);
+        fault('after-acks');
+      }
     }
+    ctx.progress?.({ file: name, done: summary.messages, total: scan.envelope.messageCount });
   };
-  for await (const raw of messagesInOrder(job.path, cfg)) {
-    const done = recorded.get(raw.index);
-    if (done) {
-      count(summary, done.status, done.outcome);
-      replay.push({ name: done.ack_name, bytes: done.ack });
-      if (replay.length >= cfg.groupSize) await flush();
-      continue;
+  // Stop only between groups: everything committed so far has its ACK files (issue 3).
+  const stopCheck = async () => { if (ctx.shouldStop?.()) { await settle(); throw new StopRequested(name); } };
+  try {
+    for await (const raw of messagesInOrder(job.path, cfg)) {
+      const done = recorded.get(raw.index);
+      if (done) {
+        count(summary, done.status, done.outcome);
+        replay.push({ name: done.ack_name, bytes: done.ack });
+        if (replay.length >= cfg.groupSize) { await flush(); await stopCheck(); }
+        continue;
+      }
+      group.push(raw);
+      if (group.length >= cfg.groupSize) { await flush(); await stopCheck(); }
     }
-    group.push(raw);
-    if (group.length >= cfg.groupSize) await flush();
+    await flush();
+    await settle();
+  } catch (err) {
+    // The groups committed so far keep their ACK files as far as the writer gets (a rerun rewrites any missing one).
+    await (inflight as Promise<void> | null)?.catch(() => {}); // assigned in flush(): not narrowed here
+    throw err;
   }
-  await flush();
   const secs = (Date.now() - started) / 1000;
   log.info('file processed', { fileId: file.id, ...summary, msgPerSec: secs > 0 ? Math.round(summary.messages / secs) : null });
 
   // Archive: record the planned path first, then move (a crash in between is finished on the next run).
   fault('before-archive');
   const target = freePath(datedDir(job.archiveDir, clock.now()), name);
-  await transitionFile(db, file.id, FileState.Claimed, FileState.Archiving, { archivedPath: target, summary });
+  await fenced(db, ctx, (tx) => transitionFile(tx, file.id, FileState.Claimed, FileState.Archiving, { archivedPath: target, summary }));
   fault('after-archive-mark');
   return finishMove({ ...file, state: FileState.Archiving, archived_path: target, summary: JSON.stringify(summary) }, job.path, ctx, !!resumeRow);
 }
@@ -365,6 +458,9 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
 async function finishMove(row: FileRow, path: string, ctx: PipelineContext, resumed: boolean): Promise<FileReport> {
   const target = row.archived_path!;
   if (existsSync(path) && !existsSync(target)) moveFile(path, target);
+  // Both there: a cross-file-system move stopped between its rename and the unlink of the source (same content:
+  // the caller matched the row's SHA-256). Finish it, or the file would be taken again on the next run.
+  else if (existsSync(path) && existsSync(target)) unlinkSync(path);
   const quarantined = row.state === FileState.Quarantining;
   if (quarantined && !existsSync(`${target}.reason.txt`)) writeReason(target, row.reason ?? 'quarantined');
   const to = quarantined ? FileState.Quarantined : FileState.Done;
@@ -378,7 +474,7 @@ async function finishMove(row: FileRow, path: string, ctx: PipelineContext, resu
 async function quarantine(file: FileRow, job: FileJob, reason: string, ctx: PipelineContext): Promise<FileReport> {
   const target = freePath(job.errorDir, file.name);
   ctx.log.warn('file quarantined', { file: file.name, fileId: file.id, reason });
-  await transitionFile(ctx.db, file.id, FileState.Claimed, FileState.Quarantining, { archivedPath: target, reason });
+  await fenced(ctx.db, ctx, (tx) => transitionFile(tx, file.id, FileState.Claimed, FileState.Quarantining, { archivedPath: target, reason }));
   ctx.fault?.('before-quarantine-move');
   writeReason(target, reason);
   return finishMove({ ...file, state: FileState.Quarantining, archived_path: target, reason }, job.path, ctx, false);

@@ -1,7 +1,8 @@
 /**
  * Runs files through the pipeline under the store's writer lock, one at a time in natural name order, and
- * adds up a run report. One bad file never stops the run: content problems quarantine it, and an I/O or
- * database failure is reported for that file (it stays claimed and resumes next run) before the next file.
+ * adds up a run report. One bad file never stops the run: content problems quarantine it. An I/O or database
+ * failure is reported for that file (it stays claimed and resumes next run), and the files after it wait for the
+ * next run, so that messages are never applied out of order.
  */
 import { basename } from 'node:path';
 import { acquireLock, makeOwner, releaseLock, renewLock, emptySummary, type FileSummary } from '../store/ledger.js';
@@ -40,9 +41,18 @@ export async function withWriterLock<T>(ctx: Pick<PipelineContext, 'db' | 'clock
 /** Processes jobs in the order given; collects a report. */
 export async function runJobs(jobs: FileJob[], ctx: PipelineContext, shouldStop: () => boolean = () => false): Promise<RunReport> {
   const report: RunReport = { files: [], totals: { ...emptySummary(), files: 0, quarantined: 0, failed: 0 } };
+  // After an I/O or database failure the files after it are not started: applying them first would apply later
+  // messages before the rest of the failed file (hardening harness: the rerun must end as one clean run). Intake
+  // does the same ("holds back the files after it").
+  let blockedBy: string | null = null;
   for (const job of jobs) {
     if (shouldStop()) break;
     report.totals.files++;
+    if (blockedBy !== null) {
+      report.totals.failed++;
+      report.files.push({ file: job.name ?? basename(job.path), source: job.source, state: 'failed', error: `not started: ${blockedBy} failed first and files are applied in order` });
+      continue;
+    }
     try {
       const r = await processFile(job, ctx);
       report.files.push(r);
@@ -53,6 +63,8 @@ export async function runJobs(jobs: FileJob[], ctx: PipelineContext, shouldStop:
       const e = err as NodeJS.ErrnoException;
       ctx.log.error('file failed; it stays claimed and resumes on the next run', { file: basename(job.path), error: e.name, code: e.code, detail: e.code ? e.message : undefined });
       report.files.push({ file: job.name ?? basename(job.path), source: job.source, state: 'failed', error: e.code ? `${e.code}: ${e.message}` : e.name });
+      blockedBy = job.name ?? basename(job.path);
+      if (jobs.indexOf(job) < jobs.length - 1) ctx.log.error('the files after it are not started this run (order)', { file: blockedBy });
     }
   }
   return report;

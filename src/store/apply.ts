@@ -5,8 +5,9 @@
  * The pipeline runs this inside one savepoint per message and rolls it back on `rejected` or on a throw; still,
  * every precondition is checked before the first write, so a rejected command has written nothing.
  *
- * Cost (performance.md): an A31 on a known patient is one query per PID-3 identifier (which also reads the
- * patient row), one INS query when the message speaks about the INS, one UPDATE and one history INSERT.
+ * Cost (performance.md, BENCHMARKS.md): an A31 on a known patient is one query for all its PID-3 identifiers (which
+ * also reads the patient row), one INS query when the message speaks about the INS, one UPDATE and one history
+ * INSERT; a creation adds its identifiers with one multi-row INSERT.
  *
  * Finding texts never carry names, birth dates or INS values: only rules, locations and, for an identifier retired
  * by a merge, the survivor's identifier (decisions.md "any later message addressing a retired identifier").
@@ -21,8 +22,8 @@ import {
   type MergeCommand, type MessageHeader, type PamCommand, type PatientData, type UpsertCommand,
 } from '../pam/types.js';
 import {
-  addIdentifier, addIns, createPatient, decodeState, deleteIdentifier, diffStates, emptyState, findIns, findInsByValue,
-  findPatientByIdentifier, getPatientRow, insertHistory, laterTime, link, listIdentifiers, listIns, listInsWithOwner,
+  addIdentifier, addIdentifiers, addIns, createPatient, decodeState, deleteIdentifier, diffStates, emptyState, findIns, findInsByValue,
+  findPatientByIdentifier, findPatientsByIdentifiers, getPatientRow, insertHistory, laterTime, link, listIdentifiers, listIns, listInsWithOwner,
   mergeState, moveLinks, removeIns, renameIdentifier, retirePatient, setIns, unlink, updatePatient,
   type FieldChange, type IdentifierView, type InsRow, type PatientRow, type PatientState,
 } from './identity.js';
@@ -138,14 +139,12 @@ function lengthFinding(header: MessageHeader, data: PatientData | undefined, ids
 
 interface Resolved { id: Identifier; row: PatientRow | undefined }
 
-/** Resolves each identifier (one query each), dropping repeated ones. */
+/** Resolves each identifier, dropping repeated ones (one statement for all of them). */
 async function resolveAll(tx: Tx, ids: readonly Identifier[]): Promise<Resolved[]> {
-  const out: Resolved[] = [];
-  for (const id of ids) {
-    if (out.some((r) => sameKey(r.id, id))) continue;
-    out.push({ id, row: await findPatientByIdentifier(tx, id) });
-  }
-  return out;
+  const distinct: Identifier[] = [];
+  for (const id of ids) if (!distinct.some((d) => sameKey(d, id))) distinct.push(id);
+  const rows = await findPatientsByIdentifiers(tx, distinct);
+  return distinct.map((id, i) => ({ id, row: rows[i] }));
 }
 
 /** Distinct records among resolutions, in the order met. */
@@ -219,10 +218,9 @@ async function writeIns(tx: Tx, patientId: number, plan: InsPlan, changes: Field
 
 /** Attaches identifiers and records each as an 'identifier' change. */
 async function writeIdentifiers(tx: Tx, patientId: number, ids: readonly Identifier[], changes: FieldChange[], now: string): Promise<void> {
-  for (const id of ids) {
-    await addIdentifier(tx, patientId, id, now);
-    changes.push({ field: 'identifier', before: null, after: view(id) });
-  }
+  // One multi-row INSERT: the message's savepoint makes it all-or-nothing either way.
+  await addIdentifiers(tx, patientId, ids, now);
+  for (const id of ids) changes.push({ field: 'identifier', before: null, after: view(id) });
 }
 
 /**

@@ -47,6 +47,43 @@ function pgPassword(env: NodeJS.ProcessEnv): string | undefined {
   return undefined;
 }
 
+/**
+ * Runs the migrations. Two processes opening a fresh store at the same moment (a service and a cron job) race
+ * knex's bookkeeping: its tables are created check-then-create ("already exists") and the loser of the migration
+ * lock gets MigrationLocked. Both are retried (bounded) until the winner has finished.
+ */
+async function migrateLatest(knex: Knex, config: Knex.MigratorConfig): Promise<void> {
+  // The budget covers a slow winner on a loaded host; a lock left by a process killed mid-migration still fails
+  // (knex's MigrationLocked message) once it is spent.
+  const giveUpAt = Date.now() + 60_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      // Nothing pending (every start but the first): no write at all. knex's latest() takes its migration lock even
+      // then, so a store held by another writer (BEGIN IMMEDIATE) made every command wait out this whole retry budget,
+      // printing knex's "run knex migrate:unlock" advice, instead of failing after the busy timeout (hardening harness).
+      const [, pending] = (await knex.migrate.list(config)) as [unknown[], unknown[]];
+      if (pending.length === 0) return;
+      await knex.migrate.latest(config);
+      return;
+    } catch (err) {
+      const e = err as Error;
+      const race = e.name === 'MigrationLocked' || /knex_migrations(_lock)?[`"]? already exists|database is locked|SQLITE_BUSY|duplicate key value violates unique constraint "(pg_type|pg_class|knex_migrations)/i.test(e.message);
+      if (!race || Date.now() >= giveUpAt) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(50 * attempt, 500)));
+    }
+  }
+}
+
+/** Migrates through `knex`; on failure destroys it (its pool would otherwise keep the process alive) and rethrows. */
+async function migrateOrDestroy(knex: Knex, config: Knex.MigratorConfig): Promise<void> {
+  try {
+    await migrateLatest(knex, config);
+  } catch (err) {
+    await knex.destroy().catch(() => {});
+    throw err;
+  }
+}
+
 /** Opens (and by default migrates) the store at `target`. */
 export async function openDb(target: string, opts: OpenDbOptions = {}): Promise<Db> {
   const env = opts.env ?? process.env;
@@ -65,8 +102,16 @@ async function openPostgres(target: string, opts: OpenDbOptions, env: NodeJS.Pro
     pool: { min: 0, max: 4 },
     ...(schema ? { searchPath: [schema] } : {}),
   });
-  if (schema) await knex.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]);
-  if (opts.migrate !== false) await knex.migrate.latest({ migrationSource, ...(schema ? { schemaName: schema } : {}) });
+  if (schema) {
+    try {
+      await knex.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]);
+    } catch (err) {
+      // Concurrent CREATE SCHEMA IF NOT EXISTS can still fail on the catalog's unique index: fine if it now exists.
+      const exists = await knex.raw('SELECT 1 FROM pg_namespace WHERE nspname = ?', [schema]).then((r) => r.rows.length > 0, () => false);
+      if (!exists) { await knex.destroy().catch(() => {}); throw err; }
+    }
+  }
+  if (opts.migrate !== false) await migrateOrDestroy(knex, { migrationSource, ...(schema ? { schemaName: schema } : {}) });
   return new KnexDb(knex, 'pg', describeTarget(target));
 }
 
@@ -94,7 +139,7 @@ async function openSqlite(path: string, opts: OpenDbOptions): Promise<Db> {
         conn.serialize(() => { pragmas((sql) => conn.run(sql)); done(null, conn); });
       } },
     });
-    if (opts.migrate !== false) await knex.migrate.latest({ migrationSource });
+    if (opts.migrate !== false) await migrateOrDestroy(knex, { migrationSource });
     return new KnexDb(knex, 'sqlite', describeTarget(path) + ' (sqlite3 driver)');
   }
   const knex = knexFactory({
@@ -106,7 +151,7 @@ async function openSqlite(path: string, opts: OpenDbOptions): Promise<Db> {
       done(null, conn);
     } },
   });
-  if (opts.migrate !== false) await knex.migrate.latest({ migrationSource });
+  if (opts.migrate !== false) await migrateOrDestroy(knex, { migrationSource });
   // Hold knex's only connection for the process: all further work goes through prepared statements.
   const conn = (await knex.client.acquireConnection()) as BetterSqlite3.Database;
   return new SqliteDb(knex, conn, describeTarget(path));

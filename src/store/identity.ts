@@ -198,11 +198,49 @@ export function canonical(v: unknown): string {
   return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
 }
 
-/** Deep equality; plain JSON first (stored objects usually keep the sender's key order), canonical when that differs. */
+const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+
+/**
+ * `canonical(a) === canonical(b)` without building either string (diffStates runs for every applied message):
+ * keys in any order, keys whose value is undefined ignored, undefined equal to null inside arrays.
+ */
+function canonicalEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  const ao = a !== null && typeof a === 'object';
+  const bo = b !== null && typeof b === 'object';
+  if (!ao || !bo) {
+    // An object's canonical text starts with '{' or '[', a leaf's never does.
+    if (ao || bo) return false;
+    if (typeof a === 'string' && typeof b === 'string') return false;
+    return (a === undefined ? 'null' : JSON.stringify(a)) === (b === undefined ? 'null' : JSON.stringify(b));
+  }
+  const aa = Array.isArray(a);
+  if (aa !== Array.isArray(b)) return false;
+  if (aa) {
+    const x = a as unknown[];
+    const y = b as unknown[];
+    if (x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!canonicalEqual(x[i], y[i])) return false;
+    return true;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let n = 0;
+  for (const k of Object.keys(x)) {
+    const v = x[k];
+    if (v === undefined) continue;
+    n++;
+    if (!hasOwn(y, k) || y[k] === undefined || !canonicalEqual(v, y[k])) return false;
+  }
+  for (const k of Object.keys(y)) if (y[k] !== undefined) n--;
+  return n === 0;
+}
+
+/** Deep equality of two stored/incoming objects, whatever their key order (same verdict as comparing `canonical` texts). */
 function same(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (a === null || b === null || a === undefined || b === undefined || typeof a !== 'object' || typeof b !== 'object') return false;
-  return JSON.stringify(a) === JSON.stringify(b) || canonical(a) === canonical(b);
+  return canonicalEqual(a, b);
 }
 
 /** The flat INS-trait columns of a state, in column order: the one derivation shared by encodeState and diffStates. */
@@ -275,6 +313,30 @@ export async function findPatientByIdentifier(tx: Tx, id: Identifier): Promise<P
   return tx.get<PatientRow>(SQL_PATIENT_BY_IDENTIFIER, [authorityKey(id), id.value, id.type]);
 }
 
+/** `SQL_PATIENT_BY_IDENTIFIER` for n identifiers in one statement: one UNION ALL branch each, `k` = branch number. */
+const patientsByIdentifiersSql: string[] = [];
+function sqlPatientsByIdentifiers(n: number): string {
+  let sql = patientsByIdentifiersSql[n];
+  if (!sql) {
+    sql = Array.from({ length: n }, (_, k) => SQL_PATIENT_BY_IDENTIFIER.replace(/^SELECT /, `SELECT ${k} AS k, `)).join('\nUNION ALL\n');
+    patientsByIdentifiersSql[n] = sql;
+  }
+  return sql;
+}
+
+/**
+ * The patient owning each identifier (undefined where none), in the order given: findPatientByIdentifier for every
+ * identifier, in one statement (one round trip on PostgreSQL). Rows carry the extra column `k` (branch number).
+ */
+export async function findPatientsByIdentifiers(tx: Tx, ids: readonly Identifier[]): Promise<Array<PatientRow | undefined>> {
+  if (ids.length <= 1) return ids.length === 0 ? [] : [await findPatientByIdentifier(tx, ids[0]!)];
+  const params: unknown[] = [];
+  for (const id of ids) params.push(authorityKey(id), id.value, id.type);
+  const out: Array<PatientRow | undefined> = new Array(ids.length).fill(undefined);
+  for (const row of await tx.all<PatientRow & { k: number }>(sqlPatientsByIdentifiers(ids.length), params)) out[Number(row.k)] = row;
+  return out;
+}
+
 /** Creates an active patient; returns its id. */
 export async function createPatient(tx: Tx, state: PatientState, lastMessageTime: string | null, now: string): Promise<number> {
   const row = await tx.get<{ id: number }>(SQL_CREATE_PATIENT, [...encodeState(state), lastMessageTime, now, now]);
@@ -326,6 +388,26 @@ export async function findIdentifiersByValue(tx: Tx, value: string): Promise<Ide
 /** Attaches an identifier to a patient. The unique index uq_identifiers_key rejects one owned by another record. */
 export async function addIdentifier(tx: Tx, patientId: number, id: Identifier, now: string): Promise<void> {
   await tx.run(SQL_ADD_IDENTIFIER, [patientId, id.value, id.authority, id.oid, id.type, authorityKey(id), now]);
+}
+
+/** addIdentifier for several identifiers in one multi-row INSERT (rows created in the order given). */
+export async function addIdentifiers(tx: Tx, patientId: number, ids: readonly Identifier[], now: string): Promise<void> {
+  if (ids.length <= 1) {
+    if (ids.length === 1) await addIdentifier(tx, patientId, ids[0]!, now);
+    return;
+  }
+  const params: unknown[] = [];
+  for (const id of ids) params.push(patientId, id.value, id.authority, id.oid, id.type, authorityKey(id), now);
+  await tx.run(sqlAddIdentifiers(ids.length), params);
+}
+const addIdentifiersSql: string[] = [];
+function sqlAddIdentifiers(n: number): string {
+  let sql = addIdentifiersSql[n];
+  if (!sql) {
+    sql = SQL_ADD_IDENTIFIER + ', (?, ?, ?, ?, ?, ?, ?)'.repeat(n - 1);
+    addIdentifiersSql[n] = sql;
+  }
+  return sql;
 }
 
 /** Renames an identifier in place (A47): same row, same owner. Returns the number of rows changed (0 or 1). */

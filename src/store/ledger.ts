@@ -107,15 +107,26 @@ export interface NewMessage {
   fileId: number; idx: number; sendingApp: string; sendingFacility: string; controlId: string | null; contentSha256: string;
   event: string | null; messageTime: string | null; status: MessageStatus; outcome: AckOutcome; errorCode: number | null;
   errorText: string | null; patientId: number | null; ackName: string; ack: Buffer; now: string;
+  /** MSH-13 when it is an integer (migration 0002; `pamdrop report` shows gaps). */
+  sequenceNumber?: number | null;
 }
 
 export async function insertMessage(tx: Tx, m: NewMessage): Promise<void> {
   await tx.run(
     `INSERT INTO messages (file_id, idx, sending_app, sending_facility, control_id, content_sha256, event, message_time, status,
-       outcome, error_code, error_text, patient_id, ack_name, ack, superseded, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
+       outcome, error_code, error_text, patient_id, ack_name, ack, superseded, created_at, sequence_number)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
     [m.fileId, m.idx, m.sendingApp, m.sendingFacility, m.controlId, m.contentSha256, m.event, m.messageTime, m.status,
-      m.outcome, m.errorCode, m.errorText, m.patientId, m.ackName, m.ack, m.now]);
+      m.outcome, m.errorCode, m.errorText, m.patientId, m.ackName, m.ack, m.now, m.sequenceNumber ?? null]);
+}
+
+/**
+ * Reimport (issue 4): the live original of a key gives way to a new attempt from another file, which then owns the
+ * key (uq_messages_key only counts rows with superseded = 0). Compare-and-set: resolves false when the row is not
+ * live or belongs to `fileId` itself (a key repeated inside the reimported file stays a duplicate).
+ */
+export async function supersedeOriginal(tx: Tx, id: number, fileId: number): Promise<boolean> {
+  return (await tx.run('UPDATE messages SET superseded = 1 WHERE id = ? AND file_id <> ? AND superseded = 0', [id, fileId])) === 1;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -152,7 +163,8 @@ export async function acquireLock(tx: Tx, name: string, owner: string, now: Date
   const cur = await tx.get<LockHolder>('SELECT owner, acquired_at, expires_at FROM locks WHERE name = ?', [name]);
   if (!cur) return acquireLock(tx, name, owner, now, ttlMs);
   if (cur.owner === owner || cur.expires_at < nowIso || holderIsDead(cur.owner)) {
-    const n = await tx.run('UPDATE locks SET owner = ?, acquired_at = ?, expires_at = ? WHERE name = ? AND owner = ?', [owner, nowIso, exp, name, cur.owner]);
+    // expires_at in the compare-and-set: a holder that renewed since we read the row keeps it (issue 5 fencing).
+    const n = await tx.run('UPDATE locks SET owner = ?, acquired_at = ?, expires_at = ? WHERE name = ? AND owner = ? AND expires_at = ?', [owner, nowIso, exp, name, cur.owner, cur.expires_at]);
     if (n === 1) return { ok: true };
     const again = await tx.get<LockHolder>('SELECT owner, acquired_at, expires_at FROM locks WHERE name = ?', [name]);
     return { ok: false, holder: again ?? cur };

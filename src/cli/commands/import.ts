@@ -4,7 +4,9 @@ import { existsSync, statSync } from 'node:fs';
 import type { CliContext } from '../context.js';
 import { naturalCompare, runExitCode, runJobs, withWriterLock, type RunReport } from '../../pipeline/runner.js';
 import type { FileJob, FileReport } from '../../pipeline/process-file.js';
-import { emptySummary, findFinishedByPath } from '../../store/ledger.js';
+import { emptySummary, findFinishedByPath, listUnfinishedFiles, transitionFile, FileState, type FileRow } from '../../store/ledger.js';
+import { writeReason } from '../../pipeline/files.js';
+import type { Db } from '../../store/tx.js';
 import { ConfigError } from '../../shared/errors.js';
 
 export interface ImportArgs { files: string[]; ackDir?: string; archiveDir?: string; errorDir?: string; source?: string }
@@ -21,7 +23,7 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
   try {
     for (const f of files) {
       if (existsSync(f) && statSync(f).isFile()) { present.push(f); continue; }
-      const row = await findFinishedByPath(db, f);
+      const row = await findFinishedByPath(db, f) ?? await finishInterruptedMove(ctx, db, f);
       if (!row) throw new ConfigError(`${f}: no such file`);
       previous.push({ file: row.name, source: row.source, fileId: row.id, state: row.state === 'quarantined' ? 'quarantined' : 'done',
         reason: row.reason, archivedPath: row.archived_path, summary: row.summary ? JSON.parse(row.summary) : emptySummary(), resumed: true, alreadyProcessed: true });
@@ -45,6 +47,22 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
   } finally {
     await db.close();
   }
+}
+
+/**
+ * A run killed between the archive (or quarantine) rename and the ledger's final state left the row `archiving` /
+ * `quarantining` with the file already at its planned path (hardening harness): finish the row, as intake does.
+ */
+async function finishInterruptedMove(ctx: CliContext, db: Db, path: string): Promise<FileRow | undefined> {
+  const row = (await listUnfinishedFiles(db)).find((r) => r.path === path && (r.state === FileState.Archiving || r.state === FileState.Quarantining)
+    && r.archived_path !== null && existsSync(r.archived_path));
+  if (!row) return undefined;
+  const quarantined = row.state === FileState.Quarantining;
+  if (quarantined && !existsSync(`${row.archived_path}.reason.txt`)) writeReason(row.archived_path!, row.reason ?? 'quarantined');
+  const to = quarantined ? FileState.Quarantined : FileState.Done;
+  if (!await transitionFile(db, row.id, row.state, to, { now: ctx.clock.now().toISOString() })) return undefined;
+  ctx.log.info('finished an interrupted move', { file: row.name, fileId: row.id });
+  return { ...row, state: to };
 }
 
 function addPrevious(report: RunReport, previous: FileReport[]): void {

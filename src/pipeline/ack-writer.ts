@@ -1,0 +1,98 @@
+/**
+ * ACK files written on a worker thread, so that a group's file system work (temp file + rename per ACK, the
+ * costliest per-message step after the database: performance.md "Small files") overlaps the next group's
+ * database work instead of following it.
+ *
+ * Same contract as LocalAckSink (files.ts): each file is written to `.name.tmp` then renamed, the folder is made
+ * when missing, the first failure stops the batch and rejects with the fs error (code, syscall, path kept).
+ * The pipeline hands a group's ACKs over only after that group's COMMIT, so an ACK file never exists before its
+ * commit; it keeps at most one batch in flight and awaits it before archiving the file.
+ *
+ * The worker is started on first use, shared by every file of the process, and kept referenced only while a batch
+ * is in flight (an idle worker never holds the process open). Its code is plain JavaScript evaluated in place, so
+ * it runs the same from dist/ and from the TypeScript sources under the test runner.
+ */
+import { Worker } from 'node:worker_threads';
+
+const WORKER_CODE = `
+const { parentPort } = require('node:worker_threads');
+const { mkdirSync, renameSync, writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+parentPort.on('message', (m) => {
+  try {
+    mkdirSync(m.dir, { recursive: true });
+    const data = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+    let at = 0;
+    for (let i = 0; i < m.names.length; i++) {
+      const end = at + m.lengths[i];
+      const tmp = join(m.dir, '.' + m.names[i] + '.tmp');
+      writeFileSync(tmp, data.subarray(at, end));
+      renameSync(tmp, join(m.dir, m.names[i]));
+      at = end;
+    }
+    parentPort.postMessage({ id: m.id });
+  } catch (e) {
+    parentPort.postMessage({ id: m.id, error: { name: e.name, message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path } });
+  }
+});
+`;
+
+interface Reply {
+  id: number;
+  error?: { name: string; message: string; code?: string; errno?: number; syscall?: string; path?: string };
+}
+
+let worker: Worker | null = null;
+let nextId = 0;
+const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+
+function failAll(err: Error): void {
+  for (const p of pending.values()) p.reject(err);
+  pending.clear();
+}
+
+function getWorker(): Worker {
+  if (worker) return worker;
+  const w = new Worker(WORKER_CODE, { eval: true });
+  w.unref();
+  w.on('message', (r: Reply) => {
+    const p = pending.get(r.id);
+    if (!p) return;
+    pending.delete(r.id);
+    if (pending.size === 0) w.unref();
+    if (!r.error) p.resolve();
+    else p.reject(Object.assign(new Error(r.error.message), r.error));
+  });
+  w.on('error', (err) => { if (worker === w) worker = null; failAll(err); });
+  w.on('exit', (code) => { if (worker === w) worker = null; failAll(new Error(`ACK writer thread exited (${code})`)); });
+  worker = w;
+  return w;
+}
+
+/**
+ * Writes every entry into `dir` (temp name + rename) on the ACK writer thread; resolves when all are renamed.
+ * The bytes are copied into one transferred buffer: the caller may reuse its buffers at once.
+ */
+export function writeAckFiles(dir: string, entries: ReadonlyArray<{ name: string; bytes: Buffer }>): Promise<void> {
+  if (entries.length === 0) return Promise.resolve();
+  let total = 0;
+  for (const e of entries) total += e.bytes.length;
+  // allocUnsafeSlow: an ArrayBuffer of its own (never the shared pool), so it can be transferred, not cloned.
+  const data = Buffer.allocUnsafeSlow(total);
+  const names: string[] = new Array(entries.length);
+  const lengths: number[] = new Array(entries.length);
+  let at = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    at += e.bytes.copy(data, at);
+    names[i] = e.name;
+    lengths[i] = e.bytes.length;
+  }
+  const w = getWorker();
+  const id = ++nextId;
+  return new Promise<void>((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    w.ref();
+    w.postMessage({ id, dir, names, lengths, data }, [data.buffer as ArrayBuffer]);
+  });
+}
