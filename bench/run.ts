@@ -6,7 +6,7 @@
  *        [--no-main] [--dir D] [--keep] [--seed 42] [--pg-runs 1] [--baseline OTHER_BUILD/dist]
  *
  * Stages (bench/stages.ts), each in a child process of its own (peak RSS is the stage's own):
- *   floor, hl7-standard, parser, import-sqlite, import-pg (with --pg or PAMDROP_BENCH_PG_URL), floor-pipeline.
+ *   floor, hl7-standard, parse-only, parser, import-sqlite, import-pg (with --pg or PAMDROP_BENCH_PG_URL), floor-pipeline.
  * Runs are interleaved (every stage once, then every stage again…) so that a noisy neighbour on the shared machine
  * hits all stages alike; the table shows medians. `--growth` imports (and parses) batches of growing size to
  * check that time is linear and memory flat; `--growth-1m` adds the 1,000,000-message batch (minutes, ~4 GB of
@@ -22,7 +22,7 @@ import type { StageArgs, StageResult } from './stages.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CHILD = join(HERE, 'child.js');
-const ALL_STAGES = ['floor', 'hl7-standard', 'parser', 'import-sqlite', 'import-pg', 'floor-pipeline'] as const;
+const ALL_STAGES = ['floor', 'hl7-standard', 'parse-only', 'parser', 'import-sqlite', 'import-pg', 'floor-pipeline'] as const;
 
 interface Options {
   messages: number; runs: number; json: boolean; pg: string | null; charset: 'latin9' | 'utf8'; stages: string[];
@@ -143,6 +143,7 @@ function checkImport(r: StageResult, expected: number): void {
 const LABEL: Record<string, string> = {
   'floor': 'floor: read + decode + split (string ops)',
   'hl7-standard': 'hl7-standard 1.0.4: transform + get',
+  'parse-only': 'pamdrop frame + decode + parse + the same field reads',
   'parser': 'pamdrop parser: frame + decode + parse + interpret',
   'import-sqlite': 'pamdrop import, SQLite (end to end)',
   'import-pg': 'pamdrop import, PostgreSQL (end to end)',

@@ -5,6 +5,7 @@
  *   floor            read + decode + split into messages and segments with plain string ops (performance.md floor)
  *   hl7-standard     the same message texts parsed by hl7-standard 1.0.4 (transform + the fields pamdrop reads)
  *   parser           pamdrop's parser: frame (streaming) + decode (MSH-18) + Hl7Message.parse + interpret
+ *   parse-only       like for like with hl7-standard: frame + decode + Hl7Message.parse + the same fields read
  *   floor-pipeline   floor + raw better-sqlite3 inserting the rows pamdrop writes (1000 messages per transaction, same
  *                    schema, indexes and pragmas) + one small file per message written to a temp name then renamed
  *   import           `pamdrop import` end to end (CLI main in-process: scan, parse, apply, ACK files, archive)
@@ -131,6 +132,23 @@ async function parser(a: StageArgs): Promise<Omit<StageResult, 'stage' | 'ms' | 
   return { messages, bytes: statSync(a.file).size, extra: { commands, rejected } };
 }
 
+/** Like for like with the hl7-standard stage: frame + decode + Hl7Message.parse + the same 11 fields read (every repetition's first component). */
+async function parseOnly(a: StageArgs): Promise<Omit<StageResult, 'stage' | 'ms' | 'maxRssKb'>> {
+  const fields: Array<[string, number]> = [['MSH', 7], ['MSH', 9], ['MSH', 10], ['MSH', 18], ['PID', 3], ['PID', 5], ['PID', 7], ['PID', 8], ['PID', 11], ['PID', 32], ['MRG', 1]];
+  let messages = 0;
+  let values = 0;
+  for await (const item of frameFile(a.file)) {
+    if (item.kind !== 'message') continue;
+    messages++;
+    const msg = Hl7Message.parse(decodeMessage(item.message.bytes, DEFAULT_DECODE_OPTIONS).text);
+    for (const [name, n] of fields) {
+      const seg = msg.segment(name);
+      if (seg) for (const f of seg.reps(n)) if (f.get(1) !== '') values++;
+    }
+  }
+  return { messages, bytes: statSync(a.file).size, extra: { values } };
+}
+
 /**
  * The floor pipeline: per message, the rows pamdrop writes for a new patient (one `messages` row with ACK-sized
  * bytes, one `patients` row, one `identifiers` row per non-INS PID-3 repetition and one `ins` row when PID-3 has an
@@ -239,6 +257,7 @@ export async function runStage(a: StageArgs): Promise<StageResult> {
     case 'floor': r = floor(a); break;
     case 'hl7-standard': r = hl7Standard(a); break;
     case 'parser': r = await parser(a); break;
+    case 'parse-only': r = await parseOnly(a); break;
     case 'floor-pipeline': r = await floorPipeline(a); break;
     case 'import-sqlite':
     case 'import-pg': r = await importStage(a); break;

@@ -33,8 +33,15 @@ export function readSeparators(text: string): Separators {
     throw new Hl7Error(ErrorCode.DataType, 'MSH-2 must declare four encoding characters', { segment: 'MSH', field: 2 });
   }
   const seps: Separators = { field, component: enc[0]!, repetition: enc[1]!, escape: enc[2]!, subcomponent: enc[3]! };
+  // Checked once per message: plain comparisons, no Set, no closure, no regular expression.
   const all = [seps.field, seps.component, seps.repetition, seps.escape, seps.subcomponent];
-  if (new Set(all).size !== 5 || all.some((c) => /[A-Za-z0-9\r\n ]/.test(c))) {
+  let bad = false;
+  for (let i = 0; i < 5 && !bad; i++) {
+    const c = all[i]!.charCodeAt(0);
+    bad = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x0d || c === 0x0a || c === 0x20;
+    for (let j = i + 1; j < 5 && !bad; j++) bad = all[i] === all[j];
+  }
+  if (bad) {
     throw new Hl7Error(ErrorCode.DataType, 'MSH-1/MSH-2 separators must be five distinct punctuation characters', { segment: 'MSH', field: 2 });
   }
   return seps;

@@ -53,7 +53,8 @@ function failAll(err: Error): void {
 
 function getWorker(): Worker {
   if (worker) return worker;
-  const w = new Worker(WORKER_CODE, { eval: true });
+  // A small heap: the thread only moves one group's bytes at a time (they travel as a transferred ArrayBuffer).
+  const w = new Worker(WORKER_CODE, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } });
   w.unref();
   w.on('message', (r: Reply) => {
     const p = pending.get(r.id);
