@@ -1,7 +1,7 @@
 /**
  * The set of ACK file names already given within one file (ackFileName in files.ts keeps names unique), stored so
  * that memory stays flat in the file size: a 1 GB batch is ~2 million messages, and a Set of 2 million name strings
- * alone is >100 MB (BENCHMARKS.md, "Memory").
+ * alone is ~230 MB of heap (BENCHMARKS.md, "Growth").
  *
  * Names are `<prefix><middle><suffix>` with the file's own prefix and suffix. A middle ending in a run of at most 15
  * digits (`G000012345`, `msg7`, `G1.8`) is kept as a number in a bucket keyed by the text before the digits and the
