@@ -48,7 +48,7 @@ export function makeContext(args: GlobalArgs, out: (t: string) => void = (t) => 
   const log = createLogger({ level: config.log.level, format: config.log.format === 'auto' ? undefined : config.log.format });
   return {
     config, log, clock: clockFromEnv(), json: !!args.json, out,
-    openStore: () => openDb(config.database, { sqliteDriver: config.sqliteDriver }),
+    openStore: () => openDb(config.database, { sqliteDriver: config.sqliteDriver, log }),
     fault: faultFromEnv(),
   };
 }

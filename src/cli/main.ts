@@ -20,12 +20,29 @@ const intakeOptions = (y: Argv) => y
   .option('source', { type: 'string', array: true, describe: 'only these configured sources (repeatable)' });
 const intakeArgs = (a: any): IntakeArgs => ({ inbox: a.inbox, ackDir: a.ackDir, archiveDir: a.archiveDir, errorDir: a.errorDir, source: a.source });
 
+/**
+ * `pamdrop patients | head -1`: once the reader has gone (EPIPE), further output is dropped and the command ends
+ * normally with its own exit code, instead of dying on an unhandled 'error' event with a stack trace.
+ */
+let stdoutGone = false;
+let stdoutGuarded = false;
+function guardStdout(): void {
+  if (stdoutGuarded) return;
+  stdoutGuarded = true;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') { stdoutGone = true; return; }
+    throw e;
+  });
+}
+const stdoutWrite = (t: string): void => { if (!stdoutGone) process.stdout.write(t); };
+
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: string[], out?: (t: string) => void, err: (t: string) => void = (t) => process.stderr.write(t)): Promise<number> {
   let code: number = ExitCode.Ok;
   let failed: Error | null = null;
+  if (!out) guardStdout();
   const run = (h: Handler) => async (args: any) => { code = await h(args); };
-  const ctxOf = (a: GlobalArgs) => makeContext(a, out);
+  const ctxOf = (a: GlobalArgs) => makeContext(a, out ?? stdoutWrite);
 
   const cli: Argv = yargs(argv)
     .scriptName('pamdrop')

@@ -14,6 +14,7 @@ import knexFactory, { type Knex } from 'knex';
 import type BetterSqlite3 from 'better-sqlite3';
 import { KnexTx, SqliteTx, type Db, type Dialect, type Tx } from './tx.js';
 import { migrationSource } from './migrations/index.js';
+import { createLogger, type Logger } from '../shared/logger.js';
 
 export type SqliteDriver = 'better-sqlite3' | 'sqlite3';
 
@@ -24,6 +25,19 @@ export interface OpenDbOptions {
   /** SQLite busy timeout in ms (default 5000). */
   busyTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** Where knex's own warnings go (default: a warn-level logger on stderr). Never stdout: it would corrupt `--json`. */
+  log?: Logger;
+}
+
+/** knex prints its warnings (e.g. "Connection Error: …") with console.log, on stdout: route them to the logger. */
+function knexLog(log: Logger = createLogger({ level: 'warn' })): Knex.Config['log'] {
+  const text = (m: unknown) => (typeof m === 'string' ? m : m instanceof Error ? `${m.name}: ${m.message}` : JSON.stringify(m));
+  return {
+    warn: (m: unknown) => log.warn('database driver warning', { detail: text(m) }),
+    error: (m: unknown) => log.error('database driver error', { detail: text(m) }),
+    deprecate: (m: unknown) => log.debug('database driver deprecation', { detail: text(m) }),
+    debug: (m: unknown) => log.debug('database driver debug', { detail: text(m) }),
+  };
 }
 
 export const isPostgresUrl = (target: string): boolean => /^postgres(ql)?:\/\//i.test(target);
@@ -100,6 +114,7 @@ async function openPostgres(target: string, opts: OpenDbOptions, env: NodeJS.Pro
     client: 'pg',
     connection: { connectionString: url.toString(), ...(password !== undefined ? { password } : {}) },
     pool: { min: 0, max: 4 },
+    log: knexLog(opts.log),
     ...(schema ? { searchPath: [schema] } : {}),
   });
   if (schema) {
@@ -135,6 +150,7 @@ async function openSqlite(path: string, opts: OpenDbOptions): Promise<Db> {
       client: 'sqlite3',
       connection: { filename },
       useNullAsDefault: true,
+      log: knexLog(opts.log),
       pool: { min: 1, max: 1, afterCreate: (conn: any, done: (e: unknown, c: unknown) => void) => {
         conn.serialize(() => { pragmas((sql) => conn.run(sql)); done(null, conn); });
       } },
@@ -146,6 +162,7 @@ async function openSqlite(path: string, opts: OpenDbOptions): Promise<Db> {
     client: 'better-sqlite3',
     connection: { filename },
     useNullAsDefault: true,
+    log: knexLog(opts.log),
     pool: { min: 1, max: 1, afterCreate: (conn: BetterSqlite3.Database, done: (e: unknown, c: unknown) => void) => {
       pragmas((sql) => conn.exec(sql));
       done(null, conn);
