@@ -1,8 +1,9 @@
 /**
- * Throw-away sites for the intake suites: real folders under mkdtemp, a real SQLite store, a config file,
- * and three ways to run intake — in-process (`runIntake`, `watchIntake`: the same service the CLI uses,
- * with observation hooks) and the built CLI as a child process (`cli`, `spawnCli`) for signals, locks and
- * SIGKILL.
+ * Throw-away sites for the intake suites: real folders under mkdtemp, a real store (SQLite by default, or a
+ * private PostgreSQL schema with `db: 'pg'`), a config file, and three ways to run intake — in-process
+ * (`runIntake`, `watchIntake`: the same service the CLI uses, with observation hooks, under the writer lock on
+ * SQLite and the source leases on PostgreSQL, as the CLI) and the built CLI as a child process (`cli`,
+ * `spawnCli`) for signals, locks and SIGKILL.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,8 @@ import { openDb } from '../../src/store/db.js';
 import { createLogger, type Logger } from '../../src/shared/logger.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { withWriterLock, type RunReport } from '../../src/pipeline/runner.js';
+import { usesSourceLeases, withAvailableSourceLeases, withSourceLeases, type SourceLeases } from '../../src/pipeline/lease.js';
+import { makeTarget, type DbKind } from '../helpers/db.js';
 import { runOnce, watchSources, Wake, type ServiceContext } from '../../src/intake/service.js';
 
 export const BIN = resolve('bin/pamdrop.js');
@@ -42,31 +45,39 @@ export interface Site {
   config: ResolvedConfig;
   /** Writes a file into `dir` (default the inbox). */
   drop(name: string, content: string | Buffer, dir?: string): string;
-  cleanup(): void;
+  /** Removes the folders (and the PostgreSQL schema). */
+  cleanup(): Promise<void>;
 }
 
-/** A site whose config has one local source (`local`) by default; `user` is merged over it. */
-export function makeSite(user: ImporterConfig & { source?: Record<string, unknown> } = {}): Site {
+/**
+ * A site whose config has one local source (`local`) by default; `user` is merged over it. `db: 'pg'` puts the
+ * store in a private schema of PAMDROP_TEST_PG_URL (its `database` in the config file; `Site.db` is the target).
+ */
+export function makeSite(user: ImporterConfig & { source?: Record<string, unknown>; db?: DbKind } = {}): Site {
   const root = mkdtempSync(join(tmpdir(), 'pamdrop-intake-'));
   const inbox = join(root, 'inbox'), outbox = join(root, 'outbox'), archive = join(root, 'archive'), error = join(archive, 'error');
   for (const d of [inbox, outbox, archive]) mkdirSync(d, { recursive: true });
-  const { source, ...rest } = user;
+  const { source, db: kind, ...rest } = user;
+  const pg = kind === 'pg' ? makeTarget('pg') : null;
   const cfg: ImporterConfig = {
-    database: 'data/pamdrop.sqlite',
+    database: pg ? pg.target : 'data/pamdrop.sqlite',
     sources: [{ name: 'local', inbox: 'inbox', ackDir: 'outbox', archiveDir: 'archive', errorDir: 'archive/error', stableMs: 300, pollMs: 100, ...(source ?? {}) }],
     ...rest,
   };
   const configPath = join(root, 'config.json');
   writeFileSync(configPath, JSON.stringify(cfg, null, 2));
   return {
-    root, inbox, outbox, archive, error, db: join(root, 'data', 'pamdrop.sqlite'), configPath,
+    root, inbox, outbox, archive, error, db: pg ? pg.target : join(root, 'data', 'pamdrop.sqlite'), configPath,
     config: resolveConfig(cfg, root),
     drop(name, content, dir = inbox) {
       const p = join(dir, name);
       writeFileSync(p, typeof content === 'string' ? Buffer.from(content, 'latin1') : content);
       return p;
     },
-    cleanup: () => rmSync(root, { recursive: true, force: true }),
+    cleanup: async () => {
+      rmSync(root, { recursive: true, force: true });
+      await pg?.dispose();
+    },
   };
 }
 
@@ -78,30 +89,38 @@ export function memoryLogger(): { log: Logger; lines: Array<Record<string, unkno
 
 type Hooks = Partial<Pick<ServiceContext, 'onTransfer' | 'log' | 'sources' | 'fault'>>;
 
-/** `pamdrop run`, in-process, under the writer lock. */
+/** `pamdrop run`, in-process: under the writer lock (SQLite) or the free source leases (PostgreSQL), as the CLI. */
 export async function runIntake(site: Site, hooks: Hooks = {}): Promise<RunReport & { stopped: boolean }> {
   const db = await openDb(site.db);
+  const log = hooks.log ?? createLogger({ level: 'silent' });
+  const sources = hooks.sources ?? site.config.sources;
+  const serve = (owner: string, leases?: SourceLeases) => runOnce({
+    db, config: site.config, clock: systemClock, log, sources: leases ? sources.filter((s) => leases.holds(s.name)) : sources,
+    shouldStop: () => false, wake: new Wake(), onTransfer: hooks.onTransfer, fault: hooks.fault, leases,
+  }, owner);
   try {
-    return await withWriterLock({ db, clock: systemClock, config: site.config }, 'test-run', (owner) => runOnce({
-      db, config: site.config, clock: systemClock, log: hooks.log ?? createLogger({ level: 'silent' }), sources: hooks.sources ?? site.config.sources,
-      shouldStop: () => false, wake: new Wake(), onTransfer: hooks.onTransfer, fault: hooks.fault,
-    }, owner));
+    return usesSourceLeases(db)
+      ? await withAvailableSourceLeases({ db, ttlMs: site.config.lockTtlMs, log, tag: 'test-run' }, sources.map((s) => s.name), (leases) => serve(leases.owner, leases))
+      : await withWriterLock({ db, clock: systemClock, config: site.config }, 'test-run', (owner) => serve(owner));
   } finally {
     await db.close();
   }
 }
 
-/** `pamdrop watch`, in-process; `stop()` asks for a graceful stop and resolves when it has stopped. */
+/** `pamdrop watch`, in-process (writer lock or source leases, as the CLI); `stop()` asks for a graceful stop and resolves when it has stopped. */
 export function watchIntake(site: Site, hooks: Hooks = {}): { stop(): Promise<void>; done: Promise<void> } {
   let stopping = false;
   const wake = new Wake();
   const done = (async () => {
     const db = await openDb(site.db);
+    const log = hooks.log ?? createLogger({ level: 'silent' });
+    const sources = hooks.sources ?? site.config.sources;
+    const serve = (owner: string, leases?: SourceLeases) => watchSources({
+      db, config: site.config, clock: systemClock, log, sources, shouldStop: () => stopping, wake, onTransfer: hooks.onTransfer, leases,
+    }, owner);
     try {
-      await withWriterLock({ db, clock: systemClock, config: site.config }, 'test-watch', (owner) => watchSources({
-        db, config: site.config, clock: systemClock, log: hooks.log ?? createLogger({ level: 'silent' }), sources: hooks.sources ?? site.config.sources,
-        shouldStop: () => stopping, wake, onTransfer: hooks.onTransfer,
-      }, owner));
+      if (usesSourceLeases(db)) await withSourceLeases({ db, ttlMs: site.config.lockTtlMs, log, tag: 'test-watch' }, sources.map((s) => s.name), (leases) => serve(leases.owner, leases));
+      else await withWriterLock({ db, clock: systemClock, config: site.config }, 'test-watch', (owner) => serve(owner));
     } finally {
       await db.close();
     }
@@ -168,7 +187,9 @@ export function contents(dir: string): Record<string, string> {
 export async function ledgerFiles(site: Site): Promise<Array<{ id: number; name: string; state: string; size: number; message_count: number; summary: string | null }>> {
   const db = await openDb(site.db, { migrate: false });
   try {
-    return await db.all('SELECT id, name, state, size, message_count, summary FROM files ORDER BY id');
+    // size is a bigint: a string on PostgreSQL.
+    return (await db.all<{ id: number; name: string; state: string; size: number; message_count: number; summary: string | null }>(
+      'SELECT id, name, state, size, message_count, summary FROM files ORDER BY id')).map((r) => ({ ...r, size: Number(r.size) }));
   } finally {
     await db.close();
   }

@@ -2,7 +2,9 @@
  * Test program — crash consistency of `pamdrop import` (issue 2, part 4): the process is killed with SIGKILL
  * at each named step of the pipeline (PAMDROP_FAULT), then the same command is run again. The store (every
  * table), the ACK folder (bytes) and the archive must end exactly as after one clean run. The clock is pinned
- * (PAMDROP_FIXED_TIME) so that ACK timestamps are comparable.
+ * (PAMDROP_FIXED_TIME) so that ACK timestamps are comparable. Runs on SQLite and on PostgreSQL (issue 5): the
+ * dump (test/helpers/dump.ts) compares content, not row ids, and every site has its own database (a PostgreSQL
+ * schema per site).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -11,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { generateFile } from '../../bench/generate.js';
 import { dumpSite } from '../helpers/dump.js';
+import { dbKinds, makeTarget, type DbKind } from '../helpers/db.js';
 
 const BIN = resolve('bin/pamdrop.js');
 const FIXED = '2026-03-01T10:00:00.000Z';
@@ -18,13 +21,18 @@ let work: string;
 let batch: string;
 let broken: string;
 
-function site(name: string): string {
-  const root = join(work, name);
+const disposers: Array<() => Promise<void>> = [];
+
+/** A site (folders, config) with its own database of `kind`; `db` is the --db target of dumpSite. */
+function site(kind: DbKind, name: string): { root: string; db: string } {
+  const root = join(work, kind, name);
   for (const d of ['inbox', 'outbox', 'archive']) mkdirSync(join(root, d), { recursive: true });
-  writeFileSync(join(root, 'config.json'), JSON.stringify({ groupSize: 100, database: 'data/pamdrop.sqlite' }));
+  const target = kind === 'sqlite' ? { target: join(root, 'data', 'pamdrop.sqlite'), dispose: async () => {} } : makeTarget(kind);
+  disposers.push(target.dispose);
+  writeFileSync(join(root, 'config.json'), JSON.stringify({ groupSize: 100, database: target.target }));
   copyFileSync(batch, join(root, 'inbox', 'adt_001.hl7'));
   copyFileSync(broken, join(root, 'inbox', 'adt_002.hl7'));
-  return root;
+  return { root, db: target.target };
 }
 
 function pamdropImport(root: string, fault?: string) {
@@ -35,8 +43,6 @@ function pamdropImport(root: string, fault?: string) {
   });
 }
 
-let clean: Record<string, unknown>;
-
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'pamdrop-crash-'));
   batch = join(work, 'batch.hl7');
@@ -44,25 +50,32 @@ beforeAll(async () => {
   broken = join(work, 'broken.hl7');
   // Envelope with a wrong BTS-1: quarantined whole.
   writeFileSync(broken, 'BHS|^~\\&|GAM|CHEX\rMSH|^~\\&|GAM|CHEX|TLSV|EDITEUR|20250101||ADT^A28^ADT_A05|X1|P|2.5\rPID|1||9^^^CHEX&1.2.3&ISO^PI\rBTS|2\r');
-  const root = site('clean');
-  const r = pamdropImport(root);
-  expect(r.status, r.stderr).toBe(1); // the quarantined file makes the run exit 1
-  clean = await dumpSite(root, join(root, 'data', 'pamdrop.sqlite'));
 }, 120_000);
 
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(async () => {
+  for (const d of disposers) await d();
+  rmSync(work, { recursive: true, force: true });
+});
 
-describe('SIGKILL at a pipeline step, then rerun', () => {
+describe.each(dbKinds())('SIGKILL at a pipeline step, then rerun (%s)', (kind) => {
+  let clean: Record<string, unknown>;
+  beforeAll(async () => {
+    const s = site(kind, 'clean');
+    const r = pamdropImport(s.root);
+    expect(r.status, r.stderr).toBe(1); // the quarantined file makes the run exit 1
+    clean = await dumpSite(s.root, s.db);
+  }, 120_000);
+
   it.each([
     'after-claim:1', 'after-commit:1', 'after-commit:3', 'after-acks:2', 'after-acks:5',
     'before-archive:1', 'after-archive-mark:1', 'before-quarantine-move:1',
   ])('%s ends as one clean run', async (fault) => {
-    const root = site(`crash-${fault.replace(':', '-')}`);
-    const killed = pamdropImport(root, fault);
+    const s = site(kind, `crash-${fault.replace(':', '-')}`);
+    const killed = pamdropImport(s.root, fault);
     expect(killed.signal).toBe('SIGKILL');
-    const rerun = pamdropImport(root);
+    const rerun = pamdropImport(s.root);
     expect(rerun.status, rerun.stderr).toBe(1);
-    const after = await dumpSite(root, join(root, 'data', 'pamdrop.sqlite'));
+    const after = await dumpSite(s.root, s.db);
     expect(after).toEqual(clean);
   }, 60_000);
 
