@@ -108,8 +108,9 @@ export async function main(argv: string[], out?: (t: string) => void, err: (t: s
       .option('ins', { type: 'string', describe: 'INS (NIR/NIA) value' })
       .option('authority', { type: 'string', describe: 'narrow to an authority namespace or OID' }),
     run(async (a) => (await import('./commands/history.js')).historyCommand(ctxOf(a), { value: a.value, ins: a.ins, authority: a.authority })))
-    .command('watch', 'daemon: watch/poll every configured source, take complete files, stop cleanly on SIGTERM (npm start)', intakeOptions,
-      run(async (a) => (await import('./commands/watch.js')).watchCommand(ctxOf(a), intakeArgs(a))))
+    .command('watch', 'daemon: watch/poll every configured source, take complete files, stop cleanly on SIGTERM (npm start)', (y) => intakeOptions(y)
+      .option('http-port', { type: 'number', describe: 'serve /metrics, /healthz and the status page on this loopback port (0: any free port; overrides httpPort)' }),
+    run(async (a) => (await import('./commands/watch.js')).watchCommand(ctxOf(a), { ...intakeArgs(a), httpPort: a.httpPort })))
     .command('run', 'process everything pending in every source, print a run report, exit (cron)', intakeOptions,
       run(async (a) => (await import('./commands/run.js')).runCommand(ctxOf(a), intakeArgs(a))))
     .command('sftp-keyscan', "print the SHA-256 fingerprint of an SFTP server's host key, to pin in hostKeySha256", (y) => y

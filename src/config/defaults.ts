@@ -36,5 +36,7 @@ export const getDefaultConfig = (): ResolvedConfig => ({
   log: { level: 'info', format: 'auto' },
   lockTtlMs: 60_000,
   httpPort: null,
+  httpHost: '127.0.0.1',
+  httpAllowRemote: false,
   showIdentities: false,
 });

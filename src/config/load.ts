@@ -8,10 +8,11 @@ import { ConfigError } from '../shared/errors.js';
 import { resolveCharset } from '../hl7/charset.js';
 import { getDefaultConfig, getDefaultSource } from './defaults.js';
 import { isPostgresUrl } from '../store/db.js';
+import { isLoopbackHost } from '../observe/loopback.js';
 import type { ImporterConfig, ResolvedConfig, SourceConfig } from './types.js';
 
 const TOP_KEYS = new Set(['$schema', 'comment', 'database', 'sqliteDriver', 'self', 'pam', 'charset', 'order', 'staleUpdates', 'groupSize',
-  'maxMessageBytes', 'maxFileBytes', 'sources', 'log', 'lockTtlMs', 'httpPort', 'showIdentities']);
+  'maxMessageBytes', 'maxFileBytes', 'sources', 'log', 'lockTtlMs', 'httpPort', 'httpHost', 'httpAllowRemote', 'showIdentities']);
 const SOURCE_KEYS = new Set(['name', 'type', 'inbox', 'ackDir', 'archiveDir', 'errorDir', 'pattern', 'ignore', 'sort', 'stableMs',
   'minBytes', 'pollMs', 'doneMarker', 'expectEveryMs', 'sftp', 'comment']);
 const SFTP_KEYS = new Set(['host', 'port', 'username', 'passwordEnv', 'passwordFile', 'privateKeyFile', 'passphraseEnv', 'hostKeySha256',
@@ -77,8 +78,26 @@ export function resolveConfig(user: ImporterConfig, baseDir = process.cwd()): Re
   if (user.maxMessageBytes !== undefined) out.maxMessageBytes = posInt('maxMessageBytes', user.maxMessageBytes, 1024);
   if (user.maxFileBytes !== undefined) out.maxFileBytes = posInt('maxFileBytes', user.maxFileBytes, 1);
   if (user.lockTtlMs !== undefined) out.lockTtlMs = posInt('lockTtlMs', user.lockTtlMs, 1000);
-  if (user.httpPort !== undefined) out.httpPort = user.httpPort === null ? null : posInt('httpPort', user.httpPort, 0);
-  if (user.showIdentities !== undefined) out.showIdentities = Boolean(user.showIdentities);
+  if (user.httpPort !== undefined) {
+    out.httpPort = user.httpPort === null ? null : posInt('httpPort', user.httpPort, 0);
+    if (out.httpPort !== null && out.httpPort > 65535) fail('httpPort', 'must be a TCP port (0–65535), or null for no HTTP server');
+  }
+  if (user.httpAllowRemote !== undefined) {
+    if (typeof user.httpAllowRemote !== 'boolean') fail('httpAllowRemote', 'must be true or false');
+    out.httpAllowRemote = user.httpAllowRemote;
+  }
+  if (user.httpHost !== undefined) {
+    if (typeof user.httpHost !== 'string' || !/^[A-Za-z0-9.:_-]+$/.test(user.httpHost)) fail('httpHost', 'must be an IP address or host name');
+    // No authentication on the status page and metrics: loopback unless the operator says otherwise (src/observe).
+    if (!isLoopbackHost(user.httpHost) && !out.httpAllowRemote) {
+      fail('httpHost', `${user.httpHost} is not a loopback address; the status page and metrics have no authentication: keep 127.0.0.1, or set httpAllowRemote to true (behind a firewall or an authenticating reverse proxy)`);
+    }
+    out.httpHost = user.httpHost;
+  }
+  if (user.showIdentities !== undefined) {
+    if (typeof user.showIdentities !== 'boolean') fail('showIdentities', 'must be true or false');
+    out.showIdentities = user.showIdentities;
+  }
   if (user.log) {
     out.log = {
       level: user.log.level !== undefined ? oneOf('log.level', user.log.level, ['debug', 'info', 'warn', 'error', 'silent'] as const) : d.log.level,

@@ -78,8 +78,13 @@ export interface ResolvedConfig {
   log: { level: Level; format: 'json' | 'text' | 'auto' };
   /** Lock time-to-live: a lock not renewed for this long may be taken over (crashed instance on another host). */
   lockTtlMs: number;
-  /** Loopback HTTP port for /metrics, /healthz and the status page; null = off. */
+  /** HTTP port of `watch` for /metrics, /healthz and the status page (src/observe); null = off, 0 = any free port. */
   httpPort: number | null;
+  /** Address it binds: loopback (default 127.0.0.1); any other address needs httpAllowRemote (no authentication). */
+  httpHost: string;
+  /** Allow a non-loopback httpHost (behind a firewall or an authenticating reverse proxy). */
+  httpAllowRemote: boolean;
+  /** Show patient names and identifiers on the status page, and allow its patient lookup. */
   showIdentities: boolean;
 }
 

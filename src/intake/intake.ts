@@ -67,6 +67,8 @@ export interface IntakeDeps {
   progress?: (source: string, p: { file: string; done: number; total: number } | null) => void;
   /** Observation hook on remote downloads (tests kill the server mid-transfer with it). */
   onTransfer?: (source: string, name: string, bytes: number) => void;
+  /** Observation hook after each file (watch metrics, src/observe): its outcome, ms taken, and the error thrown when it failed. */
+  onFile?: (outcome: FileOutcome, ms: number, error?: unknown) => void;
   /** Monotonic clock for stability (default performance.now). */
   mono?: () => number;
   /** Source-lease fence for processFile (PostgreSQL, several instances: pipeline/lease.ts). */
@@ -168,6 +170,7 @@ export class SourceIntake {
     for (const item of plan) {
       if (this.deps.shouldStop()) { res.stopped = true; return; }
       let outcome: FileReport | 'changed';
+      const startedAt = performance.now();
       try {
         outcome = this.source.inPlace ? await this.takeLocal(item.entry, item.resume) : await this.takeRemote(item.entry, item.staged !== undefined);
       } catch (err) {
@@ -178,7 +181,9 @@ export class SourceIntake {
         }
         res.failed = true;
         const error = errText(err);
-        res.files.push({ file: item.entry.name, source: this.src.name, state: 'failed', error });
+        const failed: FileOutcome = { file: item.entry.name, source: this.src.name, state: 'failed', error };
+        res.files.push(failed);
+        this.deps.onFile?.(failed, performance.now() - startedAt, err);
         // Order first: the files after this one wait until it goes through (retried with backoff).
         this.log.error('file failed; it is retried on the next cycle and holds back the files after it', { name: item.entry.name, error });
         return;
@@ -193,6 +198,7 @@ export class SourceIntake {
         return;
       }
       res.files.push(outcome);
+      this.deps.onFile?.(outcome, performance.now() - startedAt);
       res.busy = true;
     }
   }

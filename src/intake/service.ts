@@ -17,7 +17,7 @@ import { ConfigError, LockedError } from '../shared/errors.js';
 import { emptySummary, readLock, renewLock } from '../store/ledger.js';
 import { WRITER_LOCK, type RunReport } from '../pipeline/runner.js';
 import type { FaultPoint } from '../pipeline/process-file.js';
-import { SourceIntake, type FileOutcome } from './intake.js';
+import { SourceIntake, type CycleResult, type FileOutcome } from './intake.js';
 import { LocalSource } from './local.js';
 import { readSecrets, SftpSource } from './sftp.js';
 import { monoNow } from './stability.js';
@@ -43,6 +43,21 @@ export class Wake {
   }
 }
 
+/**
+ * Observation hooks of the watch loop: /metrics and /healthz (src/observe). Called on the loop's own turn, never
+ * with patient data: source names, cycle results, file outcomes and durations.
+ */
+export interface WatchObserver {
+  /** The sources this instance serves right now (all, except with PostgreSQL source leases). */
+  serving(sources: readonly string[]): void;
+  cycleStarted(source: string): void;
+  cycleEnded(source: string, r: CycleResult): void;
+  /** A file went through (or failed: `error` is what was thrown), and how long it took (ms). */
+  fileDone(outcome: FileOutcome, ms: number, error?: unknown): void;
+  /** A group of messages was committed (a long file is making progress). */
+  progress(source: string): void;
+}
+
 /** What runOnce / watchSources need (built by the CLI commands, or by tests). */
 export interface ServiceContext {
   db: Db;
@@ -66,6 +81,8 @@ export interface ServiceContext {
    * their lease, and processFile is fenced by it. Absent (SQLite): the caller holds the global writer lock.
    */
   leases?: SourceLeases;
+  /** Metrics and health of `watch` (issue 4, src/observe). */
+  observer?: WatchObserver;
 }
 
 /** Builds the FileSource of a source config. */
@@ -93,8 +110,9 @@ function intakeFor(src: SourceConfig, ctx: ServiceContext, owner: string): Sourc
   return new SourceIntake(src, makeSource(src, ctx.log, ctx.env), {
     db: ctx.db, config: ctx.config, log: ctx.log, clock: ctx.clock, owner, fault: ctx.fault,
     shouldStop: ctx.shouldStop,
-    progress: ctx.progress ? (s, p) => ctx.progress!.update(s, p) : undefined,
+    progress: ctx.progress || ctx.observer ? (s, p) => { ctx.progress?.update(s, p); if (p) ctx.observer?.progress(s); } : undefined,
     onTransfer: ctx.onTransfer,
+    onFile: ctx.observer ? (o, ms, err) => ctx.observer!.fileDone(o, ms, err) : undefined,
     fence: ctx.leases?.fence(src.name),
   });
 }
@@ -192,11 +210,14 @@ export async function watchSources(ctx: ServiceContext, owner: string): Promise<
         }
       }
       const mine = ctx.leases ? states.filter((s) => ctx.leases!.holds(s.src.name)) : states;
+      ctx.observer?.serving(mine.map((s) => s.src.name));
       if (mine.length === 0) { await ctx.wake.wait(LEASE_WAIT_MS); continue; }
       const st = mine.reduce((a, b) => (b.due < a.due ? b : a));
       const wait = st.due - now();
       if (wait > 0) { await ctx.wake.wait(Math.min(wait, ctx.leases ? LEASE_WAIT_MS : 1000)); continue; }
+      ctx.observer?.cycleStarted(st.src.name);
       const r = await st.intake.cycle();
+      ctx.observer?.cycleEnded(st.src.name, r);
       if (r.stopped) break;
       // Lease taken over mid-cycle (the fence rolled the group back): the other instance resumes the file; no backoff.
       if (ctx.leases?.takeLost(st.src.name)) { st.failures = 0; st.due = now(); continue; }

@@ -1,0 +1,109 @@
+/**
+ * What the status page reads from the store, on its own read connection (server.ts `openReadStore`): never inside
+ * the daemon's write transactions, and on SQLite (WAL) a reader never takes the writer lock.
+ *
+ * Reuses the operations read models: `buildStatus` (ops/status.ts) for sources, unfinished and quarantined files,
+ * `listInbox` (ops/inbox.ts) for the pending files and why each waits, `findPatients` (store/patients.ts) for the
+ * lookup. The only query of its own is the last messages, which no command lists. Names and identifiers are read
+ * only when the operator turned `showIdentities` on: otherwise they are never loaded.
+ */
+import type { ResolvedConfig } from '../config/types.js';
+import type { Tx } from '../store/tx.js';
+import { buildStatus, type Status } from '../ops/status.js';
+import { listInbox, type InboxFile } from '../ops/inbox.js';
+import { claimedNames } from '../ops/report.js';
+import { findPatients, type PatientView } from '../store/patients.js';
+
+/** One row of the "last messages" table. */
+export interface RecentMessage {
+  id: number;
+  /** When pamdrop processed it (ISO). */
+  at: string;
+  /** MSH-7 as stored (UTC, YYYYMMDDHHMMSS…), null when absent. */
+  messageTime: string | null;
+  source: string;
+  file: string;
+  fileId: number;
+  controlId: string | null;
+  event: string | null;
+  outcome: 'AA' | 'AE' | 'AR';
+  /** applied, stale, duplicate, rejected, conflict. */
+  status: string;
+  /** First error (0357 code and rule text: field locations, never values). */
+  code: number | null;
+  reason: string | null;
+  /** Only with showIdentities: the record's first PI identifier and its name. */
+  patient?: { identifier: string | null; name: string | null } | null;
+}
+
+interface MessageRowLite {
+  id: number; created_at: string; message_time: string | null; control_id: string | null; event: string | null; outcome: 'AA' | 'AE' | 'AR';
+  status: string; error_code: number | null; error_text: string | null; patient_id: number | null; file_id: number; name: string; source: string;
+}
+
+/** The last `limit` messages, newest first. Patient names and identifiers only when `withIdentities`. */
+export async function recentMessages(db: Tx, limit: number, withIdentities: boolean): Promise<RecentMessage[]> {
+  const rows = await db.all<MessageRowLite>(`SELECT m.id, m.created_at, m.message_time, m.control_id, m.event, m.outcome, m.status, m.error_code,
+      m.error_text, m.patient_id, m.file_id, f.name, f.source
+    FROM messages m JOIN files f ON f.id = m.file_id ORDER BY m.id DESC LIMIT ?`, [limit]);
+  const out: RecentMessage[] = rows.map((r) => ({
+    id: Number(r.id), at: r.created_at, messageTime: r.message_time, source: r.source, file: r.name, fileId: Number(r.file_id),
+    controlId: r.control_id, event: r.event, outcome: r.outcome, status: r.status,
+    code: r.error_code === null ? null : Number(r.error_code), reason: r.error_text,
+  }));
+  if (!withIdentities) return out;
+  const ids = [...new Set(rows.map((r) => r.patient_id).filter((x): x is number => x !== null).map(Number))];
+  const people = new Map<number, { identifier: string | null; name: string | null }>();
+  if (ids.length > 0) {
+    const marks = ids.map(() => '?').join(', ');
+    const names = await db.all<{ id: number; birth_name: string | null; used_name: string | null; first_name: string | null }>(
+      `SELECT id, birth_name, used_name, first_name FROM patients WHERE id IN (${marks})`, ids);
+    const idents = await db.all<{ patient_id: number; value: string; authority: string | null; type: string | null }>(
+      `SELECT patient_id, value, authority, type FROM identifiers WHERE patient_id IN (${marks}) ORDER BY id`, ids);
+    for (const p of names) {
+      const own = idents.filter((i) => Number(i.patient_id) === Number(p.id));
+      const pick = own.find((i) => i.type === 'PI') ?? own[0];
+      const family = p.used_name ?? p.birth_name;
+      const name = [family, p.first_name].filter((x) => x).join(' ') || null;
+      people.set(Number(p.id), { identifier: pick ? `${pick.value}${pick.authority ? ` (${pick.authority})` : ''}` : null, name });
+    }
+  }
+  rows.forEach((r, i) => { out[i]!.patient = r.patient_id === null ? null : people.get(Number(r.patient_id)) ?? null; });
+  return out;
+}
+
+/** A file waiting in a source's inbox (or SFTP staging folder). */
+export interface WaitingFile extends InboxFile { source: string }
+
+export interface PageData {
+  status: Status;
+  /** Inbox files not yet taken, with why (pending, still-changing, waiting-for-marker, in-progress, too-small, …). */
+  inbox: WaitingFile[];
+  messages: RecentMessage[];
+}
+
+/** Most pending files and messages the page lists. */
+export const PAGE_LIMITS = { inbox: 200, messages: 100 } as const;
+
+/** Everything the status page shows from the store and the inboxes. */
+export async function readPage(db: Tx, config: ResolvedConfig, now: Date): Promise<PageData> {
+  const status = await buildStatus(db, config, now);
+  const claimed = await claimedNames(db);
+  const inbox: WaitingFile[] = [];
+  for (const src of config.sources) {
+    for (const f of listInbox(src, now, claimed.get(src.name) ?? new Set())) inbox.push({ source: src.name, ...f });
+  }
+  const messages = await recentMessages(db, PAGE_LIMITS.messages, config.showIdentities);
+  return { status, inbox: inbox.slice(0, PAGE_LIMITS.inbox), messages };
+}
+
+/**
+ * Patient lookup by identifier value (any authority), then by INS when no identifier matches. Only called when
+ * showIdentities is on (server.ts): with identities hidden the page says so without reading the store, so that it
+ * does not even tell whether an identifier exists.
+ */
+export async function lookupPatient(db: Tx, value: string): Promise<PatientView[]> {
+  const byId = await findPatients(db, { value });
+  if (byId.length > 0) return byId;
+  return findPatients(db, { ins: value });
+}

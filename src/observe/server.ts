@@ -1,0 +1,187 @@
+/**
+ * `watch`'s HTTP endpoint (issue 4), on `node:http`, loopback by default and off unless `httpPort` (or
+ * `watch --http-port`) is set:
+ * - `GET /metrics`: Prometheus text format 0.0.4 (observer.ts, prometheus.ts);
+ * - `GET /healthz`: 200 `{"status":"ok",…}` while every source completes a poll cycle within 3 × its pollMs, else
+ *   503 naming the late sources;
+ * - `GET /`: the read-only status page (page.ts), `GET /patient?id=…`: patient lookup (identities shown only with
+ *   `showIdentities`).
+ *
+ * Read-only: GET and HEAD only (anything else is 405). No authentication, hence loopback: a non-loopback `httpHost`
+ * is refused at start-up unless `httpAllowRemote` is set (config/load.ts). The Host header must name this server
+ * (a web page elsewhere cannot read it through DNS rebinding). Responses are never cached, and the page may load
+ * nothing but its own inline style. Requests are logged at debug level without their query string (a lookup's
+ * identifier must not reach the logs).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ResolvedConfig } from '../config/types.js';
+import type { Db, Tx } from '../store/tx.js';
+import type { Logger } from '../shared/logger.js';
+import type { Clock } from '../shared/clock.js';
+import { ConfigError } from '../shared/errors.js';
+import { openDb } from '../store/db.js';
+import { buildStatus } from '../ops/status.js';
+import type { Observer } from './observer.js';
+import { PROMETHEUS_CONTENT_TYPE } from './prometheus.js';
+import { isLoopbackHost } from './loopback.js';
+
+export { isLoopbackHost };
+import { lookupPatient, readPage } from './read.js';
+import { renderError, renderIdentitiesHidden, renderPatientPage, renderStatusPage } from './page.js';
+
+/** Security headers of every response. The CSP allows no script, no image, no frame; only the page's inline style. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-store',
+};
+
+export interface ObserveServerOptions {
+  host: string;
+  port: number;
+  /** Config of this `watch`, with the sources it serves. */
+  config: ResolvedConfig;
+  observer: Observer;
+  /** Read connection (openReadStore). */
+  db: Tx;
+  /** Store description without secrets (Db.description). */
+  store: string;
+  log: Logger;
+  clock: Clock;
+}
+
+export interface ObserveServer {
+  /** `http://host:port` actually bound (port 0 → the port the system chose). */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A second connection to the store for the page's reads, so that they never run inside the daemon's group
+ * transactions (on SQLite, one connection is one transaction; in WAL mode a reader never takes the writer lock).
+ * `:memory:` cannot be opened twice: the daemon's own connection is used then.
+ */
+export async function openReadStore(config: ResolvedConfig, main: Db): Promise<{ db: Tx; close(): Promise<void> }> {
+  if (config.database === ':memory:') return { db: main, close: async () => {} };
+  const db = await openDb(config.database, { sqliteDriver: config.sqliteDriver, migrate: false, busyTimeoutMs: 1000 });
+  return { db, close: () => db.close() };
+}
+
+function send(res: ServerResponse, head: boolean, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
+  const bytes = Buffer.from(body, 'utf8');
+  res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': type, 'Content-Length': String(bytes.length), ...extra });
+  res.end(head ? undefined : bytes);
+}
+
+const HTML = 'text/html; charset=utf-8';
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Host header values this server answers: its own address, and the loopback names, with its port. */
+function allowedHosts(host: string, port: number): Set<string> | null {
+  // Bound beyond loopback on purpose (httpAllowRemote): the name clients use cannot be known here.
+  if (!isLoopbackHost(host)) return null;
+  return new Set(['127.0.0.1', 'localhost', '[::1]', host.includes(':') && !host.startsWith('[') ? `[${host}]` : host].map((h) => `${h.toLowerCase()}:${port}`));
+}
+
+/** Starts the server; rejects with a ConfigError when the address cannot be bound (port in use, bad host). */
+export async function startObserveServer(o: ObserveServerOptions): Promise<ObserveServer> {
+  if (!isLoopbackHost(o.host) && !o.config.httpAllowRemote) {
+    throw new ConfigError(`config: httpHost: ${o.host} is not a loopback address; the status page has no authentication: set httpAllowRemote to true to serve it beyond this machine`);
+  }
+  let hosts: Set<string> | null = null;
+  const log = o.log.child({ component: 'http' });
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const method = req.method ?? 'GET';
+    const url = new URL(req.url ?? '/', 'http://pamdrop.invalid');
+    log.debug('request', { method, path: url.pathname });
+    const head = method === 'HEAD';
+    if (hosts && !hosts.has(String(req.headers.host ?? '').toLowerCase())) {
+      send(res, head, 421, 'text/plain; charset=utf-8', 'unknown Host: use the address this server listens on\n');
+      return;
+    }
+    if (method !== 'GET' && method !== 'HEAD') {
+      send(res, head, 405, 'text/plain; charset=utf-8', 'read-only: GET and HEAD only\n', { Allow: 'GET, HEAD' });
+      return;
+    }
+    switch (url.pathname) {
+      case '/metrics': {
+        let snapshot = null;
+        try {
+          snapshot = await buildStatus(o.db, o.config, o.clock.now());
+        } catch (err) {
+          log.warn('metrics: cannot read the store', { error: (err as Error).message });
+        }
+        send(res, head, 200, PROMETHEUS_CONTENT_TYPE, o.observer.renderMetrics(snapshot));
+        return;
+      }
+      case '/healthz': {
+        const h = o.observer.health();
+        const body = { status: h.ok ? 'ok' : 'late', late: h.late, checkedAt: h.checkedAt, startedAt: h.startedAt, sources: h.sources };
+        send(res, head, h.ok ? 200 : 503, JSON_TYPE, JSON.stringify(body, null, 2) + '\n');
+        return;
+      }
+      case '/': {
+        const now = o.clock.now();
+        const data = await readPage(o.db, o.config, now);
+        send(res, head, 200, HTML, renderStatusPage(data, o.observer.health(), { showIdentities: o.config.showIdentities, store: o.store, now }));
+        return;
+      }
+      case '/patient': {
+        if (!o.config.showIdentities) {
+          send(res, head, 403, HTML, renderIdentitiesHidden());
+          return;
+        }
+        const value = (url.searchParams.get('id') ?? '').trim();
+        if (value === '' || value.length > 250) {
+          send(res, head, 400, HTML, renderError('Patient lookup', 'Give an identifier (IPP) or INS value, up to 250 characters.'));
+          return;
+        }
+        send(res, head, 200, HTML, renderPatientPage(value, await lookupPatient(o.db, value)));
+        return;
+      }
+      default:
+        send(res, head, 404, HTML, renderError('Not found', 'This server has /, /patient, /metrics and /healthz.'));
+    }
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      log.error('request failed', { path: new URL(req.url ?? '/', 'http://pamdrop.invalid').pathname, error: (err as Error).message });
+      if (!res.headersSent) send(res, req.method === 'HEAD', 500, 'text/plain; charset=utf-8', 'internal error (see the pamdrop log)\n');
+      else res.destroy();
+    });
+  });
+  // A slow or idle client never holds the daemon's shutdown.
+  server.keepAliveTimeout = 5000;
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      reject(new ConfigError(`http: cannot listen on ${o.host}:${o.port}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ' (port in use: change httpPort or --http-port)' : ''}`, { cause: err }));
+    };
+    const onListening = () => { server.off('error', onError); resolve(); };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(o.port, o.host);
+  });
+  server.on('error', (err) => log.error('http server error', { error: err.message }));
+  const port = (server.address() as AddressInfo).port;
+  hosts = allowedHosts(o.host, port);
+  const shown = o.host.includes(':') ? `[${o.host}]` : o.host;
+  const url = `http://${shown}:${port}`;
+  log.info('status page, metrics and health check listening', { url, showIdentities: o.config.showIdentities });
+  return {
+    url, port,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
