@@ -99,7 +99,7 @@ function sourcesSection(data: PageData, health: Health): string {
     return `<tr data-source="${e(h.source)}"><td><strong>${e(h.source)}</strong></td><td>${e(st?.type ?? '')}</td>`
       + `<td>${e(localTime(h.lastCycleAt))}${h.lastCycleAt ? ` <span class="note">(${e(duration(h.ageMs))} ago)</span>` : ''}</td>`
       + `<td>${badge(STATE_TEXT[h.state], STATE_BADGE[h.state])}${h.lastError ? `<div class="note">${e(h.lastError)}</div>` : ''}</td>`
-      + `<td class="num">${e(duration(h.pollMs))}</td>`
+      + `<td class="num">${e(h.pollMs < 1000 ? `${h.pollMs} ms` : duration(h.pollMs))}</td>`
       + `<td class="num">${e(st?.inbox.pending ?? 0)}</td>`
       + `<td>${last ? `${e(last.name)} <span class="note">${e(last.state)}, ${e(localTime(last.finishedAt))}</span>` : '—'}</td>`
       + `<td>${st?.feed ? (st.feed.quiet ? badge('quiet', 'warn') : badge('ok', 'ok')) : '—'}</td></tr>`;

@@ -32,6 +32,7 @@ import type { Clock } from '../shared/clock.js';
 import { ackFileName, datedDir, freePath, moveFile, safeName, writeReason, LocalAckSink, type AckSink } from './files.js';
 import { AckNameSet } from './ack-names.js';
 import { writeAckFiles } from './ack-writer.js';
+import { markAckErrors } from './ack-errors.js';
 
 /** Named points where tests and the hardening harness inject failures (crash between steps). */
 export type FaultPoint = 'after-claim' | 'after-commit' | 'after-acks' | 'before-archive' | 'after-archive-mark' | 'before-quarantine-move'
@@ -324,11 +325,12 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   const fault = ctx.fault ?? (() => {});
   const localAcks = new LocalAckSink(job.ackDir);
   // `threaded`: ACK files written on the ACK writer thread while the next group is applied (ack-writer.ts).
-  const writeAcks = async (entries: Array<{ name: string; bytes: Buffer }>, threaded = false) => {
+  // Marked so that `watch` can count ACK write failures (/metrics); the error itself is rethrown unchanged.
+  const writeAcks = markAckErrors(async (entries: Array<{ name: string; bytes: Buffer }>, threaded = false) => {
     if (threaded) await writeAckFiles(job.ackDir, entries);
     else await localAcks.write(entries);
     if (job.ackSink) await job.ackSink.write(entries);
-  };
+  });
 
   const size = statSync(job.path).size;
   // Recovery: an earlier run of this file that stopped between the ledger and a move.
