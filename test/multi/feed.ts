@@ -10,8 +10,11 @@ import { generateFile, nirKey } from '../../bench/generate.js';
 
 export interface FeedFile { name: string; bytes: Buffer; messages: number }
 
-/** `count` files named `<prefix(i)>_NNNN.hl7` of `messages` messages each (latin1 bytes). */
-export async function makeFeed(count: number, messages: number, prefix: (i: number) => string): Promise<FeedFile[]> {
+/**
+ * `count` files named `<prefix(i)>_NNNN.hl7` of `messages` messages each (latin1 bytes). `stride`: the IPP range of
+ * each file (100 is enough below ~30 messages a file; larger files need 1_000_000, the generator's whole range).
+ */
+export async function makeFeed(count: number, messages: number, prefix: (i: number) => string, stride = 100): Promise<FeedFile[]> {
   const dir = mkdtempSync(join(tmpdir(), 'pamdrop-feed-'));
   const orderByStem = new Map<string, number>();
   const out: FeedFile[] = [];
@@ -23,8 +26,8 @@ export async function makeFeed(count: number, messages: number, prefix: (i: numb
       const text = readFileSync(p).toString('latin1')
         // MSH-10 unique across files.
         .replace(/\|G(\d{9})\|P\|/g, (_m, n: string) => `|K${String(k).padStart(4, '0')}G${n}|P|`)
-        // IPPs and episode numbers (E + IPP): a range of 100 per file (a file of a few messages uses < 30).
-        .replace(/(E?)(\d{6})\^\^\^(CHEX|EPISODE)&/g, (_m, e: string, n: string, a: string) => `${e}${Number(n) + 1_000_000 + k * 100}^^^${a}&`)
+        // IPPs and episode numbers (E + IPP): a range of `stride` per file (a file of a few messages uses < 30).
+        .replace(/(E?)(\d{6})\^\^\^(CHEX|EPISODE)&/g, (_m, e: string, n: string, a: string) => `${e}${Number(n) + 1_000_000 + k * stride}^^^${a}&`)
         // NIRs: the order number (NIR digits 11–13) made unique per birth stem over the whole feed; key recomputed.
         .replace(/([0-9AB]{10})(\d{3})(\d{2})\^\^\^ASIP-SANTE-INS-NIR/g, (_m, stem: string, order: string) => {
           const key = `${stem}${order}`;

@@ -1,8 +1,12 @@
-/** `pamdrop import <files…>`: process the given files now, in natural name order. */
+/**
+ * `pamdrop import <files…>`: process the given files now, in natural name order. SQLite: under the writer lock.
+ * PostgreSQL: under the lease of the file's source (runner.ts `runJobsClaimed`), beside `watch` instances of other
+ * sources; a source another instance serves is refused (exit 3).
+ */
 import { basename, resolve } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import type { CliContext } from '../context.js';
-import { naturalCompare, runExitCode, runJobs, withWriterLock, type RunReport } from '../../pipeline/runner.js';
+import { naturalCompare, runExitCode, runJobsClaimed, type RunReport } from '../../pipeline/runner.js';
 import type { FileJob, FileReport } from '../../pipeline/process-file.js';
 import { emptySummary, findFinishedByPath, listUnfinishedFiles, transitionFile, FileState, type FileRow } from '../../store/ledger.js';
 import { writeReason } from '../../pipeline/files.js';
@@ -39,8 +43,7 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
     errorDir: args.errorDir ? resolve(args.errorDir) : src.errorDir,
   }));
   try {
-    const report = await withWriterLock({ db, clock: ctx.clock, config: ctx.config }, 'import', (owner) =>
-      runJobs(jobs, { db, config: ctx.config, log: ctx.log, clock: ctx.clock, owner, fault: ctx.fault }));
+    const report = await runJobsClaimed(jobs, { db, config: ctx.config, log: ctx.log, clock: ctx.clock, fault: ctx.fault }, 'import', [src.name]);
     addPrevious(report, previous);
     printReport(ctx, report);
     return runExitCode(report);

@@ -1,10 +1,12 @@
 /**
  * `pamdrop reimport <archived file | ledger id>… [--dry-run] [--force]` (issue 4, src/ops/reimport.ts).
  * Exit codes as `import`: 0 all accepted · 1 some AE/AR or quarantined · 2 usage · 3 locked · 4 target not found.
+ * Claims as `import` (runner.ts `runJobsClaimed`): the writer lock on SQLite, the lease of each target's source on
+ * PostgreSQL (refused, exit 3, while another instance serves that source).
  */
 import { resolve } from 'node:path';
 import type { CliContext } from '../context.js';
-import { runExitCode, runJobs, withWriterLock } from '../../pipeline/runner.js';
+import { runExitCode, runJobsClaimed } from '../../pipeline/runner.js';
 import { ExitCode } from '../../shared/errors.js';
 import { assertNoPendingClaim, cleanStaging, reimportConfig, resolveTarget, stageReimport, TargetNotFound, type ReimportTarget, type StagedJob } from '../../ops/reimport.js';
 import { previewExitCode, previewFiles } from '../../ops/preview.js';
@@ -59,8 +61,7 @@ export async function reimportCommand(ctx: CliContext, args: ReimportArgs): Prom
         await assertNoPendingClaim(db, t.source, t.name, t.path);
         staged.push(stageReimport(t, config, folders, !!args.force));
       }
-      const report = await withWriterLock({ db, clock: ctx.clock, config }, 'reimport', (owner) =>
-        runJobs(staged.map((s) => s.job), { db, config, log: ctx.log, clock: ctx.clock, owner, fault: ctx.fault }));
+      const report = await runJobsClaimed(staged.map((s) => s.job), { db, config, log: ctx.log, clock: ctx.clock, fault: ctx.fault }, 'reimport');
       if (ctx.json) {
         ctx.out(JSON.stringify({ force: !!args.force, targets: targets.map(targetJson), ...report, exitCode: runExitCode(report) }, null, 2) + '\n');
       } else {
