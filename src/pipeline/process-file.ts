@@ -21,6 +21,7 @@ import { Hl7Message } from '../hl7/model.js';
 import { ErrorCode, Hl7Error, Severity, type Finding } from '../hl7/errors.js';
 import { interpret } from '../pam/interpret.js';
 import { applyCommand, type ApplyOutcome } from '../store/apply.js';
+import { retryTransient, transientDbError } from '../store/retry.js';
 import type { Db, Tx } from '../store/tx.js';
 import {
   claimFile, emptySummary, findOriginal, findUnfinishedFiles, insertMessage, messagesOfFile, supersedeOriginal, transitionFile,
@@ -273,17 +274,23 @@ async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames:
         const cmd = interp.command;
         messageTime = cmd.header.messageTime;
         try {
-          const out: ApplyOutcome = await tx.savepoint(async (sp) => {
+          const attempt = () => tx.savepoint(async (sp) => {
             const o = await applyCommand(sp, cmd, { now: nowIso, staleUpdates: cfg.staleUpdates });
             if (o.kind === 'rejected') throw new Rejected(o.findings);
             return o;
           });
+          // PostgreSQL: a concurrent writer's deadlock, lock timeout or same-key insert is retried (store/retry.ts).
+          const out: ApplyOutcome = tx.dialect === 'pg'
+            ? await retryTransient(attempt, { onRetry: (r) => log.warn('concurrent update while applying; retrying the message', { controlId, event, ...r }) })
+            : await attempt();
           patientId = out.patientId;
           findings.push(...cmd.warnings, ...out.warnings);
           if (out.kind === 'stale') status = MessageStatus.Stale;
         } catch (err) {
           if (err instanceof Rejected) {
             findings.push(...cmd.warnings.filter((w) => w.severity !== Severity.Error), ...err.findings);
+          } else if (transientDbError(err)) {
+            throw err; // retries spent: a database failure (the file stays claimed and is retried), never an AE
           } else {
             log.error('message failed while applying', { controlId, event, error: (err as Error).name, code: (err as { code?: string }).code });
             findings.push({ code: ErrorCode.InternalError, severity: Severity.Error, text: 'internal error while applying the message; nothing applied' });
