@@ -9,7 +9,7 @@
  *
  * Read-only: GET and HEAD only (anything else is 405). No authentication, hence loopback: a non-loopback `httpHost`
  * is refused at start-up unless `httpAllowRemote` is set (config/load.ts). The Host header must name this server
- * (a web page elsewhere cannot read it through DNS rebinding). Responses are never cached, and the page may load
+ * (a loopback name: a web page elsewhere cannot read it through DNS rebinding). Responses are never cached, and the page may load
  * nothing but its own inline style. Requests are logged at debug level without their query string (a lookup's
  * identifier must not reach the logs).
  */
@@ -80,11 +80,16 @@ function send(res: ServerResponse, head: boolean, status: number, type: string, 
 const HTML = 'text/html; charset=utf-8';
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-/** Host header values this server answers: its own address, and the loopback names, with its port. */
-function allowedHosts(host: string, port: number): Set<string> | null {
-  // Bound beyond loopback on purpose (httpAllowRemote): the name clients use cannot be known here.
-  if (!isLoopbackHost(host)) return null;
-  return new Set(['127.0.0.1', 'localhost', '[::1]', host.includes(':') && !host.startsWith('[') ? `[${host}]` : host].map((h) => `${h.toLowerCase()}:${port}`));
+/**
+ * Whether a Host header names this server. Bound to loopback: any loopback name, whatever the port (an SSH tunnel
+ * `ssh -L 8080:127.0.0.1:9464` arrives as `localhost:8080`); a DNS-rebinding page arrives with its own domain name.
+ * Bound beyond loopback on purpose (httpAllowRemote): the names clients use cannot be known here, all are accepted.
+ */
+export function hostAllowed(bindHost: string, header: string | undefined): boolean {
+  if (!isLoopbackHost(bindHost)) return true;
+  if (!header) return false;
+  const name = header.startsWith('[') ? header.slice(0, header.indexOf(']') + 1) : header.replace(/:\d*$/, '');
+  return isLoopbackHost(name);
 }
 
 /** Starts the server; rejects with a ConfigError when the address cannot be bound (port in use, bad host). */
@@ -92,7 +97,6 @@ export async function startObserveServer(o: ObserveServerOptions): Promise<Obser
   if (!isLoopbackHost(o.host) && !o.config.httpAllowRemote) {
     throw new ConfigError(`config: httpHost: ${o.host} is not a loopback address; the status page has no authentication: set httpAllowRemote to true to serve it beyond this machine`);
   }
-  let hosts: Set<string> | null = null;
   const log = o.log.child({ component: 'http' });
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -100,7 +104,7 @@ export async function startObserveServer(o: ObserveServerOptions): Promise<Obser
     const url = new URL(req.url ?? '/', 'http://pamdrop.invalid');
     log.debug('request', { method, path: url.pathname });
     const head = method === 'HEAD';
-    if (hosts && !hosts.has(String(req.headers.host ?? '').toLowerCase())) {
+    if (!hostAllowed(o.host, req.headers.host)) {
       send(res, head, 421, 'text/plain; charset=utf-8', 'unknown Host: use the address this server listens on\n');
       return;
     }
@@ -173,7 +177,6 @@ export async function startObserveServer(o: ObserveServerOptions): Promise<Obser
   });
   server.on('error', (err) => log.error('http server error', { error: err.message }));
   const port = (server.address() as AddressInfo).port;
-  hosts = allowedHosts(o.host, port);
   const shown = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${shown}:${port}`;
   log.info('status page, metrics and health check listening', { url, showIdentities: o.config.showIdentities });

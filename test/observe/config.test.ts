@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { resolveConfig } from '../../src/config/load.js';
 import { getDefaultConfig } from '../../src/config/defaults.js';
 import { isLoopbackHost } from '../../src/observe/loopback.js';
+import { hostAllowed } from '../../src/observe/server.js';
 
 describe('httpPort, httpHost, httpAllowRemote, showIdentities', () => {
   it('are off and loopback by default, as config.example.json says', () => {
@@ -34,5 +35,12 @@ describe('httpPort, httpHost, httpAllowRemote, showIdentities', () => {
   it('isLoopbackHost', () => {
     expect(['localhost', '127.0.0.1', '127.8.9.10', '::1', '[::1]', '::ffff:127.0.0.1'].every(isLoopbackHost)).toBe(true);
     expect(['0.0.0.0', '::', '10.0.0.1', '192.168.1.1', 'pamdrop.chu.example', '128.0.0.1'].some(isLoopbackHost)).toBe(false);
+  });
+
+  it('Host header check: loopback names on any port (SSH tunnels), never another name while bound to loopback', () => {
+    for (const h of ['127.0.0.1:9464', 'localhost:9464', 'localhost:8080', '[::1]:9464', 'LOCALHOST', '127.0.0.1']) expect(hostAllowed('127.0.0.1', h)).toBe(true);
+    for (const h of ['evil.example', 'evil.example:9464', '10.0.0.5:9464', '127.0.0.1.evil.example:9464', '', undefined]) expect(hostAllowed('127.0.0.1', h)).toBe(false);
+    // Bound beyond loopback on purpose (httpAllowRemote): the client's name for the host cannot be known.
+    expect(hostAllowed('0.0.0.0', 'pamdrop.chu.example:9464')).toBe(true);
   });
 });
