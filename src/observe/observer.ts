@@ -6,8 +6,9 @@
  * Health rule (issue 4): a source is late when it has not completed a successful poll cycle for 3 × its pollMs
  * (counted from start-up before its first cycle). Sources are served one after the other, so while one source
  * works through a long file the others cannot cycle: that is not a failure as long as the running cycle shows
- * activity (started, or committed a group of messages) within 3 × its own pollMs. The late sources then read
- * `waiting` and the daemon is healthy; a cycle that stops making progress makes every overdue source late.
+ * activity (started, committed a group of messages, received SFTP download data) within 3 × its own pollMs. The
+ * late sources then read `waiting` and the daemon is healthy; a cycle that stops making progress makes every
+ * overdue source late.
  * With PostgreSQL source leases, sources whose lease another instance holds are not this instance's to serve.
  */
 import type { SourceConfig } from '../config/types.js';
