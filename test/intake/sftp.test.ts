@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateFile } from '../../bench/generate.js';
 import { dumpSite } from '../helpers/dump.js';
+import { dbKinds, type DbKind } from '../helpers/db.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { readSecrets, SftpSource } from '../../src/intake/sftp.js';
 import { HostKeyError } from '../../src/intake/source.js';
@@ -32,7 +33,7 @@ let work: string;
 let n = 0;
 
 afterAll(async () => {
-  for (const s of sites) s.cleanup();
+  for (const s of sites) await s.cleanup();
   if (work) rmSync(work, { recursive: true, force: true });
   await sshd?.close();
 });
@@ -40,12 +41,13 @@ afterAll(async () => {
 interface Remote { base: string; inbox: string; ack: string; archive: string }
 
 /** A site with one sftp source `chu-sftp` on its own remote folders. */
-function sftpSite(opts: { sftp?: Record<string, unknown>; source?: Record<string, unknown>; groupSize?: number } = {}): { s: Site; remote: Remote } {
+function sftpSite(opts: { sftp?: Record<string, unknown>; source?: Record<string, unknown>; groupSize?: number; db?: DbKind } = {}): { s: Site; remote: Remote } {
   const base = join(sshd!.root, `site${++n}`);
   const remote = { base, inbox: join(base, 'in'), ack: join(base, 'ack'), archive: join(base, 'archive') };
   mkdirSync(remote.inbox, { recursive: true });
   const s = makeSite({
     ...(opts.groupSize ? { groupSize: opts.groupSize } : {}),
+    ...(opts.db ? { db: opts.db } : {}),
     source: {
       name: 'chu-sftp', type: 'sftp', stableMs: 0, pollMs: 100, ...opts.source,
       sftp: {
@@ -219,7 +221,10 @@ describe.skipIf(!sshd)('SFTP intake (real sshd)', () => {
     expect(staging(s)).toEqual([]);
   });
 
-  describe('SIGKILL of `run` at each step of a remote file, then run again', () => {
+  // SQLite: every step. PostgreSQL (issue 5): the steps proper to a remote file (staged, outcome durable but remote
+  // file not yet moved) and one mid-file commit; the local pipeline steps are crossed on PostgreSQL by crash.test.ts.
+  const PG_FAULTS = new Set(['after-stage:1', 'after-commit:2', 'before-remote-dispose:1', 'after-stage:2', 'before-remote-dispose:2']);
+  describe.each(dbKinds())('SIGKILL of `run` at each step of a remote file, then run again (%s)', (kind) => {
     const FIXED = '2026-03-01T10:00:00.000Z';
     const env = { PAMDROP_FIXED_TIME: FIXED };
     let batch: string;
@@ -229,7 +234,7 @@ describe.skipIf(!sshd)('SFTP intake (real sshd)', () => {
       staging: staging(s),
     });
     const prepare = () => {
-      const site = sftpSite({ groupSize: 100 });
+      const site = sftpSite({ groupSize: 100, db: kind });
       copyFileSync(batch, join(site.remote.inbox, 'adt_001.hl7'));
       writeFileSync(join(site.remote.inbox, 'adt_002.hl7'), a28File(900, 3), 'latin1');
       return site;
@@ -246,7 +251,7 @@ describe.skipIf(!sshd)('SFTP intake (real sshd)', () => {
     }, 60_000);
 
     it.each(['after-stage:1', 'after-claim:1', 'after-commit:2', 'after-acks:3', 'before-archive:1', 'after-archive-mark:1',
-      'before-remote-dispose:1', 'after-stage:2', 'before-remote-dispose:2'])('%s ends as one clean run', async (fault) => {
+      'before-remote-dispose:1', 'after-stage:2', 'before-remote-dispose:2'].filter((f) => kind === 'sqlite' || PG_FAULTS.has(f)))('%s ends as one clean run', async (fault) => {
       const { s, remote } = prepare();
       const killed = cli(s, ['run'], { ...env, PAMDROP_FAULT: fault });
       expect(killed.signal).toBe('SIGKILL');
