@@ -8,10 +8,10 @@
  *   `showIdentities`).
  *
  * Read-only: GET and HEAD only (anything else is 405). No authentication, hence loopback: a non-loopback `httpHost`
- * is refused at start-up unless `httpAllowRemote` is set (config/load.ts). The Host header must name this server
- * (a loopback name: a web page elsewhere cannot read it through DNS rebinding). Responses are never cached, and the page may load
- * nothing but its own inline style. Requests are logged at debug level without their query string (a lookup's
- * identifier must not reach the logs).
+ * is refused at start-up unless `httpAllowRemote` is set (config/load.ts). On loopback the Host header must be a
+ * loopback name (a web page elsewhere cannot read the server through DNS rebinding). Responses are never cached, and
+ * the page may load nothing but its own inline style. Requests are logged at debug level without their query string
+ * (a lookup's identifier must not reach the logs).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -25,10 +25,10 @@ import { buildStatus } from '../ops/status.js';
 import type { Observer } from './observer.js';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus.js';
 import { isLoopbackHost } from './loopback.js';
-
-export { isLoopbackHost };
 import { lookupPatient, readPage } from './read.js';
 import { renderError, renderIdentitiesHidden, renderPatientPage, renderStatusPage } from './page.js';
+
+export { isLoopbackHost };
 
 /** Security headers of every response. The CSP allows no script, no image, no frame; only the page's inline style. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
