@@ -8,13 +8,14 @@
  *   identifier on the page, in /metrics or /healthz unless showIdentities; /patient says "identities hidden";
  *   with showIdentities, the names and the lookup;
  * - read-only and locked down: POST → 405, a foreign Host → 421, CSP and nosniff on every response;
+ * - no patient data in the logs, even at debug level and for a lookup (paths are logged without query strings);
  * - the CLI: `pamdrop watch --http-port 0` serves, and SIGTERM stops the watcher and the server (exit 0, port closed).
  */
 import { describe, it, expect, afterAll } from 'vitest';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { request } from 'node:http';
-import { makeSite, spawnCli, until, files, BIN, type Site } from '../intake/site.js';
+import { makeSite, memoryLogger, spawnCli, until, files, BIN, type Site } from '../intake/site.js';
 import { fetchText, fixture, PHI, sample, startWatching, type Watching } from './helpers.js';
 
 const sites: Site[] = [];
@@ -143,7 +144,8 @@ describe('watch --http-port: /metrics, /healthz and the status page', () => {
 
   it('with showIdentities the page names the patients and the lookup shows the record; values are HTML-escaped', async () => {
     const s = site({ showIdentities: true, source: { stableMs: 150, pollMs: POLL_MS } });
-    const w = await startWatching(s);
+    const { log, lines } = memoryLogger();
+    const w = await startWatching(s, log);
     running.push(w);
     await dropFixtures(s);
     const page = await fetchText(`${w.url}/`);
@@ -159,6 +161,10 @@ describe('watch --http-port: /metrics, /healthz and the status page', () => {
     expect(nasty.text).not.toContain('<script>');
     expect((await fetchText(`${w.url}/patient?id=`)).status).toBe(400);
     await w.close();
+    // Requests are logged (debug) by path only: the identifier looked up never reaches the logs, nor any name.
+    expect(lines.filter((l) => l.msg === 'request').map((l) => l.path)).toContain('/patient');
+    const logText = JSON.stringify(lines);
+    for (const re of PHI) expect(logText).not.toMatch(re);
   });
 });
 
