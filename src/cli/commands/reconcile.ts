@@ -11,7 +11,7 @@ import { basename, resolve } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import type { CliContext } from '../context.js';
 import { ConfigError, ExitCode } from '../../shared/errors.js';
-import { runExitCode, runJobs, withWriterLock, type RunReport } from '../../pipeline/runner.js';
+import { runExitCode, runJobsClaimed, type RunReport } from '../../pipeline/runner.js';
 import { hasFindings, reconcile, writeReport, type ReconcileItem, type ReconcileReport } from '../../ops/reconcile.js';
 import { assertNoPendingClaim, cleanStaging, stageCopy } from '../../ops/reimport.js';
 import { formatIdentifier, formatValue } from '../../ops/format.js';
@@ -61,9 +61,9 @@ export async function reconcileCommand(ctx: CliContext, args: ReconcileArgs): Pr
       await assertNoPendingClaim(db, src.name, basename(snapshot), snapshot);
       const { staging, copy } = stageCopy(snapshot, basename(snapshot), src.archiveDir);
       try {
-        applied = await withWriterLock({ db, clock: ctx.clock, config: ctx.config }, 'reconcile', (owner) =>
-          runJobs([{ source: src.name, path: copy, name: basename(snapshot), ackDir: src.ackDir, archiveDir: src.archiveDir, errorDir: src.errorDir }],
-            { db, config: ctx.config, log: ctx.log, clock: ctx.clock, owner, fault: ctx.fault }));
+        // SQLite: the writer lock; PostgreSQL: the source's lease and fence, as `import` (runner.ts).
+        applied = await runJobsClaimed([{ source: src.name, path: copy, name: basename(snapshot), ackDir: src.ackDir, archiveDir: src.archiveDir, errorDir: src.errorDir }],
+          { db, config: ctx.config, log: ctx.log, clock: ctx.clock, fault: ctx.fault }, 'reconcile');
       } finally {
         cleanStaging(staging);
       }
