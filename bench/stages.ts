@@ -20,6 +20,7 @@ import { frameFile } from '../src/hl7/batch.js';
 import { decodeMessage, DEFAULT_DECODE_OPTIONS } from '../src/hl7/charset.js';
 import { Hl7Message } from '../src/hl7/model.js';
 import { interpret } from '../src/pam/interpret.js';
+import { syncFile } from '../src/pipeline/ack-writer.js';
 import { defaultPamOptions } from '../src/pam/types.js';
 
 /** What a stage reports (one JSON line from the child). */
@@ -154,7 +155,8 @@ async function parseOnly(a: StageArgs): Promise<Omit<StageResult, 'stage' | 'ms'
  * bytes, one `patients` row, one `identifiers` row per non-INS PID-3 repetition and one `ins` row when PID-3 has an
  * INS (both INSERT OR IGNORE: a known identifier is not inserted twice), one `history` row) through raw prepared
  * better-sqlite3 statements, 1000 messages per transaction, in the
- * pamdrop schema (same indexes, WAL, synchronous FULL); then one file per message, temp name + rename.
+ * pamdrop schema (same indexes, WAL); then one file per message, temp name + rename. Durability as in the import:
+ * synchronous NORMAL and one fsync of the -wal before each transaction's files.
  */
 async function floorPipeline(a: StageArgs): Promise<Omit<StageResult, 'stage' | 'ms' | 'maxRssKb'>> {
   const { openDb } = await import('../src/store/db.js');
@@ -174,6 +176,10 @@ async function floorPipeline(a: StageArgs): Promise<Omit<StageResult, 'stage' | 
   const insIns = conn.prepare('INSERT OR IGNORE INTO ins (patient_id, value, oid, kind, created_at) VALUES (?, ?, ?, ?, ?)');
   const insHistory = conn.prepare(`INSERT INTO history (patient_id, sending_app, sending_facility, control_id, event, message_time,
     recorded_at, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+  // The import's durability scheme (pipeline/process-file.ts relaxedSqliteCommits): commits with synchronous =
+  // NORMAL, then one fsync of the -wal before a transaction's files are written.
+  conn.pragma('synchronous = NORMAL');
+  const wal = `${conn.name}-wal`;
   const ackDir = join(a.work, 'floor-acks');
   mkdirSync(ackDir, { recursive: true });
   let messages = 0;
@@ -181,6 +187,7 @@ async function floorPipeline(a: StageArgs): Promise<Omit<StageResult, 'stage' | 
   let files = 0;
   const pending: Array<{ name: string; bytes: Buffer }> = [];
   const writeFiles = () => {
+    if (pending.length > 0) syncFile(wal);
     for (const f of pending) {
       const tmp = join(ackDir, `.${f.name}.tmp`);
       writeFileSync(tmp, f.bytes);

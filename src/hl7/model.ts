@@ -79,21 +79,29 @@ export class Hl7Segment {
     private readonly seps: Separators,
   ) {}
 
+  /**
+   * 1 for MSH/FHS/BHS: their split pieces start at MSH-2 (MSH-1 is the separator itself), so field n is piece n − 1
+   * for n ≥ 2 (no array shifting per message); 0 for every other segment.
+   */
+  private shift = -1;
+
   private split(): string[] {
     if (!this.fields) {
-      const parts = this.text.split(this.seps.field);
-      // For MSH, parts[1] is MSH-2; insert MSH-1 so that index n is field n everywhere.
-      if (this.name === 'MSH' || this.name === 'FHS' || this.name === 'BHS') parts.splice(1, 0, this.seps.field);
-      this.fields = parts;
+      this.fields = this.text.split(this.seps.field);
+      this.shift = this.name === 'MSH' || this.name === 'FHS' || this.name === 'BHS' ? 1 : 0;
     }
     return this.fields;
   }
 
   /** Highest field number present. */
-  get size(): number { return this.split().length - 1; }
+  get size(): number { return this.split().length - 1 + this.shift; }
 
   /** Raw (escaped) text of field n; '' when absent. */
-  raw(n: number): string { return this.split()[n] ?? ''; }
+  raw(n: number): string {
+    const f = this.split();
+    if (this.shift === 0 || n === 0) return f[n] ?? '';
+    return n === 1 ? this.seps.field : f[n - 1] ?? '';
+  }
 
   /** Repetitions of field n ([] when the field is empty). MSH-1 and MSH-2 are never split. */
   reps(n: number): Hl7Field[] {
@@ -119,7 +127,14 @@ export class Hl7Segment {
   }
 }
 
-const SEGMENT_NAME_RE = /^[A-Z][A-Z0-9]{2}$/;
+/** The line starts with a segment name: [A-Z][A-Z0-9]{2}. */
+function hasSegmentName(line: string): boolean {
+  if (line.length < 3) return false;
+  const a = line.charCodeAt(0);
+  const b = line.charCodeAt(1);
+  const c = line.charCodeAt(2);
+  return a >= 0x41 && a <= 0x5a && ((b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39)) && ((c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39));
+}
 
 const PATH_RE = /^([A-Z][A-Z0-9]{2})(?:\((\d+)\))?-(\d+)(?:\[(\d+)\])?(?:\.(\d+))?(?:\.(\d+))?$/;
 
@@ -140,18 +155,29 @@ export class Hl7Message {
     const seps = readSeparators(text);
     const lines = text.includes('\n') ? text.split(/\r\n|\r|\n/) : text.split('\r');
     const segments: Hl7Segment[] = [];
-    const seen = new Map<string, number>();
+    const fieldSep = seps.field.charCodeAt(0);
+    // Occurrence numbers: counted among the segments before (a message has a handful), a Map only for long messages.
+    let seen: Map<string, number> | null = null;
     for (const line of lines) {
       if (line === '') continue;
-      const name = line.slice(0, 3);
       // A line without a proper [A-Z][A-Z0-9]{2} name (e.g. the tail of a field cut off by a stray line break,
       // such as `I` from `VAL\nI`) is no segment: accepting it would silently truncate the segment before it.
-      if (!SEGMENT_NAME_RE.test(name) || (line.length > 3 && line[3] !== seps.field)) {
+      if (!hasSegmentName(line) || (line.length > 3 && line.charCodeAt(3) !== fieldSep)) {
         if (line.trim() === '') continue; // whitespace-only line: as empty
-        throw new Hl7Error(ErrorCode.SegmentSequence, `segment ${segments.length + 1} has no valid segment name`, { segment: name.replace(/[^A-Z0-9]/g, '?'), sequence: 1 });
+        throw new Hl7Error(ErrorCode.SegmentSequence, `segment ${segments.length + 1} has no valid segment name`, { segment: line.slice(0, 3).replace(/[^A-Z0-9]/g, '?'), sequence: 1 });
       }
-      const occ = (seen.get(name) ?? 0) + 1;
-      seen.set(name, occ);
+      const name = line.slice(0, 3);
+      let occ = 1;
+      if (seen === null && segments.length < 16) {
+        for (let i = 0; i < segments.length; i++) if (segments[i]!.name === name) occ++;
+      } else {
+        if (seen === null) {
+          seen = new Map();
+          for (const s of segments) seen.set(s.name, s.occurrence);
+        }
+        occ = (seen.get(name) ?? 0) + 1;
+        seen.set(name, occ);
+      }
       segments.push(new Hl7Segment(line, name, segments.length, occ, seps));
     }
     return new Hl7Message(text, seps, segments);

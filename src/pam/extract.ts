@@ -35,6 +35,40 @@ const SHIFTED_NAME_TYPES: ReadonlySet<string> = new Set(['L', 'D', 'S', 'U', 'A'
 export const BIRTHPLACE = 'BDL';
 
 /**
+ * The same string, as a constant when it is one of the usual type or status codes. A code sliced from the message
+ * used as a property key (names and addresses by type, the status map) has to be looked up in V8's string table
+ * on every access; a constant is already there. Pure speed: the value is unchanged.
+ */
+function codeKey(s: string): string {
+  switch (s) {
+    case 'L': return 'L';
+    case 'D': return 'D';
+    case 'H': return 'H';
+    case 'BDL': return 'BDL';
+    case 'S': return 'S';
+    case 'U': return 'U';
+    case 'M': return 'M';
+    case 'B': return 'B';
+    case 'A': return 'A';
+    case 'C': return 'C';
+    case 'N': return 'N';
+    case 'P': return 'P';
+    case 'T': return 'T';
+    case 'I': return 'I';
+    case 'O': return 'O';
+    case 'BR': return 'BR';
+    case 'VALI': return 'VALI';
+    case 'PROV': return 'PROV';
+    case 'QUAL': return 'QUAL';
+    case 'VIDE': return 'VIDE';
+    case 'HOMA': return 'HOMA';
+    case 'FICT': return 'FICT';
+    case 'DOUT': return 'DOUT';
+    default: return s;
+  }
+}
+
+/**
  * Classifies every non-empty repetition of a CX field (PID-3, MRG-1).
  * @returns the entries in message order; empty repetitions are skipped.
  */
@@ -50,18 +84,23 @@ export function readCxField(seg: Hl7Segment, field: number, seps: Separators): C
   return out;
 }
 
-/** Component i (1-based) of pre-split components, subcomponent 1, unescaped; '' when absent. */
-function comp(comps: string[], i: number, seps: Separators): string {
+/**
+ * Component i (1-based) of pre-split components, subcomponent 1, unescaped; '' when absent. `plain`: the caller
+ * checked that the whole field has neither a subcomponent separator nor an escape character (the usual case), so
+ * the component is already its own value.
+ */
+function comp(comps: string[], i: number, seps: Separators, plain = false): string {
   let c = comps[i - 1];
   if (c === undefined || c === '') return '';
+  if (plain) return c;
   const s = c.indexOf(seps.subcomponent);
   if (s >= 0) c = c.slice(0, s);
   return c.includes(seps.escape) ? unescapeHl7(c, seps) : c;
 }
 
 /** A component of a repetition that replaces a stored one wholly: '' and `""` both become null. */
-function wholeValue(comps: string[], i: number, seps: Separators): string | null {
-  const v = comp(comps, i, seps);
+function wholeValue(comps: string[], i: number, seps: Separators, plain = false): string | null {
+  const v = comp(comps, i, seps, plain);
   return v === '' || v === NULL_VALUE ? null : v;
 }
 
@@ -99,16 +138,17 @@ function readNames(pid: Hl7Segment, seps: Separators, sink: FindingSink): Record
   if (raw === '') return undefined;
   if (raw === NULL_VALUE) return null;
   const out: Record<string, PersonName | null> = {};
+  const plain = !raw.includes(seps.subcomponent) && !raw.includes(seps.escape);
   const reps = raw.split(seps.repetition);
   for (let i = 0; i < reps.length; i++) {
     const r = reps[i]!;
     if (r === '' || r === NULL_VALUE) continue; // a typeless repetition: nothing to key it on
     const comps = r.split(seps.component);
-    let type = comp(comps, 7, seps);
+    let type = codeKey(comp(comps, 7, seps));
     if (type === '') {
       const shifted = comp(comps, 8, seps);
       if (SHIFTED_NAME_TYPES.has(shifted)) {
-        type = shifted;
+        type = codeKey(shifted);
         sink.warnings.push({
           code: ErrorCode.DataType, severity: Severity.Warning, location: loc(pid, 5, i + 1, 8),
           text: `${where(pid, 5, i + 1)}: name type found in XPN-8 instead of XPN-7; read as the name type`,
@@ -123,10 +163,10 @@ function readNames(pid: Hl7Segment, seps: Separators, sink: FindingSink): Record
       continue;
     }
     const name: PersonName = {
-      family: wholeValue(comps, 1, seps),
-      given: wholeValue(comps, 2, seps),
-      givenNames: wholeValue(comps, 3, seps), // kept raw: space- or comma-separated as sent (pam-fr.md §3.2)
-      prefix: wholeValue(comps, 5, seps),
+      family: wholeValue(comps, 1, seps, plain),
+      given: wholeValue(comps, 2, seps, plain),
+      givenNames: wholeValue(comps, 3, seps, plain), // kept raw: space- or comma-separated as sent (pam-fr.md §3.2)
+      prefix: wholeValue(comps, 5, seps, plain),
     };
     // A typed repetition with nothing in it (`""^^^^^^D`) clears the stored name of that type.
     out[type] = name.family === null && name.given === null && name.givenNames === null && name.prefix === null ? null : name;
@@ -138,21 +178,32 @@ function readNames(pid: Hl7Segment, seps: Separators, sink: FindingSink): Record
 function addressType(comps: string[], seps: Separators): string {
   const t = comp(comps, 7, seps);
   if (t === '' && comp(comps, 8, seps) === BIRTHPLACE) return BIRTHPLACE;
-  return t;
+  return codeKey(t);
 }
 
-/** PID-11: addresses keyed by XAD-7. */
-function readAddresses(pid: Hl7Segment, seps: Separators, sink: FindingSink): Record<string, Address | null> | null | undefined {
+/** Where extractPatientData reports the birthplace it met in PID-11 (what findBirthplace answers, without a second pass). */
+export interface BirthplaceOut {
+  birthplace?: { repetition: number; cog: string };
+}
+
+/** PID-11: addresses keyed by XAD-7; the first BDL repetition also goes to `place` (as findBirthplace finds it). */
+function readAddresses(pid: Hl7Segment, seps: Separators, sink: FindingSink, place?: BirthplaceOut): Record<string, Address | null> | null | undefined {
   const raw = pid.raw(11);
   if (raw === '') return undefined;
   if (raw === NULL_VALUE) return null;
   const out: Record<string, Address | null> = {};
+  const plain = !raw.includes(seps.subcomponent) && !raw.includes(seps.escape);
   const reps = raw.split(seps.repetition);
   for (let i = 0; i < reps.length; i++) {
     const r = reps[i]!;
     if (r === '' || r === NULL_VALUE) continue;
     const comps = r.split(seps.component);
     const type = addressType(comps, seps);
+    // The first BDL repetition is never a duplicate here (skipped repetitions '' and `""` have no type).
+    if (place && type === BIRTHPLACE && place.birthplace === undefined) {
+      const cog = comp(comps, 9, seps);
+      place.birthplace = { repetition: i + 1, cog: cog === NULL_VALUE ? '' : cog };
+    }
     if (Object.prototype.hasOwnProperty.call(out, type)) {
       sink.warnings.push({
         code: ErrorCode.DataType, severity: Severity.Warning, location: loc(pid, 11, i + 1, 7),
@@ -161,13 +212,13 @@ function readAddresses(pid: Hl7Segment, seps: Separators, sink: FindingSink): Re
       continue;
     }
     const a: Address = {
-      street: wholeValue(comps, 1, seps),
-      other: wholeValue(comps, 2, seps),
-      city: wholeValue(comps, 3, seps),
-      state: wholeValue(comps, 4, seps),
-      zip: wholeValue(comps, 5, seps),
-      country: wholeValue(comps, 6, seps),
-      countyCode: wholeValue(comps, 9, seps),
+      street: wholeValue(comps, 1, seps, plain),
+      other: wholeValue(comps, 2, seps, plain),
+      city: wholeValue(comps, 3, seps, plain),
+      state: wholeValue(comps, 4, seps, plain),
+      zip: wholeValue(comps, 5, seps, plain),
+      country: wholeValue(comps, 6, seps, plain),
+      countyCode: wholeValue(comps, 9, seps, plain),
     };
     // A typed repetition with nothing in it (`""^^^^^^H`) clears the stored address of that type.
     const empty = a.street === null && a.other === null && a.city === null && a.state === null && a.zip === null
@@ -249,7 +300,7 @@ function readReliability(pid: Hl7Segment, seps: Separators, options: PamOptions,
   for (let i = 0; i < reps.length; i++) {
     const r = reps[i]!;
     if (r === '' || r === NULL_VALUE) continue;
-    let code = comp(r.split(seps.component), 1, seps);
+    let code = codeKey(comp(r.split(seps.component), 1, seps));
     if (code === '') continue;
     if (Object.prototype.hasOwnProperty.call(options.statusMap, code)) code = options.statusMap[code]!;
     if (IDENTITY_ATTRIBUTES.has(code)) {
@@ -268,13 +319,14 @@ function readReliability(pid: Hl7Segment, seps: Separators, options: PamOptions,
 
 /**
  * Demographic data of a PID segment (types.ts PatientData). Malformed dates (PID-7, PID-29) are pushed to
- * `sink.errors` (AE 102); tolerated irregularities to `sink.warnings`.
+ * `sink.errors` (AE 102); tolerated irregularities to `sink.warnings`. With `place`, the PID-11 birthplace is
+ * reported there too (`place.birthplace` stays undefined when there is none; equal to findBirthplace's answer).
  */
-export function extractPatientData(pid: Hl7Segment, seps: Separators, options: PamOptions, sink: FindingSink): PatientData {
+export function extractPatientData(pid: Hl7Segment, seps: Separators, options: PamOptions, sink: FindingSink, place?: BirthplaceOut): PatientData {
   const data: PatientData = {};
   const names = readNames(pid, seps, sink);
   if (names !== undefined) data.names = names;
-  const addresses = readAddresses(pid, seps, sink);
+  const addresses = readAddresses(pid, seps, sink, place);
   if (addresses !== undefined) data.addresses = addresses;
   const birth = readDate(pid, 7, seps, sink);
   if (birth !== undefined) data.birthDate = birth;

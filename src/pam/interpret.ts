@@ -7,7 +7,7 @@
 import { ErrorCode, Severity, type Finding, type Location } from '../hl7/errors.js';
 import type { Hl7Message, Hl7Segment } from '../hl7/model.js';
 import { checkAcceptance } from './acceptance.js';
-import { extractPatientData, findBirthplace, readCxField, type CxEntry, type FindingSink } from './extract.js';
+import { extractPatientData, readCxField, type BirthplaceOut, type CxEntry, type FindingSink } from './extract.js';
 import { insCoherence, type InsEnvironment } from './ins.js';
 import { parseHl7Time } from './time.js';
 import {
@@ -168,8 +168,7 @@ function insAction(pid: Hl7Segment, identity: PidIdentity, data: PatientData, wa
 }
 
 /** Coherence of the NIR with PID-8, PID-7 and the PID-11 BDL code (decisions.md): W 102 per mismatch. */
-function coherenceWarnings(pid: Hl7Segment, msg: Hl7Message, nir: string, warnings: Finding[]): void {
-  const place = findBirthplace(pid, msg.separators);
+function coherenceWarnings(pid: Hl7Segment, place: BirthplaceOut['birthplace'], nir: string, warnings: Finding[]): void {
   const sex = pid.get(8);
   const birth = pid.get(7);
   const mismatches = insCoherence(nir, { sex: sex === '""' ? '' : sex, birth: birth === '""' ? '' : birth, birthplace: place?.cog ?? '' });
@@ -263,7 +262,9 @@ export function interpret(msg: Hl7Message, options: PamOptions): Interpretation 
   }
 
   const identity = readPidIdentity(pid, msg, options, sink, true);
-  const data = extractPatientData(pid, msg.separators, options, sink);
+  // The PID-11 birthplace (for the INS coherence check) is picked up while the addresses are read.
+  const place: BirthplaceOut = {};
+  const data = extractPatientData(pid, msg.separators, options, sink, place);
   const mrgEntry = mrg ? firstMrgEntry(mrg, msg, sink) : undefined;
 
   // MRG-1 meaning, checked before anything is built so that every error is reported at once.
@@ -292,7 +293,7 @@ export function interpret(msg: Hl7Message, options: PamOptions): Interpretation 
 
   const warnings = sink.warnings;
   let ins = insAction(pid, identity, data, warnings);
-  if (ins.action === 'set' && ins.ins.kind === 'NIR') coherenceWarnings(pid, msg, ins.ins.value, warnings);
+  if (ins.action === 'set' && ins.ins.kind === 'NIR') coherenceWarnings(pid, place.birthplace, ins.ins.value, warnings);
 
   switch (event) {
     case 'A28':

@@ -12,14 +12,38 @@
  * is in flight (an idle worker never holds the process open). Its code is plain JavaScript evaluated in place, so
  * it runs the same from dist/ and from the TypeScript sources under the test runner.
  */
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+
+/**
+ * fsync of a file by path (the SQLite `-wal`: see relaxedSqliteCommits in process-file.ts): a missing file is fine (a WAL is only removed
+ * after a checkpoint that synced the database file). Opened read-write: some systems refuse fsync on a read-only
+ * handle. SQLite holds no POSIX lock on the `-wal` file (its locks are on the database and `-shm` files), so
+ * closing this descriptor cannot drop one of SQLite's locks.
+ */
+export function syncFile(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r+');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  try { fsyncSync(fd); } finally { closeSync(fd); }
+}
+const syncFileSource = `function syncFile(path) {
+  let fd;
+  try { fd = openSync(path, 'r+'); } catch (e) { if (e.code === 'ENOENT') return; throw e; }
+  try { fsyncSync(fd); } finally { closeSync(fd); }
+}`;
 
 const WORKER_CODE = `
 const { parentPort } = require('node:worker_threads');
-const { mkdirSync, renameSync, writeFileSync } = require('node:fs');
+const { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 parentPort.on('message', (m) => {
   try {
+    if (m.syncPath) syncFile(m.syncPath);
     mkdirSync(m.dir, { recursive: true });
     const data = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
     let at = 0;
@@ -35,6 +59,7 @@ parentPort.on('message', (m) => {
     parentPort.postMessage({ id: m.id, error: { name: e.name, message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path } });
   }
 });
+${syncFileSource}
 `;
 
 interface Reply {
@@ -73,8 +98,10 @@ function getWorker(): Worker {
 /**
  * Writes every entry into `dir` (temp name + rename) on the ACK writer thread; resolves when all are renamed.
  * The bytes are copied into one transferred buffer: the caller may reuse its buffers at once.
+ * `syncPath`: a file fsynced on the thread before the first ACK is written (the SQLite `-wal` when the import loop
+ * commits with `synchronous = NORMAL`: the commit becomes durable before any of its ACK files exists).
  */
-export function writeAckFiles(dir: string, entries: ReadonlyArray<{ name: string; bytes: Buffer }>): Promise<void> {
+export function writeAckFiles(dir: string, entries: ReadonlyArray<{ name: string; bytes: Buffer }>, syncPath: string | null = null): Promise<void> {
   if (entries.length === 0) return Promise.resolve();
   let total = 0;
   for (const e of entries) total += e.bytes.length;
@@ -94,6 +121,6 @@ export function writeAckFiles(dir: string, entries: ReadonlyArray<{ name: string
   return new Promise<void>((resolve, reject) => {
     pending.set(id, { resolve, reject });
     w.ref();
-    w.postMessage({ id, dir, names, lengths, data }, [data.buffer as ArrayBuffer]);
+    w.postMessage({ id, dir, names, lengths, data, syncPath }, [data.buffer as ArrayBuffer]);
   });
 }

@@ -22,7 +22,7 @@ import { ErrorCode, Hl7Error, Severity, type Finding } from '../hl7/errors.js';
 import { interpret } from '../pam/interpret.js';
 import { applyCommand, type ApplyOutcome } from '../store/apply.js';
 import { retryTransient, transientDbError } from '../store/retry.js';
-import type { Db, Tx } from '../store/tx.js';
+import { SqliteTx, type Db, type Tx } from '../store/tx.js';
 import {
   claimFile, emptySummary, findOriginal, findUnfinishedFiles, insertMessage, messagesOfFile, supersedeOriginal, transitionFile,
   FileState, MessageStatus, type FileRow, type FileSummary, type MessageRow, type MessageStatus as MsgStatus,
@@ -32,7 +32,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import { ackFileName, datedDir, freePath, moveFile, safeName, writeReason, LocalAckSink, type AckSink } from './files.js';
 import { AckNameSet } from './ack-names.js';
-import { writeAckFiles } from './ack-writer.js';
+import { syncFile, writeAckFiles } from './ack-writer.js';
 import { markAckErrors } from './ack-errors.js';
 
 /** Named points where tests and the hardening harness inject failures (crash between steps). */
@@ -65,6 +65,46 @@ export interface PipelineContext {
 function fenced<T>(db: Db, ctx: Pick<PipelineContext, 'fence'>, fn: (tx: Tx) => Promise<T>): Promise<T> {
   const fence = ctx.fence;
   return fence ? db.transaction(async (tx) => { await fence(tx); return fn(tx); }) : fn(db);
+}
+
+/**
+ * Group commits on SQLite without a WAL fsync at each COMMIT (issue 6), durability unchanged.
+ *
+ * The store opens SQLite in WAL mode with `synchronous = FULL` (store/db.ts): each COMMIT fsyncs the `-wal` file,
+ * on the main thread, before it returns. For the group loop of one file this returns a handle that switches the
+ * connection to `synchronous = NORMAL` until `restore()`. With NORMAL a COMMIT appends its frames to the `-wal`
+ * (write(), in the OS page cache) without fsync: it survives a crash of the process, not yet a power loss or an
+ * OS crash. The rule "an ACK file is never written before its commit is durable" (decisions.md) is kept by this:
+ *
+ * - Before any ACK file of a group is written, the `-wal` file is fsynced (`syncFile`: on the ACK writer thread
+ *   first thing for the batch, or on the main thread for the synchronous path). The group's COMMIT returned
+ *   before the batch was handed over, so its frames, commit frame included, were written to the `-wal` before
+ *   that fsync began, and fsync flushes every dirty page of the file whoever wrote it: after it, the commit is as
+ *   durable as a FULL commit (which is exactly one fsync of the `-wal` after its frames are written).
+ * - If the `-wal` was checkpointed meanwhile (auto-checkpoint, by this connection on a later COMMIT), nothing is
+ *   lost: with NORMAL, SQLite fsyncs the `-wal` before a checkpoint and the database file after it, and only
+ *   restarts (overwrites) the `-wal` once every frame is in the synced database file. A missing `-wal` (removed
+ *   after a full checkpoint at close) likewise means the database file holds and has synced everything.
+ * - ACKs replayed from the ledger (resume) go through the same fsync: rows committed under NORMAL by a run that
+ *   crashed are readable before they are durable.
+ * - `restore()` (in a finally) puts FULL back before the file's archive/quarantine marks, so every later commit
+ *   (archive mark, done) is durable at COMMIT, and that first FULL commit also syncs any frame still unsynced:
+ *   the intake moves or deletes a remote file only after processFile returned, i.e. after a durable commit.
+ * Crash after a sync but before the ACK files: the ledger holds the exact ACK bytes and a rerun rewrites the missing
+ * files, as before (no per-file fsync needed). The main thread no longer waits for one fsync per group; the ACK
+ * writer thread does, overlapped with the next group's database work.
+ *
+ * Only for better-sqlite3 on a file in WAL mode with FULL (the defaults); otherwise null and nothing changes.
+ */
+function relaxedSqliteCommits(db: Db): { wal: string; restore: () => void } | null {
+  const store: unknown = db;
+  if (!(store instanceof SqliteTx)) return null;
+  const conn = store.conn;
+  if (conn.memory || conn.inTransaction) return null;
+  if (String(conn.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') return null;
+  if (Number(conn.pragma('synchronous', { simple: true })) !== 2 /* FULL */) return null;
+  conn.pragma('synchronous = NORMAL');
+  return { wal: `${conn.name}-wal`, restore: () => { conn.pragma('synchronous = FULL'); } };
 }
 
 /** Thrown by processFile when `shouldStop` asked it to stop between two groups; the file resumes on the next run. */
@@ -331,11 +371,16 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   const log = ctx.log.child({ file: name, source: job.source });
   const fault = ctx.fault ?? (() => {});
   const localAcks = new LocalAckSink(job.ackDir);
+  // Set while the group loop commits with synchronous = NORMAL: the `-wal` to fsync before any ACK file is written.
+  let walToSync: string | null = null;
   // `threaded`: ACK files written on the ACK writer thread while the next group is applied (ack-writer.ts).
   // Marked so that `watch` can count ACK write failures (/metrics); the error itself is rethrown unchanged.
   const writeAcks = markAckErrors(async (entries: Array<{ name: string; bytes: Buffer }>, threaded = false) => {
-    if (threaded) await writeAckFiles(job.ackDir, entries);
-    else await localAcks.write(entries);
+    if (threaded) await writeAckFiles(job.ackDir, entries, walToSync);
+    else {
+      if (walToSync) syncFile(walToSync);
+      await localAcks.write(entries);
+    }
     if (job.ackSink) await job.ackSink.write(entries);
   });
 
@@ -433,6 +478,8 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   };
   // Stop only between groups: everything committed so far has its ACK files (issue 3).
   const stopCheck = async () => { if (ctx.shouldStop?.()) { await settle(); throw new StopRequested(name); } };
+  const relaxed = relaxedSqliteCommits(db);
+  walToSync = relaxed?.wal ?? null;
   try {
     for await (const raw of messagesInOrder(job.path, cfg)) {
       const done = recorded.get(raw.index);
@@ -451,6 +498,9 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
     // The groups committed so far keep their ACK files as far as the writer gets (a rerun rewrites any missing one).
     await (inflight as Promise<void> | null)?.catch(() => {}); // assigned in flush(): not narrowed here
     throw err;
+  } finally {
+    walToSync = null;
+    relaxed?.restore();
   }
   const secs = (Date.now() - started) / 1000;
   log.info('file processed', { fileId: file.id, ...summary, msgPerSec: secs > 0 ? Math.round(summary.messages / secs) : null });

@@ -137,12 +137,14 @@ async function openSqlite(path: string, opts: OpenDbOptions): Promise<Db> {
   const busy = opts.busyTimeoutMs ?? 5000;
   const pragmas = (run: (sql: string) => void) => {
     run('PRAGMA journal_mode = WAL');
-    // FULL: a commit survives power loss. Cheap because the pipeline commits groups of messages.
+    // FULL: a commit survives power loss. Cheap because the pipeline commits groups of messages. The import's group
+    // loop switches its connection to NORMAL and fsyncs the -wal before any ACK file (pipeline/process-file.ts).
     run('PRAGMA synchronous = FULL');
     run('PRAGMA foreign_keys = ON');
     run(`PRAGMA busy_timeout = ${busy}`);
-    // 64 MiB page cache (default 2 MiB): index pages of a large store stay in memory during an import.
-    run('PRAGMA cache_size = -65536');
+    // 32 MiB page cache (default 2 MiB): index pages of a large store stay in memory during an import. 64 MiB cost
+    // ~35 MB more peak RSS for no measurable speed (issue 6, BENCHMARKS.md).
+    run('PRAGMA cache_size = -32768');
     run('PRAGMA temp_store = MEMORY');
   };
   if (driver === 'sqlite3') {
