@@ -23,6 +23,7 @@ import { interpret } from '../pam/interpret.js';
 import { applyCommand, type ApplyOutcome } from '../store/apply.js';
 import { retryTransient, transientDbError } from '../store/retry.js';
 import { SqliteTx, type Db, type Tx } from '../store/tx.js';
+import { applyGroup } from '../store/pg-group.js';
 import {
   claimFile, emptySummary, findOriginal, findUnfinishedFiles, insertMessage, messagesOfFile, supersedeOriginal, transitionFile,
   FileState, MessageStatus, type FileRow, type FileSummary, type MessageRow, type MessageStatus as MsgStatus,
@@ -455,9 +456,8 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
       group = [];
       const results = await db.transaction(async (tx) => {
         await ctx.fence?.(tx);
-        const out: MessageResult[] = [];
-        for (const raw of batch) out.push(await processMessage(tx, raw, file, usedNames, ctx, job.supersede));
-        return out;
+        // PostgreSQL: the whole group in a few round trips, redone message by message if that fails (store/pg-group.ts).
+        return applyGroup(tx, batch, usedNames, (t, raw, names) => processMessage(t, raw, file, names, ctx, job.supersede));
       });
       fault('after-commit');
       for (const r of results) { count(summary, r.status, r.outcome); replay.push({ name: r.ackName, bytes: r.ack }); }

@@ -7,9 +7,10 @@
  * `other`) with flat copies of the INS traits (birth name, first given name, given names list, used names,
  * birthplace COG) for lookups; `encodeState` is the only place that derives them, so they never drift.
  */
-import type { Tx } from './tx.js';
+import { deferWrite, type Tx } from './tx.js';
 import type { Address, Identifier, Ins, InsKind, MessageHeader, PatientData, PersonName } from '../pam/types.js';
 import { authorityKey } from '../pam/types.js';
+import { MISS } from './pg-group.js';
 
 /** One recorded change of a patient field (history.changes holds an array of them). */
 export interface FieldChange {
@@ -303,14 +304,27 @@ const SQL_RETIRE_PATIENT = `UPDATE patients SET active = 0, merged_into = ?, las
   WHERE id = ? AND active = 1`;
 const SQL_REPOINT_MERGED = 'UPDATE patients SET merged_into = ? WHERE merged_into = ?';
 
+// In a PostgreSQL group (pg-group.ts) `tx.groupCache` answers the reads below from memory when it knows the answer, and
+// every write below keeps it exact; the writes whose result is not needed go through `tx.defer`.
+
 /** A patient row by id. */
 export async function getPatientRow(tx: Tx, id: number): Promise<PatientRow | undefined> {
-  return tx.get<PatientRow>(SQL_PATIENT, [id]);
+  const c = tx.groupCache;
+  const hit = c ? c.patient(id) : MISS;
+  if (hit !== MISS) return hit;
+  const row = await tx.get<PatientRow>(SQL_PATIENT, [id]);
+  if (c && row) c.learnPatient(row);
+  return row;
 }
 
 /** The patient owning an identifier (matched on authority key, value and type), with its whole row. */
 export async function findPatientByIdentifier(tx: Tx, id: Identifier): Promise<PatientRow | undefined> {
-  return tx.get<PatientRow>(SQL_PATIENT_BY_IDENTIFIER, [authorityKey(id), id.value, id.type]);
+  const c = tx.groupCache;
+  const hit = c ? c.patientsByIdentifiers([id]) : MISS;
+  if (hit !== MISS) return hit[0];
+  const row = await tx.get<PatientRow>(SQL_PATIENT_BY_IDENTIFIER, [authorityKey(id), id.value, id.type]);
+  c?.learnIdentifiers([id], [row]);
+  return row;
 }
 
 /** `SQL_PATIENT_BY_IDENTIFIER` for n identifiers in one statement: one UNION ALL branch each, `k` = branch number. */
@@ -330,24 +344,47 @@ function sqlPatientsByIdentifiers(n: number): string {
  */
 export async function findPatientsByIdentifiers(tx: Tx, ids: readonly Identifier[]): Promise<Array<PatientRow | undefined>> {
   if (ids.length <= 1) return ids.length === 0 ? [] : [await findPatientByIdentifier(tx, ids[0]!)];
+  const c = tx.groupCache;
+  const hit = c ? c.patientsByIdentifiers(ids) : MISS;
+  if (hit !== MISS) return hit;
   const params: unknown[] = [];
   for (const id of ids) params.push(authorityKey(id), id.value, id.type);
   const out: Array<PatientRow | undefined> = new Array(ids.length).fill(undefined);
   for (const row of await tx.all<PatientRow & { k: number }>(sqlPatientsByIdentifiers(ids.length), params)) out[Number(row.k)] = row;
+  c?.learnIdentifiers(ids, out);
   return out;
+}
+
+/** The demographic columns of a state as a row patch (the values encodeState binds, by column). */
+function stateColumns(state: PatientState): Pick<PatientRow, 'status' | 'attributes' | 'birth_name' | 'first_name' | 'birth_given_names'
+  | 'used_name' | 'used_first_name' | 'birth_date' | 'sex' | 'birth_place' | 'names' | 'addresses' | 'other'> {
+  const v = encodeState(state) as Array<string | null>;
+  return {
+    status: v[0]!, attributes: v[1]!, birth_name: v[2]!, first_name: v[3]!, birth_given_names: v[4]!, used_name: v[5]!,
+    used_first_name: v[6]!, birth_date: v[7]!, sex: v[8]!, birth_place: v[9]!, names: v[10]!, addresses: v[11]!, other: v[12]!,
+  };
 }
 
 /** Creates an active patient; returns its id. */
 export async function createPatient(tx: Tx, state: PatientState, lastMessageTime: string | null, now: string): Promise<number> {
-  const row = await tx.get<{ id: number }>(SQL_CREATE_PATIENT, [...encodeState(state), lastMessageTime, now, now]);
-  return Number(row!.id);
+  const params = [...encodeState(state), lastMessageTime, now, now];
+  const c = tx.groupCache;
+  // In a group the id is the one the sequence will give (checked when the INSERT runs).
+  const predicted = c ? c.allocPatientId() : null;
+  const id = predicted ?? Number((await tx.get<{ id: number }>(SQL_CREATE_PATIENT, params))!.id);
+  if (c) {
+    c.putPatient({ id, active: 1, merged_into: null, ...stateColumns(state), last_message_time: lastMessageTime, created_at: now, updated_at: now });
+  }
+  if (predicted !== null) await deferWrite(tx, SQL_CREATE_PATIENT, params, (r) => Number(r.rows[0]?.id) === predicted);
+  return id;
 }
 
 /** Rewrites the demographic columns (flat and JSON, kept in sync by encodeState) and the stale-guard time. */
 export async function updatePatient(
   tx: Tx, id: number, state: PatientState, lastMessageTime: string | null, updatedAt: string,
 ): Promise<void> {
-  await tx.run(SQL_UPDATE_PATIENT, [...encodeState(state), lastMessageTime, updatedAt, id]);
+  tx.groupCache?.patchPatient(id, { ...stateColumns(state), last_message_time: lastMessageTime, updated_at: updatedAt });
+  await deferWrite(tx, SQL_UPDATE_PATIENT, [...encodeState(state), lastMessageTime, updatedAt, id]);
 }
 
 /**
@@ -357,9 +394,20 @@ export async function updatePatient(
 export async function retirePatient(
   tx: Tx, id: number, survivorId: number, lastMessageTime: string | null, now: string,
 ): Promise<void> {
+  const c = tx.groupCache;
+  const cached = c ? c.patient(id) : MISS;
+  if (c && cached !== MISS) {
+    if (cached.active !== 1) throw new Error(`patient ${id} is not active: cannot be merged`);
+    c.patchPatient(id, { active: 0, merged_into: survivorId, last_message_time: lastMessageTime, updated_at: now });
+    c.repoint(id, survivorId);
+    await deferWrite(tx, SQL_RETIRE_PATIENT, [survivorId, lastMessageTime, now, id], (r) => r.rowCount === 1);
+    await deferWrite(tx, SQL_REPOINT_MERGED, [survivorId, id]);
+    return;
+  }
   const n = await tx.run(SQL_RETIRE_PATIENT, [survivorId, lastMessageTime, now, id]);
   if (n !== 1) throw new Error(`patient ${id} is not active: cannot be merged`);
   await tx.run(SQL_REPOINT_MERGED, [survivorId, id]);
+  c?.repoint(id, survivorId);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -387,7 +435,8 @@ export async function findIdentifiersByValue(tx: Tx, value: string): Promise<Ide
 
 /** Attaches an identifier to a patient. The unique index uq_identifiers_key rejects one owned by another record. */
 export async function addIdentifier(tx: Tx, patientId: number, id: Identifier, now: string): Promise<void> {
-  await tx.run(SQL_ADD_IDENTIFIER, [patientId, id.value, id.authority, id.oid, id.type, authorityKey(id), now]);
+  tx.groupCache?.setOwner(id, patientId);
+  await deferWrite(tx, SQL_ADD_IDENTIFIER, [patientId, id.value, id.authority, id.oid, id.type, authorityKey(id), now]);
 }
 
 /** addIdentifier for several identifiers in one multi-row INSERT (rows created in the order given). */
@@ -398,7 +447,8 @@ export async function addIdentifiers(tx: Tx, patientId: number, ids: readonly Id
   }
   const params: unknown[] = [];
   for (const id of ids) params.push(patientId, id.value, id.authority, id.oid, id.type, authorityKey(id), now);
-  await tx.run(sqlAddIdentifiers(ids.length), params);
+  for (const id of ids) tx.groupCache?.setOwner(id, patientId);
+  await deferWrite(tx, sqlAddIdentifiers(ids.length), params);
 }
 const addIdentifiersSql: string[] = [];
 function sqlAddIdentifiers(n: number): string {
@@ -412,17 +462,31 @@ function sqlAddIdentifiers(n: number): string {
 
 /** Renames an identifier in place (A47): same row, same owner. Returns the number of rows changed (0 or 1). */
 export async function renameIdentifier(tx: Tx, from: Identifier, to: Identifier): Promise<number> {
-  return tx.run(SQL_RENAME_IDENTIFIER, [to.value, to.authority, to.oid, to.type, authorityKey(to), authorityKey(from), from.value, from.type]);
+  const params = [to.value, to.authority, to.oid, to.type, authorityKey(to), authorityKey(from), from.value, from.type];
+  const c = tx.groupCache;
+  const owner = c ? c.owner(from) : MISS;
+  if (c && owner !== MISS) {
+    if (owner !== null) { c.setOwner(from, null); c.setOwner(to, owner); }
+    await deferWrite(tx, SQL_RENAME_IDENTIFIER, params);
+    return owner === null ? 0 : 1;
+  }
+  const n = await tx.run(SQL_RENAME_IDENTIFIER, params);
+  if (c) { c.setOwner(from, null); c.forgetIdentifier(to); }
+  return n;
 }
 
 /** Gives an identifier to another patient. Returns the number of rows changed (0 or 1). */
 export async function moveIdentifier(tx: Tx, id: Identifier, toPatientId: number): Promise<number> {
-  return tx.run(SQL_MOVE_IDENTIFIER, [toPatientId, authorityKey(id), id.value, id.type]);
+  const n = await tx.run(SQL_MOVE_IDENTIFIER, [toPatientId, authorityKey(id), id.value, id.type]);
+  tx.groupCache?.setOwner(id, n === 1 ? toPatientId : null);
+  return n;
 }
 
 /** Detaches an identifier. Returns the number of rows removed (0 or 1). */
 export async function deleteIdentifier(tx: Tx, id: Identifier): Promise<number> {
-  return tx.run(SQL_DELETE_IDENTIFIER, [authorityKey(id), id.value, id.type]);
+  const n = await tx.run(SQL_DELETE_IDENTIFIER, [authorityKey(id), id.value, id.type]);
+  tx.groupCache?.setOwner(id, null);
+  return n;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -439,38 +503,73 @@ const SQL_ADD_INS = 'INSERT INTO ins (patient_id, value, oid, kind, created_at) 
 
 /** The INS rows of a patient (at most one in practice). */
 export async function listIns(tx: Tx, patientId: number): Promise<InsRow[]> {
-  return tx.all<InsRow>(SQL_INS_OF, [patientId]);
+  const c = tx.groupCache;
+  const hit = c ? c.insList(patientId) : MISS;
+  if (hit !== MISS) return [...hit];
+  const rows = await tx.all<InsRow>(SQL_INS_OF, [patientId]);
+  c?.learnInsList(patientId, rows);
+  return rows;
 }
 
-/** The INS rows of a patient (`patientId` null: none) together with the row holding `probe`, wherever it is. */
+/**
+ * The INS rows of a patient (`patientId` null: none) together with the row holding `probe`, wherever it is. From the
+ * group cache the patient's rows come first (callers only look the probe's row up and filter the patient's rows).
+ */
 export async function listInsWithOwner(tx: Tx, patientId: number | null, probe: { oid: string; value: string }): Promise<InsRow[]> {
-  return tx.all<InsRow>(SQL_INS_OF_OR_OWNER, [patientId, probe.oid, probe.value]);
+  const c = tx.groupCache;
+  if (c) {
+    const own = patientId === null ? [] : c.insList(patientId);
+    const byValue = c.insOfValue(probe.value);
+    if (own !== MISS && byValue !== MISS) {
+      return [...own, ...byValue.filter((r) => r.oid === probe.oid && r.patient_id !== patientId)];
+    }
+  }
+  const rows = await tx.all<InsRow>(SQL_INS_OF_OR_OWNER, [patientId, probe.oid, probe.value]);
+  if (c && patientId !== null) c.learnInsList(patientId, rows.filter((r) => r.patient_id === patientId));
+  return rows;
 }
 
 /** The INS row with this authority OID and value. */
 export async function findIns(tx: Tx, oid: string, value: string): Promise<InsRow | undefined> {
+  const hit = tx.groupCache ? tx.groupCache.insOfValue(value) : MISS;
+  if (hit !== MISS) return hit.find((r) => r.oid === oid);
   return tx.get<InsRow>(SQL_INS_OWNER, [oid, value]);
 }
 
 /** Every INS row with this value, whatever its OID (NIR/NIA, production/test). */
 export async function findInsByValue(tx: Tx, value: string): Promise<InsRow[]> {
-  return tx.all<InsRow>(SQL_INS_BY_VALUE, [value]);
+  const c = tx.groupCache;
+  const hit = c ? c.insOfValue(value) : MISS;
+  // ORDER BY patient_id, id: the cached rows are in id order and the sort is stable.
+  if (hit !== MISS) return [...hit].sort((a, b) => a.patient_id - b.patient_id);
+  const rows = await tx.all<InsRow>(SQL_INS_BY_VALUE, [value]);
+  c?.learnInsValue(value, rows);
+  return rows;
 }
 
 /** Deletes every INS row (NIR and NIA) of a patient; returns how many. */
 export async function removeIns(tx: Tx, patientId: number): Promise<number> {
+  const c = tx.groupCache;
+  const n = c ? c.removeIns(patientId) : MISS;
+  if (n !== MISS) {
+    await deferWrite(tx, SQL_DELETE_INS_OF, [patientId]);
+    return n;
+  }
   return tx.run(SQL_DELETE_INS_OF, [patientId]);
 }
 
 /** Replaces the INS rows of a patient with `ins` (one INS per patient). The unique index uq_ins_value rejects an INS held elsewhere. */
 export async function setIns(tx: Tx, patientId: number, ins: Ins, now: string): Promise<void> {
-  await tx.run(SQL_DELETE_INS_OF, [patientId]);
+  const c = tx.groupCache;
+  if (c) c.removeIns(patientId);
+  await deferWrite(tx, SQL_DELETE_INS_OF, [patientId]);
   await addIns(tx, patientId, ins, now);
 }
 
 /** Adds an INS row to a patient known to hold none (a new record): saves setIns's DELETE on the create path. */
 export async function addIns(tx: Tx, patientId: number, ins: Ins, now: string): Promise<void> {
-  await tx.run(SQL_ADD_INS, [patientId, ins.value, ins.oid, ins.kind, now]);
+  tx.groupCache?.addIns({ patient_id: patientId, value: ins.value, oid: ins.oid, kind: ins.kind });
+  await deferWrite(tx, SQL_ADD_INS, [patientId, ins.value, ins.oid, ins.kind, now]);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -485,7 +584,7 @@ const SQL_HISTORY_OF = `SELECT ${HISTORY_COLUMNS} FROM history WHERE patient_id 
 export async function insertHistory(
   tx: Tx, patientId: number, header: MessageHeader, changes: readonly FieldChange[], recordedAt: string,
 ): Promise<void> {
-  await tx.run(SQL_ADD_HISTORY, [
+  await deferWrite(tx, SQL_ADD_HISTORY, [
     patientId, header.sendingApp, header.sendingFacility, header.controlId, header.event, header.messageTime,
     recordedAt, JSON.stringify(changes),
   ]);

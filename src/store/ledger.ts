@@ -8,7 +8,8 @@
  * rewritten and from which duplicates are answered byte for byte.
  */
 import { hostname } from 'node:os';
-import type { Tx } from './tx.js';
+import { deferWrite, type Tx } from './tx.js';
+import { MISS } from './pg-group.js';
 
 export const FileState = {
   Claimed: 'claimed', Archiving: 'archiving', Done: 'done', Quarantining: 'quarantining', Quarantined: 'quarantined',
@@ -97,6 +98,9 @@ export async function messagesOfFile(tx: Tx, fileId: number): Promise<MessageRow
 
 /** The live original for an idempotency key (MSH-3.1, MSH-4.1, MSH-10), if any. */
 export async function findOriginal(tx: Tx, app: string, facility: string, controlId: string): Promise<Pick<MessageRow, 'id' | 'content_sha256' | 'outcome' | 'status' | 'ack' | 'patient_id'> | undefined> {
+  // In a PostgreSQL group (pg-group.ts) the live originals of the group's MSH-10 values were read up front.
+  const hit = tx.groupCache ? tx.groupCache.original(app, facility, controlId) : MISS;
+  if (hit !== MISS) return hit as Pick<MessageRow, 'id' | 'content_sha256' | 'outcome' | 'status' | 'ack' | 'patient_id'> | undefined;
   return tx.get(
     `SELECT id, content_sha256, outcome, status, ack, patient_id FROM messages
      WHERE sending_app = ? AND sending_facility = ? AND control_id = ? AND status NOT IN ('duplicate', 'conflict') AND superseded = 0`,
@@ -112,7 +116,12 @@ export interface NewMessage {
 }
 
 export async function insertMessage(tx: Tx, m: NewMessage): Promise<void> {
-  await tx.run(
+  // A row that owns its key (uq_messages_key) is the live original later messages of the group must find.
+  if (tx.groupCache && m.controlId !== null && m.status !== MessageStatus.Duplicate && m.status !== MessageStatus.Conflict) {
+    tx.groupCache.addOriginal(m.sendingApp, m.sendingFacility, m.controlId,
+      { content_sha256: m.contentSha256, outcome: m.outcome, status: m.status, ack: m.ack, patient_id: m.patientId });
+  }
+  await deferWrite(tx, 
     `INSERT INTO messages (file_id, idx, sending_app, sending_facility, control_id, content_sha256, event, message_time, status,
        outcome, error_code, error_text, patient_id, ack_name, ack, superseded, created_at, sequence_number)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
@@ -126,7 +135,9 @@ export async function insertMessage(tx: Tx, m: NewMessage): Promise<void> {
  * live or belongs to `fileId` itself (a key repeated inside the reimported file stays a duplicate).
  */
 export async function supersedeOriginal(tx: Tx, id: number, fileId: number): Promise<boolean> {
-  return (await tx.run('UPDATE messages SET superseded = 1 WHERE id = ? AND file_id <> ? AND superseded = 0', [id, fileId])) === 1;
+  const done = (await tx.run('UPDATE messages SET superseded = 1 WHERE id = ? AND file_id <> ? AND superseded = 0', [id, fileId])) === 1;
+  if (done) tx.groupCache?.supersede(id);
+  return done;
 }
 
 // ---------------------------------------------------------------------------------------------------------

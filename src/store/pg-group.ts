@@ -1,0 +1,655 @@
+/**
+ * PostgreSQL group mode: a group of messages (one transaction, groupSize messages) in a handful of round trips
+ * instead of ~8 per message (issue 5 benchmark; BENCHMARKS.md "PostgreSQL").
+ *
+ * Every statement on PostgreSQL is a loopback round trip, and node-postgres 8 cannot pipeline prepared statements.
+ * A group therefore runs optimistically:
+ *
+ * 1. **Prefetch.** One query each for everything the group's messages can read: the identifiers carrying any CX-1
+ *    value seen in their PID-3 / MRG-1 (with their patient rows), the INS rows of those patients and of those values,
+ *    and the live ledger rows of their MSH-10 values. The values are read from the raw bytes with a plain split;
+ *    one read differently (escapes, another charset) is simply not prefetched. The answers are exact for every value
+ *    asked about, so `GroupCache` answers a lookup of such a value from memory, and anything else from the database.
+ * 2. **Write-behind.** Writes whose result is not needed (`Tx.defer`) are formatted with escaped literals and sent
+ *    later, in order, as one multi-statement simple query (one round trip, not awaited: the database works while the
+ *    next messages are parsed). Every write also updates the cache, so the group's later messages read their own
+ *    writes. The id of a new patient is predicted from the sequence (nothing else draws from it under the store-wide
+ *    apply lock) and checked against `RETURNING id` when the INSERT runs. A read the cache cannot answer first sends
+ *    the pending writes, so it sees them.
+ * 3. **Per-message atomicity** without a SAVEPOINT per message: a message that is rejected (or throws) before any of
+ *    its writes left the process simply has them dropped and the cache changes undone. Anything else — a write that
+ *    fails in the database, a wrong predicted id, a message failing after its writes were sent — marks the group
+ *    failed: it is rolled back to its own savepoint and run again exactly as before this mode existed (a real
+ *    SAVEPOINT per message, every statement in its own round trip), so a failing message still rolls back alone
+ *    and gets its AE, and the other messages of the group commit.
+ *
+ * The cache is an exact model of the rows it holds, not a guess: the outcome, ACK bytes, history and every table
+ * are the same as statement by statement. Rows ids are too: statements run in the original order, each sequence is
+ * drawn in the same order, and a group redone after a failure is the only case where ids can differ (sequence values
+ * used by the abandoned attempt are not given back, as for any rolled-back statement).
+ */
+import { authorityKey, type Identifier } from '../pam/types.js';
+import { KnexTx, pgStatement, type PgConnection, type Row, type Tx } from './tx.js';
+import type { InsRow, PatientRow } from './identity.js';
+
+/** Key of the transaction-scoped advisory lock serialising group transactions (lease.ts APPLY_LOCK_KEY, 'pamd'). */
+const APPLY_LOCK_KEY = 0x70616d64;
+
+/** Answer of a cache lookup that the cache cannot give: ask the database. */
+export const MISS: unique symbol = Symbol('miss');
+export type Miss = typeof MISS;
+
+/** The columns findOriginal reads (ledger.ts). */
+export interface OriginalRow { id: number; content_sha256: string; outcome: string; status: string; ack: Buffer; patient_id: number | null }
+
+const idKey = (authKey: string, value: string, type: string) => `${authKey}\u0000${value}\u0000${type}`;
+const origKey = (app: string, fac: string, ctl: string) => `${app}\u0000${fac}\u0000${ctl}`;
+
+/**
+ * Exact in-memory model of the rows a group reads: patients, identifier → owner, INS rows, live ledger originals.
+ * `MISS` means "not known here". Changes made inside a savepoint are undone when it is rolled back.
+ */
+export class GroupCache {
+  private readonly patients = new Map<number, PatientRow>();
+  /** identifier key → owning patient id, or null: known to have no row. */
+  private readonly idOwner = new Map<string, number | null>();
+  /** CX-1 values whose every identifier row is in idOwner (a key of such a value absent from idOwner has no row). */
+  private readonly idValues = new Set<string>();
+  /** Every INS row of a patient, in id order. */
+  private readonly insOf = new Map<number, InsRow[]>();
+  /** Every INS row with a value, in id order. */
+  private readonly insByValue = new Map<string, InsRow[]>();
+  /** Live ledger original per idempotency key (null: none); id undefined for a row this group inserted. */
+  private readonly originals = new Map<string, (Omit<OriginalRow, 'id'> & { id: number | undefined }) | null>();
+  /** MSH-10 values whose live originals are all in `originals`. */
+  private readonly ctlValues = new Set<string>();
+  /** Next id patients_id_seq will give, null when unknown. */
+  private nextPatientId: number | null = null;
+  private readonly undoLog: Array<() => void> = [];
+  private depth = 0;
+
+  // --- savepoints -----------------------------------------------------------------------------------------
+  enter(): number { this.depth++; return this.undoLog.length; }
+  leave(mark: number, rollback: boolean): void {
+    if (rollback) while (this.undoLog.length > mark) this.undoLog.pop()!();
+    if (--this.depth === 0) this.undoLog.length = 0;
+  }
+  private set<K, V>(m: Map<K, V>, k: K, v: V): void {
+    if (this.depth > 0) {
+      const had = m.has(k);
+      const old = m.get(k);
+      this.undoLog.push(() => { if (had) m.set(k, old as V); else m.delete(k); });
+    }
+    m.set(k, v);
+  }
+  private forgetValue(set: Set<string>, v: string): void {
+    if (!set.has(v)) return;
+    if (this.depth > 0) this.undoLog.push(() => set.add(v));
+    set.delete(v);
+  }
+
+  // --- prefetch -------------------------------------------------------------------------------------------
+  learnPatient(row: PatientRow): void {
+    if ('k' in row) { const { k: _k, ...rest } = row as PatientRow & { k?: unknown }; row = rest as PatientRow; }
+    this.patients.set(row.id, row);
+  }
+  /** Every identifier row of each value in `values` (with its patient row). */
+  learnIdentifierValues(values: Iterable<string>, rows: ReadonlyArray<{ auth_key: string; value: string; type: string; patient: PatientRow }>): void {
+    for (const r of rows) { this.learnPatient(r.patient); this.idOwner.set(idKey(r.auth_key, r.value, r.type), r.patient.id); }
+    for (const v of values) this.idValues.add(v);
+  }
+  /** Every INS row of the patients `owners` and of the values `values`, in id order. */
+  learnIns(owners: Iterable<number>, values: Iterable<string>, rows: readonly InsRow[]): void {
+    const own = new Set(owners);
+    const vals = new Set(values);
+    for (const p of own) this.insOf.set(p, []);
+    for (const v of vals) this.insByValue.set(v, []);
+    for (const r of rows) {
+      const row: InsRow = { patient_id: r.patient_id, value: r.value, oid: r.oid, kind: r.kind };
+      if (own.has(row.patient_id)) this.insOf.get(row.patient_id)!.push(row);
+      if (vals.has(row.value)) this.insByValue.get(row.value)!.push(row);
+    }
+  }
+  /** Every live original whose MSH-10 is in `controlIds`. */
+  learnOriginals(controlIds: Iterable<string>, rows: ReadonlyArray<OriginalRow & { sending_app: string; sending_facility: string; control_id: string }>): void {
+    for (const r of rows) {
+      this.originals.set(origKey(r.sending_app, r.sending_facility, r.control_id),
+        { id: r.id, content_sha256: r.content_sha256, outcome: r.outcome, status: r.status, ack: r.ack, patient_id: r.patient_id });
+    }
+    for (const c of controlIds) this.ctlValues.add(c);
+  }
+  private patientIdStep = 1;
+  setNextPatientId(n: number | null, step = 1): void { this.nextPatientId = n; this.patientIdStep = step; }
+
+  // --- patients -------------------------------------------------------------------------------------------
+  patient(id: number): PatientRow | Miss { return this.patients.get(id) ?? MISS; }
+
+  /** The owner of each identifier (undefined: none), or MISS when any of them is not known. */
+  patientsByIdentifiers(ids: readonly Identifier[]): Array<PatientRow | undefined> | Miss {
+    const out: Array<PatientRow | undefined> = [];
+    for (const id of ids) {
+      const owner = this.idOwner.get(idKey(authorityKey(id), id.value, id.type));
+      if (owner === undefined) {
+        if (!this.idValues.has(id.value)) return MISS;
+        out.push(undefined);
+      } else if (owner === null) out.push(undefined);
+      else {
+        const row = this.patients.get(owner);
+        if (!row) return MISS;
+        out.push(row);
+      }
+    }
+    return out;
+  }
+  /** Database answers for these identifiers (read after every pending write was sent). */
+  learnIdentifiers(ids: readonly Identifier[], rows: ReadonlyArray<PatientRow | undefined>): void {
+    ids.forEach((id, i) => {
+      const row = rows[i];
+      if (row) this.learnPatient(row);
+      this.idOwner.set(idKey(authorityKey(id), id.value, id.type), row ? row.id : null);
+    });
+  }
+
+  /** The id the next patient INSERT will get, or null when unknown. */
+  allocPatientId(): number | null {
+    const id = this.nextPatientId;
+    if (id === null) return null;
+    if (this.depth > 0) this.undoLog.push(() => { this.nextPatientId = id; });
+    this.nextPatientId = id + this.patientIdStep;
+    return id;
+  }
+  /** A patient this group created: its row, and no INS yet. */
+  putPatient(row: PatientRow): void {
+    this.set(this.patients, row.id, row);
+    this.set(this.insOf, row.id, []);
+  }
+  /** Columns changed by an UPDATE of a cached row (a row not cached is left to the database). */
+  patchPatient(id: number, patch: Partial<PatientRow>): void {
+    const row = this.patients.get(id);
+    if (row) this.set(this.patients, id, { ...row, ...patch });
+  }
+  /** `UPDATE patients SET merged_into = to WHERE merged_into = from` on the cached rows. */
+  repoint(from: number, to: number): void {
+    for (const [id, row] of this.patients) if (row.merged_into === from) this.set(this.patients, id, { ...row, merged_into: to });
+  }
+
+  // --- identifiers ----------------------------------------------------------------------------------------
+  /** Owner of one identifier: a patient id, null (none), or MISS. */
+  owner(id: Identifier): number | null | Miss {
+    const o = this.idOwner.get(idKey(authorityKey(id), id.value, id.type));
+    if (o !== undefined) return o;
+    return this.idValues.has(id.value) ? null : MISS;
+  }
+  setOwner(id: Identifier, patientId: number | null): void {
+    this.set(this.idOwner, idKey(authorityKey(id), id.value, id.type), patientId);
+  }
+  /** After a change whose effect on this identifier is not known: nothing about its value is answered any more. */
+  forgetIdentifier(id: Identifier): void {
+    const k = idKey(authorityKey(id), id.value, id.type);
+    if (this.idOwner.has(k)) {
+      const old = this.idOwner.get(k);
+      if (this.depth > 0) this.undoLog.push(() => this.idOwner.set(k, old!));
+      this.idOwner.delete(k);
+    }
+    this.forgetValue(this.idValues, id.value);
+  }
+
+  // --- INS ------------------------------------------------------------------------------------------------
+  insList(patientId: number): InsRow[] | Miss { return this.insOf.get(patientId) ?? MISS; }
+  insOfValue(value: string): InsRow[] | Miss { return this.insByValue.get(value) ?? MISS; }
+  learnInsList(patientId: number, rows: readonly InsRow[]): void {
+    this.insOf.set(patientId, rows.map((r) => ({ patient_id: r.patient_id, value: r.value, oid: r.oid, kind: r.kind })));
+  }
+  learnInsValue(value: string, rows: readonly InsRow[]): void {
+    this.insByValue.set(value, rows.map((r) => ({ patient_id: r.patient_id, value: r.value, oid: r.oid, kind: r.kind })));
+  }
+  /** `DELETE FROM ins WHERE patient_id = ?`; returns the rows removed when the patient's list is known. */
+  removeIns(patientId: number): number | Miss {
+    const list = this.insOf.get(patientId);
+    for (const [v, rows] of this.insByValue) {
+      if (rows.some((r) => r.patient_id === patientId)) this.set(this.insByValue, v, rows.filter((r) => r.patient_id !== patientId));
+    }
+    this.set(this.insOf, patientId, []);
+    return list ? list.length : MISS;
+  }
+  addIns(row: InsRow): void {
+    const list = this.insOf.get(row.patient_id);
+    if (list) this.set(this.insOf, row.patient_id, [...list, row]);
+    const byValue = this.insByValue.get(row.value);
+    if (byValue) this.set(this.insByValue, row.value, [...byValue, row]);
+  }
+
+  // --- ledger ---------------------------------------------------------------------------------------------
+  /** The live original of a key: a row, undefined (none), or MISS (unknown, or inserted by this group: its id is not known). */
+  original(app: string, fac: string, ctl: string): OriginalRow | undefined | Miss {
+    const o = this.originals.get(origKey(app, fac, ctl));
+    if (o === undefined) return this.ctlValues.has(ctl) ? undefined : MISS;
+    if (o === null) return undefined;
+    if (o.id === undefined) return MISS;
+    return o as OriginalRow;
+  }
+  /** A ledger row inserted by this group that owns its key (status neither duplicate nor conflict). */
+  addOriginal(app: string, fac: string, ctl: string, row: Omit<OriginalRow, 'id'>): void {
+    this.set(this.originals, origKey(app, fac, ctl), { ...row, id: undefined });
+  }
+  /** The original with this ledger id was superseded (no longer live). */
+  supersede(id: number): void {
+    for (const [k, o] of this.originals) if (o && o.id === id) this.set(this.originals, k, null);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Literal formatting for the write-behind simple queries
+
+class NotFormattable extends Error {}
+
+/** A bound value as an SQL literal: escaped text (an untyped literal, typed by its column like a parameter), bytea hex, NULL. */
+function literal(v: unknown, escapeLiteral: (s: string) => string): string {
+  if (v === null || v === undefined) return 'NULL';
+  if (typeof v === 'boolean') return v ? "'1'" : "'0'";
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new NotFormattable('number');
+    return `'${v}'`;
+  }
+  if (typeof v === 'bigint') return `'${v}'`;
+  if (typeof v === 'string') {
+    // A NUL cannot be sent inside a query text (it would end it): such a statement runs as a prepared one.
+    if (v.includes('\u0000')) throw new NotFormattable('NUL');
+    // Without a quote or a backslash, escapeLiteral's answer is the text between quotes.
+    return /['\\]/.test(v) ? escapeLiteral(v) : `'${v}'`;
+  }
+  if (Buffer.isBuffer(v)) return `'\\x${v.toString('hex')}'::bytea`;
+  throw new NotFormattable(typeof v);
+}
+
+/** `?` placeholders (the store's portable SQL) replaced by literals; NotFormattable for knex.raw's other syntax. */
+function inline(sql: string, params: readonly unknown[] | undefined, escapeLiteral: (s: string) => string): string {
+  if (!pgStatement(sql)) throw new NotFormattable('syntax');
+  let i = 0;
+  const out = sql.replace(/\?/g, () => {
+    if (!params || i >= params.length) throw new NotFormattable('arity');
+    return literal(params[i++], escapeLiteral);
+  });
+  if ((params?.length ?? 0) !== i) throw new NotFormattable('arity');
+  return out;
+}
+
+/**
+ * The shape of a deferred statement: its table, and for an `INSERT … VALUES (…)[, (…)] [RETURNING …]` the head and
+ * tail that several of them share when merged into one multi-row INSERT (with its number of rows).
+ */
+interface Shape { table: string | null; head: string | null; tail: string; rows: number; valuesSql: string | null }
+const shapes = new Map<string, Shape>();
+function shapeOf(sql: string): Shape {
+  let sh = shapes.get(sql);
+  if (!sh) {
+    const ins = /^\s*INSERT INTO (\w+) (\([^()]*\))\s+VALUES\s+([^]*?)(\s+RETURNING\s+[\w\s,]+)?\s*$/i.exec(sql);
+    const other = /^\s*(?:UPDATE|DELETE FROM) (\w+)\s/i.exec(sql);
+    sh = ins && !/\bON CONFLICT\b/i.test(sql) && /^\([^()]*\)(\s*,\s*\([^()]*\))*$/.test(ins[3]!)
+      ? { table: ins[1]!.toLowerCase(), head: `INSERT INTO ${ins[1]} ${ins[2]} VALUES `, tail: ins[4] ?? '', rows: ins[3]!.split(/\)\s*,\s*\(/).length, valuesSql: ins[3]! }
+      : { table: other ? other[1]!.toLowerCase() : null, head: null, tail: '', rows: 1, valuesSql: null };
+    shapes.set(sql, sh);
+  }
+  return sh;
+}
+
+/**
+ * Order in which the tables' deferred statements run in one round trip. Each table keeps its own statements in their
+ * original order, so every sequence is drawn in the same order and a later statement on a row sees the earlier ones;
+ * across tables the only dependencies are foreign keys to patients (inserted first), and no deferred statement
+ * deletes a patient. A batch with any other statement runs in its original order.
+ */
+const TABLE_ORDER = ['patients', 'identifiers', 'ins', 'history', 'messages'];
+
+interface Pending {
+  /** The full statement (original order), and for an INSERT its VALUES rows alone (merging). */
+  text: string; values: string | null; shape: Shape | null;
+  check?: (r: { rows: Row[]; rowCount: number }) => boolean;
+}
+interface Sent { text: string; parts: Array<{ p: Pending; rows: number }> }
+
+/** The batch as statements: per table in TABLE_ORDER, consecutive INSERTs of the same shape merged into one. */
+function plan(batch: readonly Pending[]): Sent[] {
+  const tail: Pending[] = [];
+  const byTable = new Map<string, Pending[]>(TABLE_ORDER.map((t) => [t, []]));
+  for (const p of batch) {
+    const list = p.shape?.table ? byTable.get(p.shape.table) : undefined;
+    if (list) list.push(p);
+    else if (p.shape === null && p === batch[batch.length - 1]) tail.push(p); // the RELEASE at the end of a group
+    else return batch.map((x) => ({ text: x.text, parts: [{ p: x, rows: x.shape?.rows ?? 1 }] }));
+  }
+  const out: Sent[] = [];
+  for (const t of TABLE_ORDER) {
+    let cur: { sent: Sent; head: string; tail: string; values: string[] } | null = null;
+    const close = () => { if (cur) { cur.sent.text = cur.head + cur.values.join(', ') + cur.tail; out.push(cur.sent); cur = null; } };
+    for (const p of byTable.get(t)!) {
+      const sh = p.shape!;
+      if (sh.head !== null && p.values !== null) {
+        const c = cur as { sent: Sent; head: string; tail: string; values: string[] } | null;
+        if (c && c.head === sh.head && c.tail === sh.tail) {
+          c.values.push(p.values);
+          c.sent.parts.push({ p, rows: sh.rows });
+          continue;
+        }
+        close();
+        cur = { sent: { text: '', parts: [{ p, rows: sh.rows }] }, head: sh.head, tail: sh.tail, values: [p.values] };
+        continue;
+      }
+      close();
+      out.push({ text: p.text, parts: [{ p, rows: 1 }] });
+    }
+    close();
+  }
+  for (const p of tail) out.push({ text: p.text, parts: [{ p, rows: 1 }] });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The group's Tx
+
+/**
+ * The group attempt cannot be trusted any more: it is rolled back and redone statement by statement. The original
+ * error is `reason`, not `cause`: it is not this message's error, so the pipeline must not retry the message for it
+ * (store/retry.ts follows `cause`); the redo meets the error again, in its own savepoint, if it is real.
+ */
+export class GroupFailed extends Error {
+  override readonly name = 'GroupFailed';
+  constructor(readonly reason: unknown) { super(`group attempt abandoned: ${(reason as Error)?.message ?? String(reason)}`); }
+}
+
+type PgResult = { rows?: Row[]; rowCount?: number | null };
+
+/** Statements per write-behind round trip, and round trips in flight before the next one waits. */
+const FLUSH_STATEMENTS = 400;
+const MAX_IN_FLIGHT = 2;
+
+let groupSeq = 0;
+/** PAMDROP_PG_GROUP_TRACE=1: cache misses and abandoned attempts on stderr (diagnosis, counting round trips). */
+const TRACE = !!process.env.PAMDROP_PG_GROUP_TRACE;
+
+/** Tx of one optimistic group attempt on a PostgreSQL transaction's connection. */
+export class PgGroupTx implements Tx {
+  readonly dialect = 'pg' as const;
+  readonly groupCache = new GroupCache();
+  private buf: Pending[] = [];
+  private inFlight: Array<Promise<void>> = [];
+  /** Set once the attempt must be abandoned; every later call throws it. */
+  failure: GroupFailed | null = null;
+  private depth = 0;
+  /** A write-behind round trip was sent since the innermost savepoint began. */
+  private sentInSavepoint = false;
+  private readonly savepointName = `pamdrop_grp${++groupSeq}`;
+  private started = false;
+
+  /** node-postgres's own escaping (Client#escapeLiteral: quotes doubled, E'' with backslashes doubled when needed). */
+  private readonly escapeLiteral: (s: string) => string;
+
+  constructor(private readonly conn: PgConnection & { escapeLiteral?: (s: string) => string }) {
+    if (typeof conn.escapeLiteral !== 'function') throw new Error('PostgreSQL client without escapeLiteral');
+    this.escapeLiteral = conn.escapeLiteral.bind(conn);
+  }
+
+  private fail(err: unknown): GroupFailed {
+    if (!this.failure) this.failure = err instanceof GroupFailed ? err : new GroupFailed(err);
+    return this.failure;
+  }
+  private guard(): void { if (this.failure) throw this.failure; }
+
+  private async query(config: string | { name?: string; text: string; values?: unknown[] }): Promise<PgResult | PgResult[]> {
+    try {
+      return await this.conn.query(config) as PgResult | PgResult[];
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
+  /** Sends the pending writes (one round trip, not awaited). */
+  private send(): void {
+    if (this.buf.length === 0) return;
+    const batch = this.buf;
+    this.buf = [];
+    if (this.depth > 0) this.sentInSavepoint = true;
+    // One query at a time on the client (node-postgres deprecates queueing): each batch starts when the previous ends.
+    const prev = this.inFlight[this.inFlight.length - 1];
+    const sent = plan(batch);
+    const text = sent.map((x) => x.text).join(';\n');
+    const run = () => this.query(text);
+    const p = (prev ? prev.then(run) : run()).then((res) => {
+      const list = Array.isArray(res) ? res : [res];
+      if (list.length !== sent.length) throw this.fail(new Error(`group write-behind: ${list.length} results for ${sent.length} statements`));
+      sent.forEach((x, i) => {
+        const r = list[i]!;
+        let row = 0;
+        for (const { p: part, rows } of x.parts) {
+          // A merged INSERT … RETURNING answers its rows in VALUES order: each part gets its own.
+          const mine = x.parts.length === 1 ? { rows: r.rows ?? [], rowCount: r.rowCount ?? 0 } : { rows: (r.rows ?? []).slice(row, row + rows), rowCount: rows };
+          row += rows;
+          if (part.check && !part.check(mine)) throw this.fail(new Error(`group write-behind check failed: ${part.text.slice(0, 60)}`));
+        }
+      });
+    });
+    p.catch(() => {}); // observed by settle()
+    this.inFlight.push(p);
+  }
+  /** Waits for every write sent; throws if one failed. */
+  private async settle(): Promise<void> {
+    while (this.inFlight.length > 0) {
+      const p = this.inFlight.shift()!;
+      try { await p; } catch (err) { throw this.fail(err); }
+    }
+    this.guard();
+  }
+  /** Sends the pending writes and waits for all of them: the database then holds everything written so far. */
+  private async sync(): Promise<void> {
+    this.send();
+    await this.settle();
+  }
+
+  /** Advisory lock, the group savepoint, and the prefetch for these raw messages. */
+  async begin(raws: ReadonlyArray<{ bytes: Buffer }>): Promise<void> {
+    // The store-wide apply lock (lease.ts takes it too when fencing; it is re-entrant): no other instance writes
+    // identities until COMMIT, so what is read now stays true for the whole group.
+    await this.query(`SELECT pg_advisory_xact_lock(${APPLY_LOCK_KEY}); SAVEPOINT ${this.savepointName}`);
+    this.started = true;
+    const { values, controlIds } = prefetchKeys(raws);
+    const vals = [...values];
+    const ctls = [...controlIds];
+    const one = async (sql: string, params: unknown[]): Promise<Row[]> => {
+      const res = await this.query({ name: pgStatement(sql)!.name, text: pgStatement(sql)!.text, values: params });
+      return (Array.isArray(res) ? res[0]! : res).rows ?? [];
+    };
+    const idRows = vals.length === 0 ? [] : await one(SQL_PREFETCH_IDENTIFIERS, [vals]);
+    const patients = idRows.map((r) => {
+      const { ik_auth, ik_value, ik_type, ...p } = r as Row & { ik_auth: string; ik_value: string; ik_type: string };
+      return { auth_key: ik_auth, value: ik_value, type: ik_type, patient: p as unknown as PatientRow };
+    });
+    this.groupCache.learnIdentifierValues(vals, patients);
+    const owners = [...new Set(patients.map((p) => p.patient.id))];
+    const insRows = vals.length === 0 && owners.length === 0 ? [] : await one(SQL_PREFETCH_INS, [vals, owners]);
+    this.groupCache.learnIns(owners, vals, insRows as unknown as InsRow[]);
+    const origRows = ctls.length === 0 ? [] : await one(SQL_PREFETCH_ORIGINALS, [ctls]);
+    this.groupCache.learnOriginals(ctls, origRows as never);
+    const seq = (await one(SQL_PATIENT_SEQUENCE, []))[0] as { last: string | null; inc: string } | undefined;
+    // Unknown when never drawn or reset (is_called false): then this group's creations ask the sequence (RETURNING id).
+    this.groupCache.setNextPatientId(!seq || seq.last === null ? null : Number(seq.last) + Number(seq.inc), seq ? Number(seq.inc) : 1);
+  }
+
+  /** Sends what is left and releases the group savepoint; throws GroupFailed when anything failed. */
+  async finish(): Promise<void> {
+    this.guard();
+    this.buf.push({ text: `RELEASE SAVEPOINT ${this.savepointName}`, values: null, shape: null });
+    await this.sync();
+  }
+
+  /** Abandons the attempt: rolls back to the group savepoint (the transaction is usable again). */
+  async abandon(): Promise<void> {
+    if (TRACE) process.stderr.write(`pg-group abandoned: ${this.failure?.message ?? 'error'}\n`);
+    this.buf = [];
+    for (const p of this.inFlight.splice(0)) await p.catch(() => {});
+    if (this.started) await this.conn.query(`ROLLBACK TO SAVEPOINT ${this.savepointName}; RELEASE SAVEPOINT ${this.savepointName}`);
+  }
+
+  // --- Tx ---------------------------------------------------------------------------------------------------
+  private async read(sql: string, params?: readonly unknown[]): Promise<{ rows: Row[]; changes: number }> {
+    this.guard();
+    if (TRACE) process.stderr.write(`pg-group read ${sql.slice(0, 80).replace(/\s+/g, ' ')}\n`);
+    await this.sync();
+    const st = pgStatement(sql);
+    const values = (params ?? []).map((p) => (p === undefined ? null : typeof p === 'boolean' ? (p ? 1 : 0) : p));
+    let res: PgResult | PgResult[];
+    try {
+      res = await this.conn.query(st ? { name: st.name, text: st.text, values } : { text: sql, values });
+    } catch (err) {
+      if (err instanceof Error && st) err.message = `${st.text} - ${err.message}`;
+      throw this.fail(err);
+    }
+    const r = Array.isArray(res) ? res[res.length - 1]! : res;
+    return { rows: r.rows ?? [], changes: r.rowCount ?? 0 };
+  }
+  async all<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]> { return (await this.read(sql, params)).rows as T[]; }
+  async get<T = Row>(sql: string, params?: readonly unknown[]): Promise<T | undefined> { return (await this.read(sql, params)).rows[0] as T | undefined; }
+  async run(sql: string, params?: readonly unknown[]): Promise<number> { return (await this.read(sql, params)).changes; }
+
+  async defer(sql: string, params?: readonly unknown[], check?: Pending['check']): Promise<void> {
+    this.guard();
+    let text: string;
+    let values: string | null = null;
+    const shape = shapeOf(sql);
+    try {
+      if (shape.head !== null && shape.valuesSql !== null) {
+        // An INSERT: its VALUES rows alone (merged with others), and the statement rebuilt around them.
+        values = inline(shape.valuesSql, params, this.escapeLiteral);
+        text = shape.head + values + shape.tail;
+      } else text = inline(sql, params, this.escapeLiteral);
+    } catch (err) {
+      if (!(err instanceof NotFormattable)) throw err;
+      const r = await this.read(sql, params);
+      if (check && !check({ rows: r.rows, rowCount: r.changes })) throw this.fail(new Error('group write check failed'));
+      return;
+    }
+    this.buf.push(check ? { text, values, shape, check } : { text, values, shape });
+    if (this.buf.length >= FLUSH_STATEMENTS) {
+      this.send();
+      while (this.inFlight.length > MAX_IN_FLIGHT) {
+        try { await this.inFlight.shift()!; } catch (err) { throw this.fail(err); }
+      }
+    }
+  }
+
+  /**
+   * No SAVEPOINT is sent: a failure before any of fn's writes were sent drops them and undoes the cache; any
+   * other failure abandons the group attempt (it is redone with real savepoints).
+   */
+  async savepoint<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    this.guard();
+    const mark = this.groupCache.enter();
+    const bufMark = this.buf.length;
+    const sentBefore = this.sentInSavepoint;
+    this.depth++;
+    this.sentInSavepoint = false;
+    let ok = false;
+    try {
+      const out = await fn(this);
+      ok = true;
+      return out;
+    } catch (err) {
+      if (this.failure || this.sentInSavepoint) throw this.fail(err);
+      this.buf.length = bufMark;
+      throw err;
+    } finally {
+      this.depth--;
+      this.groupCache.leave(mark, !ok);
+      this.sentInSavepoint = sentBefore || this.sentInSavepoint;
+    }
+  }
+
+  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> { return this.savepoint(fn); }
+}
+
+// Prefetch statements (PostgreSQL: one array parameter each).
+const SQL_PREFETCH_IDENTIFIERS = `SELECT i.auth_key AS ik_auth, i.value AS ik_value, i.type AS ik_type, p.id, p.active, p.merged_into,
+  p.status, p.attributes, p.birth_name, p.first_name, p.birth_given_names, p.used_name, p.used_first_name, p.birth_date, p.sex,
+  p.birth_place, p.names, p.addresses, p.other, p.last_message_time, p.created_at, p.updated_at
+  FROM identifiers i JOIN patients p ON p.id = i.patient_id WHERE i.value = ANY(?::text[])`;
+const SQL_PREFETCH_INS = 'SELECT patient_id, value, oid, kind FROM ins WHERE value = ANY(?::text[]) OR patient_id = ANY(?::int[]) ORDER BY id';
+const SQL_PREFETCH_ORIGINALS = `SELECT id, sending_app, sending_facility, control_id, content_sha256, outcome, status, ack, patient_id FROM messages
+  WHERE control_id = ANY(?::text[]) AND status NOT IN ('duplicate', 'conflict') AND superseded = 0`;
+const SQL_PATIENT_SEQUENCE = `SELECT pg_sequence_last_value(seqrelid) AS last, seqincrement AS inc FROM pg_sequence
+  WHERE seqrelid = pg_get_serial_sequence('patients', 'id')::regclass`;
+
+/**
+ * The CX-1 values of every PID-3 and MRG-1 repetition and the MSH-10 of each raw message, read with a plain split of
+ * the latin1 text (what the prefetch asks for; a value read differently here is just not prefetched).
+ */
+export function prefetchKeys(raws: ReadonlyArray<{ bytes: Buffer }>): { values: Set<string>; controlIds: Set<string> } {
+  const values = new Set<string>();
+  const controlIds = new Set<string>();
+  for (const raw of raws) {
+    const text = raw.bytes.toString('latin1');
+    let fs = '|', cs = '^', rs = '~';
+    for (const line of text.split(/\r\n|\r|\n/)) {
+      const tag = line.slice(0, 3);
+      if (tag === 'MSH') {
+        fs = line[3] ?? '|'; cs = line[4] ?? '^'; rs = line[5] ?? '~';
+        const ctl = line.split(fs)[9];
+        if (ctl) controlIds.add(ctl.split(cs)[0]!);
+      } else if (tag === 'PID' || tag === 'MRG') {
+        const field = line.split(fs)[tag === 'PID' ? 3 : 1];
+        if (!field) continue;
+        for (const rep of field.split(rs)) {
+          const v = rep.split(cs)[0];
+          if (v) values.add(v);
+        }
+      }
+    }
+  }
+  return { values, controlIds };
+}
+
+/** A Set that records additions apart from its base until `commit()` (ACK names of a group attempt that may be redone). */
+export class OverlaySet extends Set<string> {
+  constructor(private readonly base: Set<string>) { super(); }
+  override has(v: string): boolean { return super.has(v) || this.base.has(v); }
+  commit(): void { for (const v of super.values()) this.base.add(v); }
+}
+
+/** Group mode is on unless PAMDROP_PG_GROUP=0 (a switch for comparisons and for ruling it out when diagnosing). */
+const enabled = () => process.env.PAMDROP_PG_GROUP !== '0';
+
+/**
+ * Runs one group of messages inside an open transaction: on PostgreSQL as an optimistic group attempt (above), redone
+ * message by message on `tx` if the attempt fails; elsewhere message by message. `one` processes a message with
+ * the Tx and ACK-name set it is given.
+ */
+export async function applyGroup<M extends { bytes: Buffer }, R>(
+  tx: Tx, raws: readonly M[], usedNames: Set<string>, one: (tx: Tx, raw: M, names: Set<string>) => Promise<R>,
+): Promise<R[]> {
+  const conn = raws.length > 1 && enabled() && tx instanceof KnexTx && tx.dialect === 'pg' ? await tx.pgConnection() : null;
+  if (conn) {
+    const g = new PgGroupTx(conn);
+    const names = new OverlaySet(usedNames);
+    const out: R[] = [];
+    try {
+      await g.begin(raws);
+      for (const raw of raws) {
+        out.push(await one(g, raw, names));
+        if (g.failure) break;
+      }
+      if (!g.failure) {
+        await g.finish();
+        names.commit();
+        return out;
+      }
+    } catch (err) {
+      // Before the group savepoint exists the transaction cannot be saved: the group fails as it always did.
+      if (!g.failure && !(err instanceof GroupFailed)) {
+        await g.abandon().catch(() => {});
+        throw err;
+      }
+    }
+    await g.abandon();
+  }
+  const out: R[] = [];
+  for (const raw of raws) out.push(await one(tx, raw, usedNames));
+  return out;
+}

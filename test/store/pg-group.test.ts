@@ -1,0 +1,154 @@
+/**
+ * PostgreSQL group mode (src/store/pg-group.ts): a group of messages applied with a prefetch, a read-through cache and
+ * write-behind must leave exactly the store and ACK files that message-by-message processing leaves (PAMDROP_PG_GROUP=0),
+ * including when the optimistic attempt fails and the group is redone: a write refused by the database, a wrong
+ * predicted patient id.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generate } from '../../bench/generate.js';
+import { main } from '../../src/cli/main.js';
+import { openDb } from '../../src/store/db.js';
+import { dumpSite } from '../helpers/dump.js';
+import { makeTarget } from '../helpers/db.js';
+
+const hasPg = !!process.env.PAMDROP_TEST_PG_URL;
+
+/** The generated traffic as separate messages (latin1 "binary" strings). */
+function messages(n: number, seed: number): string[] {
+  return [...generate({ messages: n, seed, charset: 'latin9', envelope: false })].join('').split(/(?=MSH\|)/).filter((m) => m.startsWith('MSH|'));
+}
+
+interface Site { root: string; target: string; dispose(): Promise<void> }
+
+async function site(): Promise<Site> {
+  const root = mkdtempSync(join(tmpdir(), 'pamdrop-group-'));
+  for (const d of ['inbox', 'outbox', 'archive', 'error']) mkdirSync(join(root, d));
+  const t = makeTarget('pg');
+  return { root, target: t.target, dispose: async () => { await t.dispose(); rmSync(root, { recursive: true, force: true }); } };
+}
+
+/** Imports the files in order; group mode on or off. Returns the totals of each run. */
+async function importAll(s: Site, files: string[][], group: boolean): Promise<Array<Record<string, number>>> {
+  const before = process.env.PAMDROP_PG_GROUP;
+  const time = process.env.PAMDROP_FIXED_TIME;
+  process.env.PAMDROP_PG_GROUP = group ? '1' : '0';
+  process.env.PAMDROP_FIXED_TIME = '2026-01-02T03:04:05.000Z';
+  const totals: Array<Record<string, number>> = [];
+  try {
+    for (const [i, f] of files.entries()) {
+      const p = join(s.root, 'inbox', `adt_${i}.hl7`);
+      writeFileSync(p, f.join(''), 'latin1');
+      let out = '';
+      await main(['--db', s.target, '--log-level', 'silent', '--json', 'import', p, '--ack-dir', join(s.root, 'outbox'),
+        '--archive-dir', join(s.root, 'archive'), '--error-dir', join(s.root, 'error')], (t) => { out += t; });
+      totals.push(JSON.parse(out).totals);
+    }
+  } finally {
+    if (before === undefined) delete process.env.PAMDROP_PG_GROUP; else process.env.PAMDROP_PG_GROUP = before;
+    if (time === undefined) delete process.env.PAMDROP_FIXED_TIME; else process.env.PAMDROP_FIXED_TIME = time;
+  }
+  return totals;
+}
+
+/** Runs `prepare` on a fresh migrated store, then the import with the group mode on and off: both sites, dumped. */
+async function both(files: string[][], prepare?: (s: Site) => Promise<void>) {
+  const out: Array<{ totals: Array<Record<string, number>>; dump: Record<string, unknown>; ids: unknown[] }> = [];
+  for (const group of [true, false]) {
+    const s = await site();
+    try {
+      const db = await openDb(s.target);
+      try { await prepare?.(s); } finally { await db.close(); }
+      const totals = await importAll(s, files, group);
+      const db2 = await openDb(s.target);
+      const ids = await db2.all('SELECT id FROM patients ORDER BY id').finally(() => db2.close());
+      out.push({ totals, dump: await dumpSite(s.root, s.target), ids });
+    } finally {
+      await s.dispose();
+    }
+  }
+  return { group: out[0]!, plain: out[1]! };
+}
+
+describe.skipIf(!hasPg)('PostgreSQL group mode (pg-group.ts)', () => {
+  const all = messages(1300, 11);
+  const cut = 800;
+  // File 1: 800 messages (2 groups); file 2: the rest, 150 earlier messages again (duplicates) and one reusing an
+  // MSH-10 with other content (AE 205); file 3: everything again (duplicates only).
+  const conflict = all[5]!.replace('PV1|1|N', 'PV1|1|O');
+  const files = [all.slice(0, cut), [...all.slice(cut), ...all.slice(100, 250), conflict], all];
+
+  it('leaves the same store, ACK files and patient ids as message-by-message processing', async () => {
+    const { group, plain } = await both(files);
+    expect(group.totals).toEqual(plain.totals);
+    expect(group.totals[1]).toMatchObject({ AE: 1, duplicates: 150 });
+    expect(group.ids).toEqual(plain.ids);
+    expect(group.dump).toEqual(plain.dump);
+  }, 240_000);
+
+  it('a write the database refuses: the group is redone message by message, only that message gets AE', async () => {
+    const victim = all[300]!.split('|')[9]!;
+    // A trigger refuses the history row of one message, something apply cannot foresee.
+    const prepare = async (s: Site) => {
+      const db = await openDb(s.target);
+      try {
+        await db.knex.raw(`CREATE FUNCTION refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN IF NEW.control_id = '${victim}' THEN RAISE EXCEPTION 'refused by test trigger'; END IF; RETURN NEW; END $$`);
+        await db.knex.raw('CREATE TRIGGER refuse_one BEFORE INSERT ON history FOR EACH ROW EXECUTE FUNCTION refuse_one()');
+      } finally {
+        await db.close();
+      }
+    };
+    const { group, plain } = await both([all.slice(0, cut)], prepare);
+    expect(group.totals).toEqual(plain.totals);
+    expect(group.totals[0]).toMatchObject({ messages: cut, AE: 1 });
+    expect(group.dump).toEqual(plain.dump);
+    const acks = group.dump.outbox as Record<string, string>;
+    const ack = Object.entries(acks).find(([name]) => name.includes(victim))![1];
+    expect(ack).toMatch(/MSA\|AE\|/);
+  }, 240_000);
+
+  it('a sequence reset (setval … false): patient ids still come from the sequence, in the same order', async () => {
+    const prepare = async (s: Site) => {
+      const db = await openDb(s.target);
+      try { await db.knex.raw("SELECT setval(pg_get_serial_sequence('patients', 'id'), 1000, false)"); } finally { await db.close(); }
+    };
+    const { group, plain } = await both([all.slice(0, 600)], prepare);
+    expect(group.totals).toEqual(plain.totals);
+    expect((group.ids[0] as { id: number }).id).toBe(1000);
+    expect(group.ids).toEqual(plain.ids);
+    expect(group.dump).toEqual(plain.dump);
+  }, 240_000);
+
+  it('a predicted patient id proves wrong (the sequence drawn behind its back): the group is redone, same store', async () => {
+    // An A28 creation (it writes a history row) in the second group (the first one of a fresh store predicts no id).
+    const trigger = all.slice(550).find((m) => m.split('|')[8]!.startsWith('ADT^A28'))!.split('|')[9]!;
+    const prepare = async (s: Site) => {
+      const db = await openDb(s.target);
+      try {
+        await db.knex.raw(`CREATE FUNCTION draw_one() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN IF NEW.control_id = '${trigger}' THEN PERFORM nextval(pg_get_serial_sequence('patients', 'id')); END IF; RETURN NEW; END $$`);
+        await db.knex.raw('CREATE TRIGGER draw_one BEFORE INSERT ON history FOR EACH ROW EXECUTE FUNCTION draw_one()');
+      } finally {
+        await db.close();
+      }
+    };
+    const { group, plain } = await both([all.slice(0, cut)], prepare);
+    expect(group.totals).toEqual(plain.totals);
+    expect(group.totals[0]).toMatchObject({ messages: cut, AA: cut });
+    expect(group.dump).toEqual(plain.dump);
+  }, 240_000);
+
+  it('literals: quotes, backslashes and non-ASCII text are stored as sent', async () => {
+    const odd = all.slice(0, 40).map((m, i) => (i % 2 === 0 ? m.replace(/\rPID\|1\|\|([^|]*)\|\|([^^|]*)\^/, (_x, ids, fam) => `\rPID|1||${ids}||${fam}'O\\E\\X'\u00e9^`) : m));
+    const { group, plain } = await both([odd]);
+    expect(group.totals).toEqual(plain.totals);
+    expect(group.dump).toEqual(plain.dump);
+    expect(JSON.stringify(group.dump)).toContain("'O");
+  }, 240_000);
+});
+
+
+
