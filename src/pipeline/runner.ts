@@ -58,6 +58,8 @@ function inboxSources(config: ResolvedConfig, path: string): string[] {
  */
 export async function runJobsClaimed(jobs: FileJob[], ctx: Omit<PipelineContext, 'owner' | 'fence'>, tag: string, extraSources: readonly string[] = []): Promise<RunReport> {
   if (!usesSourceLeases(ctx.db)) return withWriterLock(ctx, tag, (owner) => runJobs(jobs, { ...ctx, owner }));
+  // Nothing to process (every named file already done, reported from the ledger): no lease needed.
+  if (jobs.length === 0) return runJobs([], { ...ctx, owner: makeOwner(tag) });
   const sources = [...new Set([...extraSources, ...jobs.flatMap((j) => [j.source, ...inboxSources(ctx.config, j.path)])])];
   return withSourceLeases({ db: ctx.db, ttlMs: ctx.config.lockTtlMs, log: ctx.log, tag, share: false }, sources, async (leases) => {
     const busy: string[] = [];

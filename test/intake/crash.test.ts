@@ -57,11 +57,15 @@ describe.each(dbKinds())('SIGKILL during `run`, then run again (%s)', (kind) => 
     }
   }, 120_000);
 
-  it.each([
+  // PostgreSQL runs a reduced set (CI time): one point per step of the file's life, both files, a marker. Every step
+  // is crossed on PostgreSQL by test/pipeline/crash.test.ts; what this adds is `run` under a lease left by the killed process.
+  const PG = new Set(['after-claim:1/false', 'after-commit:3/false', 'after-acks:5/false', 'after-archive-mark:1/false',
+    'before-quarantine-move:1/false', 'after-claim:2/false', 'after-acks:5/true']);
+  it.each(([
     ['after-claim:1', false], ['after-commit:1', false], ['after-commit:3', false], ['after-acks:2', false], ['after-acks:5', false],
     ['before-archive:1', false], ['after-archive-mark:1', false], ['before-quarantine-move:1', false], ['after-claim:2', false],
     ['after-acks:5', true], ['after-archive-mark:1', true], ['before-quarantine-move:1', true],
-  ] as const)('%s (done marker: %s) ends as one clean run', async (fault, marker) => {
+  ] as const).filter(([f, m]) => kind === 'sqlite' || PG.has(`${f}/${m}`)))('%s (done marker: %s) ends as one clean run', async (fault, marker) => {
     const s = site(kind, marker);
     const killed = cli(s, ['run'], { ...env, PAMDROP_FAULT: fault });
     expect(killed.signal).toBe('SIGKILL');
