@@ -75,6 +75,14 @@ function joinFields(name: string, fields: string[], fieldSep: string, isMsh: boo
   return [name, ...fields.slice(1, last + 1)].join(fieldSep);
 }
 
+/** `text.split(sep)[1] ?? ''` without the array. */
+function secondPiece(text: string, sep: string): string {
+  const a = text.indexOf(sep);
+  if (a < 0) return '';
+  const b = text.indexOf(sep, a + 1);
+  return b < 0 ? text.slice(a + 1) : text.slice(a + 1, b);
+}
+
 /** Builds the ACK for one inbound message. */
 export function buildAck(input: AckInput): string {
   const { inbound, code, findings, controlId, now, self } = input;
@@ -100,7 +108,7 @@ export function buildAck(input: AckInput): string {
     sendingFacility = msh.raw(6);
     receivingApp = msh.raw(3);
     receivingFacility = msh.raw(4);
-    event = msh.raw(9).split(c)[1] ?? '';
+    event = secondPiece(msh.raw(9), c);
     processingId = msh.raw(11);
     version = msh.raw(12);
     country = msh.raw(17);

@@ -10,7 +10,7 @@
  * a message with ~6 segments; see ../../BENCHMARKS.md.
  */
 import { ErrorCode, Hl7Error } from './errors.js';
-import { readSeparators, unescapeHl7, type Separators } from './encoding.js';
+import { readSeparators, splitOn, unescapeHl7, type Separators } from './encoding.js';
 
 /** The HL7 explicit null: "delete this value" (pam-fr.md §2.1, HL7 null rules). */
 export const NULL_VALUE = '""';
@@ -87,7 +87,7 @@ export class Hl7Segment {
 
   private split(): string[] {
     if (!this.fields) {
-      this.fields = this.text.split(this.seps.field);
+      this.fields = splitOn(this.text, this.seps.field);
       this.shift = this.name === 'MSH' || this.name === 'FHS' || this.name === 'BHS' ? 1 : 0;
     }
     return this.fields;
@@ -108,7 +108,7 @@ export class Hl7Segment {
     const raw = this.raw(n);
     if (raw === '') return [];
     if (n <= 2 && (this.name === 'MSH' || this.name === 'FHS' || this.name === 'BHS')) return [new Hl7Field(raw, this.seps)];
-    return raw.split(this.seps.repetition).map((r) => new Hl7Field(r, this.seps));
+    return splitOn(raw, this.seps.repetition).map((r) => new Hl7Field(r, this.seps));
   }
 
   /** Repetition `rep` (1-based) of field n; an empty field when absent. */
@@ -153,7 +153,7 @@ export class Hl7Message {
    */
   static parse(text: string): Hl7Message {
     const seps = readSeparators(text);
-    const lines = text.includes('\n') ? text.split(/\r\n|\r|\n/) : text.split('\r');
+    const lines = text.includes('\n') ? text.split(/\r\n|\r|\n/) : splitOn(text, '\r');
     const segments: Hl7Segment[] = [];
     const fieldSep = seps.field.charCodeAt(0);
     // Occurrence numbers: counted among the segments before (a message has a handful), a Map only for long messages.

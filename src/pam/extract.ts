@@ -7,7 +7,7 @@
  */
 import { ErrorCode, Severity, type Finding } from '../hl7/errors.js';
 import type { Separators } from '../hl7/encoding.js';
-import { unescapeHl7 } from '../hl7/encoding.js';
+import { splitOn, unescapeHl7 } from '../hl7/encoding.js';
 import { NULL_VALUE, type Hl7Segment } from '../hl7/model.js';
 import { classifyCx, type CxClass } from './ins.js';
 import { birthDate } from './time.js';
@@ -76,7 +76,7 @@ export function readCxField(seg: Hl7Segment, field: number, seps: Separators): C
   const raw = seg.raw(field);
   const out: CxEntry[] = [];
   if (raw === '') return out;
-  const reps = raw.split(seps.repetition);
+  const reps = splitOn(raw, seps.repetition);
   for (let i = 0; i < reps.length; i++) {
     const cx = classifyCx(reps[i]!, seps);
     if (cx.kind !== 'empty') out.push({ repetition: i + 1, cx });
@@ -90,12 +90,29 @@ export function readCxField(seg: Hl7Segment, field: number, seps: Separators): C
  * the component is already its own value.
  */
 function comp(comps: string[], i: number, seps: Separators, plain = false): string {
-  let c = comps[i - 1];
+  const c = comps[i - 1];
   if (c === undefined || c === '') return '';
-  if (plain) return c;
+  return plain ? c : compValue(c, seps);
+}
+
+/** A raw component's value: subcomponent 1, unescaped. */
+function compValue(c: string, seps: Separators): string {
+  if (c === '') return '';
   const s = c.indexOf(seps.subcomponent);
   if (s >= 0) c = c.slice(0, s);
   return c.includes(seps.escape) ? unescapeHl7(c, seps) : c;
+}
+
+/** The n-th (1-based) piece of `text` split on `sep`, '' when absent: `text.split(sep)[n - 1] ?? ''` without the array. */
+function nthPiece(text: string, sep: string, n: number): string {
+  let from = 0;
+  for (let k = 1; k < n; k++) {
+    const at = text.indexOf(sep, from);
+    if (at < 0) return '';
+    from = at + 1;
+  }
+  const end = text.indexOf(sep, from);
+  return end < 0 ? (from === 0 ? text : text.slice(from)) : text.slice(from, end);
 }
 
 /** A component of a repetition that replaces a stored one wholly: '' and `""` both become null. */
@@ -115,7 +132,7 @@ function triState(seg: Hl7Segment, field: number, c: number, seps: Separators): 
   let first = raw;
   const r = raw.indexOf(seps.repetition);
   if (r >= 0) first = raw.slice(0, r);
-  const v = comp(first.split(seps.component), c, seps);
+  const v = compValue(nthPiece(first, seps.component, c), seps);
   if (v === '') return undefined;
   return v === NULL_VALUE ? null : v;
 }
@@ -139,11 +156,11 @@ function readNames(pid: Hl7Segment, seps: Separators, sink: FindingSink): Record
   if (raw === NULL_VALUE) return null;
   const out: Record<string, PersonName | null> = {};
   const plain = !raw.includes(seps.subcomponent) && !raw.includes(seps.escape);
-  const reps = raw.split(seps.repetition);
+  const reps = splitOn(raw, seps.repetition);
   for (let i = 0; i < reps.length; i++) {
     const r = reps[i]!;
     if (r === '' || r === NULL_VALUE) continue; // a typeless repetition: nothing to key it on
-    const comps = r.split(seps.component);
+    const comps = splitOn(r, seps.component);
     let type = codeKey(comp(comps, 7, seps));
     if (type === '') {
       const shifted = comp(comps, 8, seps);
@@ -193,11 +210,11 @@ function readAddresses(pid: Hl7Segment, seps: Separators, sink: FindingSink, pla
   if (raw === NULL_VALUE) return null;
   const out: Record<string, Address | null> = {};
   const plain = !raw.includes(seps.subcomponent) && !raw.includes(seps.escape);
-  const reps = raw.split(seps.repetition);
+  const reps = splitOn(raw, seps.repetition);
   for (let i = 0; i < reps.length; i++) {
     const r = reps[i]!;
     if (r === '' || r === NULL_VALUE) continue;
-    const comps = r.split(seps.component);
+    const comps = splitOn(r, seps.component);
     const type = addressType(comps, seps);
     // The first BDL repetition is never a duplicate here (skipped repetitions '' and `""` have no type).
     if (place && type === BIRTHPLACE && place.birthplace === undefined) {
@@ -235,9 +252,9 @@ function readAddresses(pid: Hl7Segment, seps: Separators, sink: FindingSink, pla
 export function findBirthplace(pid: Hl7Segment, seps: Separators): { repetition: number; cog: string } | undefined {
   const raw = pid.raw(11);
   if (raw === '' || raw === NULL_VALUE) return undefined;
-  const reps = raw.split(seps.repetition);
+  const reps = splitOn(raw, seps.repetition);
   for (let i = 0; i < reps.length; i++) {
-    const comps = reps[i]!.split(seps.component);
+    const comps = splitOn(reps[i]!, seps.component);
     if (addressType(comps, seps) === BIRTHPLACE) {
       const cog = comp(comps, 9, seps);
       return { repetition: i + 1, cog: cog === NULL_VALUE ? '' : cog };
@@ -273,10 +290,10 @@ function readPhones(pid: Hl7Segment, seps: Separators): string | null | undefine
   const standard = seps.component === '^' && seps.subcomponent === '&';
   const piece = (p: string) => (p.includes(seps.escape) ? unescapeHl7(p, seps) : p);
   let out = '';
-  const reps = raw.split(seps.repetition);
+  const reps = splitOn(raw, seps.repetition);
   for (const r of reps) {
     if (r === '' || r === NULL_VALUE) continue;
-    const v = standard ? piece(r) : r.split(seps.component).map((c) => c.split(seps.subcomponent).map(piece).join('&')).join('^');
+    const v = standard ? piece(r) : splitOn(r, seps.component).map((c) => c.split(seps.subcomponent).map(piece).join('&')).join('^');
     out = out === '' ? v : `${out} ~ ${v}`;
   }
   return out === '' ? undefined : out;
@@ -296,11 +313,11 @@ function readReliability(pid: Hl7Segment, seps: Separators, options: PamOptions,
     return;
   }
   const attributes: string[] = [];
-  const reps = raw.split(seps.repetition);
+  const reps = splitOn(raw, seps.repetition);
   for (let i = 0; i < reps.length; i++) {
     const r = reps[i]!;
     if (r === '' || r === NULL_VALUE) continue;
-    let code = codeKey(comp(r.split(seps.component), 1, seps));
+    let code = codeKey(compValue(nthPiece(r, seps.component, 1), seps));
     if (code === '') continue;
     if (Object.prototype.hasOwnProperty.call(options.statusMap, code)) code = options.statusMap[code]!;
     if (IDENTITY_ATTRIBUTES.has(code)) {
