@@ -608,17 +608,43 @@ const pair = (a: number, b: number): [number, number] => (a < b ? [a, b] : [b, a
 /** Links two records (stored as the ordered pair). Returns false when they were already linked. */
 export async function link(tx: Tx, a: number, b: number, now: string): Promise<boolean> {
   if (a === b) throw new Error('a patient record cannot be linked to itself');
-  return (await tx.get(SQL_LINK, [...pair(a, b), now])) !== undefined;
+  const [x, y] = pair(a, b);
+  const c = tx.groupCache;
+  const linked = c ? c.hasLink(x, y) : MISS;
+  if (c && linked !== MISS) {
+    // Sent even when linked: ON CONFLICT DO NOTHING still draws an id from the sequence, as it always did.
+    if (!linked) c.addLink(x, y);
+    await deferWrite(tx, SQL_LINK, [x, y, now]);
+    return !linked;
+  }
+  const done = (await tx.get(SQL_LINK, [x, y, now])) !== undefined;
+  c?.forgetLinks(x, y);
+  return done;
 }
 
 /** Unlinks two records. Returns false when they were not linked. */
 export async function unlink(tx: Tx, a: number, b: number): Promise<boolean> {
-  return (await tx.get(SQL_UNLINK, pair(a, b))) !== undefined;
+  const [x, y] = pair(a, b);
+  const c = tx.groupCache;
+  const linked = c ? c.hasLink(x, y) : MISS;
+  if (c && linked !== MISS) {
+    if (linked) c.removeLink((l) => l.patient_a === x && l.patient_b === y);
+    await deferWrite(tx, SQL_UNLINK, [x, y]);
+    return linked;
+  }
+  const done = (await tx.get(SQL_UNLINK, [x, y])) !== undefined;
+  c?.forgetLinks(x, y);
+  return done;
 }
 
 /** Links of a patient. */
 export async function listLinks(tx: Tx, patientId: number): Promise<LinkRow[]> {
-  return tx.all<LinkRow>(SQL_LINKS_OF, [patientId, patientId]);
+  const c = tx.groupCache;
+  const hit = c ? c.links(patientId) : MISS;
+  if (hit !== MISS) return [...hit];
+  const rows = await tx.all<LinkRow>(SQL_LINKS_OF, [patientId, patientId]);
+  c?.learnLinkList(patientId, rows);
+  return rows;
 }
 
 /**
@@ -631,7 +657,8 @@ export async function moveLinks(
   const out: Array<{ other: number; added: boolean }> = [];
   for (const l of await listLinks(tx, fromId)) {
     const other = l.patient_a === fromId ? l.patient_b : l.patient_a;
-    await tx.run(SQL_DELETE_LINK, [l.id]);
+    tx.groupCache?.removeLink((x) => x.id === l.id);
+    await deferWrite(tx, SQL_DELETE_LINK, [l.id]);
     out.push({ other, added: other !== toId && (await link(tx, other, toId, now)) });
   }
   return out;

@@ -63,6 +63,8 @@ export class GroupCache {
   private readonly originals = new Map<string, (Omit<OriginalRow, 'id'> & { id: number | undefined }) | null>();
   /** MSH-10 values whose live originals are all in `originals`. */
   private readonly ctlValues = new Set<string>();
+  /** Every link of a patient, in id order (id undefined: inserted by this group). */
+  private readonly linksOf = new Map<number, Array<{ id: number | undefined; patient_a: number; patient_b: number }>>();
   /** Next id patients_id_seq will give, null when unknown. */
   private nextPatientId: number | null = null;
   private readonly undoLog: Array<() => void> = [];
@@ -158,10 +160,11 @@ export class GroupCache {
     this.nextPatientId = id + this.patientIdStep;
     return id;
   }
-  /** A patient this group created: its row, and no INS yet. */
+  /** A patient this group created: its row, and no INS or link yet. */
   putPatient(row: PatientRow): void {
     this.set(this.patients, row.id, row);
     this.set(this.insOf, row.id, []);
+    this.set(this.linksOf, row.id, []);
   }
   /** Columns changed by an UPDATE of a cached row (a row not cached is left to the database). */
   patchPatient(id: number, patch: Partial<PatientRow>): void {
@@ -206,10 +209,16 @@ export class GroupCache {
   /** `DELETE FROM ins WHERE patient_id = ?`; returns the rows removed when the patient's list is known. */
   removeIns(patientId: number): number | Miss {
     const list = this.insOf.get(patientId);
-    for (const [v, rows] of this.insByValue) {
+    const drop = (v: string, rows: InsRow[]) => {
       if (rows.some((r) => r.patient_id === patientId)) this.set(this.insByValue, v, rows.filter((r) => r.patient_id !== patientId));
+    };
+    if (list) {
+      // The patient's rows are known: only their values can list it.
+      for (const r of list) { const rows = this.insByValue.get(r.value); if (rows) drop(r.value, rows); }
+    } else {
+      for (const [v, rows] of this.insByValue) drop(v, rows);
     }
-    this.set(this.insOf, patientId, []);
+    if (list?.length !== 0) this.set(this.insOf, patientId, []);
     return list ? list.length : MISS;
   }
   addIns(row: InsRow): void {
@@ -217,6 +226,49 @@ export class GroupCache {
     if (list) this.set(this.insOf, row.patient_id, [...list, row]);
     const byValue = this.insByValue.get(row.value);
     if (byValue) this.set(this.insByValue, row.value, [...byValue, row]);
+  }
+
+  // --- links ----------------------------------------------------------------------------------------------
+  /** Every link of the patients `owners`, in id order. */
+  learnLinks(owners: Iterable<number>, rows: ReadonlyArray<{ id: number; patient_a: number; patient_b: number }>): void {
+    const own = new Set(owners);
+    for (const p of own) this.linksOf.set(p, []);
+    for (const r of rows) {
+      const l = { id: r.id, patient_a: r.patient_a, patient_b: r.patient_b };
+      if (own.has(l.patient_a)) this.linksOf.get(l.patient_a)!.push(l);
+      if (own.has(l.patient_b) && l.patient_b !== l.patient_a) this.linksOf.get(l.patient_b)!.push(l);
+    }
+  }
+  /** The links of a patient (listLinks), or MISS when unknown or when one was inserted by this group (its id is not known). */
+  links(patientId: number): Array<{ id: number; patient_a: number; patient_b: number }> | Miss {
+    const list = this.linksOf.get(patientId);
+    if (!list || list.some((l) => l.id === undefined)) return MISS;
+    return list as Array<{ id: number; patient_a: number; patient_b: number }>;
+  }
+  /** Whether the ordered pair (a < b) is linked, or MISS. */
+  hasLink(a: number, b: number): boolean | Miss {
+    const list = this.linksOf.get(a);
+    return list ? list.some((l) => l.patient_a === a && l.patient_b === b) : MISS;
+  }
+  addLink(a: number, b: number): void {
+    const l = { id: undefined, patient_a: a, patient_b: b };
+    for (const p of [a, b]) { const list = this.linksOf.get(p); if (list) this.set(this.linksOf, p, [...list, l]); }
+  }
+  /** Removes the link of the ordered pair (a, b), or the link with this id, from the known lists. */
+  removeLink(match: (l: { id: number | undefined; patient_a: number; patient_b: number }) => boolean): void {
+    for (const [p, list] of this.linksOf) if (list.some(match)) this.set(this.linksOf, p, list.filter((l) => !match(l)));
+  }
+  learnLinkList(patientId: number, rows: ReadonlyArray<{ id: number; patient_a: number; patient_b: number }>): void {
+    this.linksOf.set(patientId, rows.map((r) => ({ id: r.id, patient_a: r.patient_a, patient_b: r.patient_b })));
+  }
+  /** After a link change whose effect on these patients' lists is not known. */
+  forgetLinks(...patientIds: number[]): void {
+    for (const p of patientIds) {
+      if (!this.linksOf.has(p)) continue;
+      const old = this.linksOf.get(p)!;
+      if (this.depth > 0) this.undoLog.push(() => this.linksOf.set(p, old));
+      this.linksOf.delete(p);
+    }
   }
 
   // --- ledger ---------------------------------------------------------------------------------------------
@@ -264,15 +316,20 @@ function literal(v: unknown, escapeLiteral: (s: string) => string): string {
 
 /** `?` placeholders (the store's portable SQL) replaced by literals; NotFormattable for knex.raw's other syntax. */
 function inline(sql: string, params: readonly unknown[] | undefined, escapeLiteral: (s: string) => string): string {
-  if (!pgStatement(sql)) throw new NotFormattable('syntax');
-  let i = 0;
-  const out = sql.replace(/\?/g, () => {
-    if (!params || i >= params.length) throw new NotFormattable('arity');
-    return literal(params[i++], escapeLiteral);
-  });
-  if ((params?.length ?? 0) !== i) throw new NotFormattable('arity');
+  let parts = templates.get(sql);
+  if (parts === undefined) {
+    parts = pgStatement(sql) ? sql.split('?') : null;
+    templates.set(sql, parts);
+  }
+  if (parts === null) throw new NotFormattable('syntax');
+  const n = parts.length - 1;
+  if ((params?.length ?? 0) !== n) throw new NotFormattable('arity');
+  let out = parts[0]!;
+  for (let i = 0; i < n; i++) out += literal(params![i], escapeLiteral) + parts[i + 1]!;
   return out;
 }
+/** SQL texts split at their `?` placeholders (null: knex.raw's other syntax, never inlined). */
+const templates = new Map<string, string[] | null>();
 
 /**
  * The shape of a deferred statement: its table, and for an `INSERT … VALUES (…)[, (…)] [RETURNING …]` the head and
@@ -299,7 +356,7 @@ function shapeOf(sql: string): Shape {
  * across tables the only dependencies are foreign keys to patients (inserted first), and no deferred statement
  * deletes a patient. A batch with any other statement runs in its original order.
  */
-const TABLE_ORDER = ['patients', 'identifiers', 'ins', 'history', 'messages'];
+const TABLE_ORDER = ['patients', 'identifiers', 'ins', 'links', 'history', 'messages'];
 
 interface Pending {
   /** The full statement (original order), and for an INSERT its VALUES rows alone (merging). */
@@ -380,6 +437,8 @@ export class PgGroupTx implements Tx {
   private sentInSavepoint = false;
   private readonly savepointName = `pamdrop_grp${++groupSeq}`;
   private started = false;
+  /** PAMDROP_PG_GROUP_TRACE: time spent waiting for write-behind round trips. */
+  waitedMs = 0;
 
   /** node-postgres's own escaping (Client#escapeLiteral: quotes doubled, E'' with backslashes doubled when needed). */
   private readonly escapeLiteral: (s: string) => string;
@@ -451,27 +510,21 @@ export class PgGroupTx implements Tx {
     // identities until COMMIT, so what is read now stays true for the whole group.
     await this.query(`SELECT pg_advisory_xact_lock(${APPLY_LOCK_KEY}); SAVEPOINT ${this.savepointName}`);
     this.started = true;
-    const { values, controlIds } = prefetchKeys(raws);
-    const vals = [...values];
-    const ctls = [...controlIds];
-    const one = async (sql: string, params: unknown[]): Promise<Row[]> => {
-      const res = await this.query({ name: pgStatement(sql)!.name, text: pgStatement(sql)!.text, values: params });
+    const one = async (sql: string, params: readonly unknown[]): Promise<Row[]> => {
+      const st = pgStatement(sql)!;
+      const res = await this.query({ name: st.name, text: st.text, values: params as unknown[] });
       return (Array.isArray(res) ? res[0]! : res).rows ?? [];
     };
-    const idRows = vals.length === 0 ? [] : await one(SQL_PREFETCH_IDENTIFIERS, [vals]);
-    const patients = idRows.map((r) => {
-      const { ik_auth, ik_value, ik_type, ...p } = r as Row & { ik_auth: string; ik_value: string; ik_type: string };
-      return { auth_key: ik_auth, value: ik_value, type: ik_type, patient: p as unknown as PatientRow };
-    });
-    this.groupCache.learnIdentifierValues(vals, patients);
-    const owners = [...new Set(patients.map((p) => p.patient.id))];
-    const insRows = vals.length === 0 && owners.length === 0 ? [] : await one(SQL_PREFETCH_INS, [vals, owners]);
-    this.groupCache.learnIns(owners, vals, insRows as unknown as InsRow[]);
-    const origRows = ctls.length === 0 ? [] : await one(SQL_PREFETCH_ORIGINALS, [ctls]);
-    this.groupCache.learnOriginals(ctls, origRows as never);
-    const seq = (await one(SQL_PATIENT_SEQUENCE, []))[0] as { last: string | null; inc: string } | undefined;
-    // Unknown when never drawn or reset (is_called false): then this group's creations ask the sequence (RETURNING id).
-    this.groupCache.setNextPatientId(!seq || seq.last === null ? null : Number(seq.last) + Number(seq.inc), seq ? Number(seq.inc) : 1);
+    await prefetch(this.groupCache, raws, one);
+    // The sequence's state as nextval() reads it: last_value, and whether it was drawn (else last_value comes next).
+    const seqName = (await one(SQL_PATIENT_SEQUENCE, []))[0] as { name: string | null; inc: string } | undefined;
+    if (seqName?.name) {
+      // pg_get_serial_sequence answers the name quoted as needed (escapeIdentifier for each part).
+      const res = await this.query(`SELECT last_value AS last, is_called AS called FROM ${seqName.name}`);
+      const st = (Array.isArray(res) ? res[0]! : res).rows?.[0] as { last: string; called: boolean } | undefined;
+      const inc = Number(seqName.inc);
+      if (st) this.groupCache.setNextPatientId(st.called ? Number(st.last) + inc : Number(st.last), inc);
+    }
   }
 
   /** Sends what is left and releases the group savepoint; throws GroupFailed when anything failed. */
@@ -493,7 +546,9 @@ export class PgGroupTx implements Tx {
   private async read(sql: string, params?: readonly unknown[]): Promise<{ rows: Row[]; changes: number }> {
     this.guard();
     if (TRACE) process.stderr.write(`pg-group read ${sql.slice(0, 80).replace(/\s+/g, ' ')}\n`);
+    const tw = TRACE ? performance.now() : 0;
     await this.sync();
+    if (TRACE) this.waitedMs += performance.now() - tw;
     const st = pgStatement(sql);
     const values = (params ?? []).map((p) => (p === undefined ? null : typeof p === 'boolean' ? (p ? 1 : 0) : p));
     let res: PgResult | PgResult[];
@@ -530,9 +585,11 @@ export class PgGroupTx implements Tx {
     this.buf.push(check ? { text, values, shape, check } : { text, values, shape });
     if (this.buf.length >= FLUSH_STATEMENTS) {
       this.send();
+      const tw = TRACE ? performance.now() : 0;
       while (this.inFlight.length > MAX_IN_FLIGHT) {
         try { await this.inFlight.shift()!; } catch (err) { throw this.fail(err); }
       }
+      if (TRACE) this.waitedMs += performance.now() - tw;
     }
   }
 
@@ -566,15 +623,57 @@ export class PgGroupTx implements Tx {
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> { return this.savepoint(fn); }
 }
 
-// Prefetch statements (PostgreSQL: one array parameter each).
-const SQL_PREFETCH_IDENTIFIERS = `SELECT i.auth_key AS ik_auth, i.value AS ik_value, i.type AS ik_type, p.id, p.active, p.merged_into,
+// Prefetch statements (one array parameter per list).
+const PREFETCH_SQL = {
+  identifiers: `SELECT i.auth_key AS ik_auth, i.value AS ik_value, i.type AS ik_type, p.id, p.active, p.merged_into,
   p.status, p.attributes, p.birth_name, p.first_name, p.birth_given_names, p.used_name, p.used_first_name, p.birth_date, p.sex,
   p.birth_place, p.names, p.addresses, p.other, p.last_message_time, p.created_at, p.updated_at
-  FROM identifiers i JOIN patients p ON p.id = i.patient_id WHERE i.value = ANY(?::text[])`;
-const SQL_PREFETCH_INS = 'SELECT patient_id, value, oid, kind FROM ins WHERE value = ANY(?::text[]) OR patient_id = ANY(?::int[]) ORDER BY id';
-const SQL_PREFETCH_ORIGINALS = `SELECT id, sending_app, sending_facility, control_id, content_sha256, outcome, status, ack, patient_id FROM messages
-  WHERE control_id = ANY(?::text[]) AND status NOT IN ('duplicate', 'conflict') AND superseded = 0`;
-const SQL_PATIENT_SEQUENCE = `SELECT pg_sequence_last_value(seqrelid) AS last, seqincrement AS inc FROM pg_sequence
+  FROM identifiers i JOIN patients p ON p.id = i.patient_id WHERE i.value = ANY(?::text[])`,
+  ins: 'SELECT patient_id, value, oid, kind FROM ins WHERE value = ANY(?::text[]) OR patient_id = ANY(?::int[]) ORDER BY id',
+  links: 'SELECT id, patient_a, patient_b FROM links WHERE patient_a = ANY(?::int[]) OR patient_b = ANY(?::int[]) ORDER BY id',
+  originals: `SELECT id, sending_app, sending_facility, control_id, content_sha256, outcome, status, ack, patient_id FROM messages
+  WHERE control_id = ANY(?::text[]) AND status NOT IN ('duplicate', 'conflict') AND superseded = 0`,
+};
+
+/**
+ * Reads into `cache` everything the group's messages can look up: the identifiers of every CX-1 value of their PID-3 /
+ * MRG-1 with their patient rows, the INS rows of those patients and values, their links, and the live originals of
+ * their MSH-10 values (four statements).
+ */
+async function prefetch(cache: GroupCache, raws: ReadonlyArray<{ bytes: Buffer }>,
+  one: (sql: string, params: readonly unknown[]) => Promise<Row[]>): Promise<void> {
+  const sql = PREFETCH_SQL;
+  const bind = (v: readonly unknown[]) => v;
+  const { values, controlIds } = prefetchKeys(raws);
+  const vals = [...values];
+  const ctls = [...controlIds];
+  const idRows = vals.length === 0 ? [] : await one(sql.identifiers, [bind(vals)]);
+  // One row per identifier: a patient's row is built once, with the columns a PatientRow has (no ik_* ones).
+  const rowsById = new Map<number, PatientRow>();
+  const patients = idRows.map((r) => {
+    const x = r as unknown as PatientRow & { ik_auth: string; ik_value: string; ik_type: string };
+    let patient = rowsById.get(x.id);
+    if (!patient) {
+      patient = {
+        id: x.id, active: x.active, merged_into: x.merged_into, status: x.status, attributes: x.attributes, birth_name: x.birth_name,
+        first_name: x.first_name, birth_given_names: x.birth_given_names, used_name: x.used_name, used_first_name: x.used_first_name,
+        birth_date: x.birth_date, sex: x.sex, birth_place: x.birth_place, names: x.names, addresses: x.addresses, other: x.other,
+        last_message_time: x.last_message_time, created_at: x.created_at, updated_at: x.updated_at,
+      };
+      rowsById.set(x.id, patient);
+    }
+    return { auth_key: x.ik_auth, value: x.ik_value, type: x.ik_type, patient };
+  });
+  cache.learnIdentifierValues(vals, patients);
+  const owners = [...new Set(patients.map((p) => p.patient.id))];
+  const insRows = vals.length === 0 && owners.length === 0 ? [] : await one(sql.ins, [bind(vals), bind(owners)]);
+  cache.learnIns(owners, vals, insRows as unknown as InsRow[]);
+  const linkRows = owners.length === 0 ? [] : await one(sql.links, [bind(owners), bind(owners)]);
+  cache.learnLinks(owners, linkRows as never);
+  const origRows = ctls.length === 0 ? [] : await one(sql.originals, [bind(ctls)]);
+  cache.learnOriginals(ctls, origRows as never);
+}
+const SQL_PATIENT_SEQUENCE = `SELECT pg_get_serial_sequence('patients', 'id') AS name, seqincrement AS inc FROM pg_sequence
   WHERE seqrelid = pg_get_serial_sequence('patients', 'id')::regclass`;
 
 /**
@@ -616,6 +715,7 @@ export class OverlaySet extends Set<string> {
 /** Group mode is on unless PAMDROP_PG_GROUP=0 (a switch for comparisons and for ruling it out when diagnosing). */
 const enabled = () => process.env.PAMDROP_PG_GROUP !== '0';
 
+
 /**
  * Runs one group of messages inside an open transaction: on PostgreSQL as an optimistic group attempt (above), redone
  * message by message on `tx` if the attempt fails; elsewhere message by message. `one` processes a message with
@@ -629,6 +729,7 @@ export async function applyGroup<M extends { bytes: Buffer }, R>(
     const g = new PgGroupTx(conn);
     const names = new OverlaySet(usedNames);
     const out: R[] = [];
+    const t0 = TRACE ? performance.now() : 0;
     try {
       await g.begin(raws);
       for (const raw of raws) {
@@ -636,7 +737,9 @@ export async function applyGroup<M extends { bytes: Buffer }, R>(
         if (g.failure) break;
       }
       if (!g.failure) {
+        const t1 = TRACE ? performance.now() : 0;
         await g.finish();
+        if (TRACE) process.stderr.write(`pg-group ${raws.length} messages: ${(t1 - t0).toFixed(0)} ms, then ${(performance.now() - t1).toFixed(0)} ms to finish; waited ${g.waitedMs.toFixed(0)} ms for writes\n`);
         names.commit();
         return out;
       }
