@@ -75,12 +75,13 @@ function parseArgs(argv: string[]): Options {
   }
   if (growth1m) o.growth = [...new Set([...(o.growth ?? [10_000, 100_000]), 1_000_000])];
   if (!o.pg) o.stages = o.stages.filter((s) => s !== 'import-pg');
-  if (o.baseline) o.stages.push(...o.stages.filter((s) => s.startsWith('import')).map((s) => `baseline:${s}`));
+  // The baseline build runs every stage whose code it has of its own: not floor and hl7-standard (the same code).
+  if (o.baseline) o.stages.push(...o.stages.filter((s) => s !== 'floor' && s !== 'hl7-standard').map((s) => `baseline:${s}`));
   return o;
 }
 const USAGE = `node --expose-gc dist/bench/run.js [--messages 100000] [--runs 3] [--json] [--pg URL] [--charset latin9|utf8]
   [--only ${ALL_STAGES.join(',')}] [--growth [10000,100000]] [--growth-1m] [--no-main] [--dir D] [--keep] [--seed 42]
-  [--pg-runs 1] [--baseline OTHER_DIST]   (another build's dist/, e.g. of the previous commit: its imports run interleaved, as baseline:import-…)
+  [--pg-runs 1] [--baseline OTHER_DIST]   (another build's dist/, e.g. of the previous commit: its parser, import and floor-pipeline stages run interleaved, as baseline:…)
 `;
 
 /** Runs one stage in a child process (`childJs`: another build's child.js for a baseline); resolves its result. */
@@ -148,6 +149,9 @@ const LABEL: Record<string, string> = {
   'import-sqlite': 'pamdrop import, SQLite (end to end)',
   'import-pg': 'pamdrop import, PostgreSQL (end to end)',
   'floor-pipeline': 'floor pipeline: split + raw SQLite rows + temp/rename files',
+  'baseline:parse-only': 'baseline build: frame + decode + parse + the same field reads',
+  'baseline:parser': 'baseline build: parser (frame + decode + parse + interpret)',
+  'baseline:floor-pipeline': 'baseline build: floor pipeline',
   'baseline:import-sqlite': 'baseline build: import, SQLite',
   'baseline:import-pg': 'baseline build: import, PostgreSQL',
 };
