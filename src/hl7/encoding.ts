@@ -47,6 +47,18 @@ export function readSeparators(text: string): Separators {
   return seps;
 }
 
+/** The n-th (1-based) piece of `text` split on `sep`, '' when absent: `text.split(sep)[n - 1] ?? ''` without the array. */
+export function nthPiece(text: string, sep: string, n: number): string {
+  let from = 0;
+  for (let k = 1; k < n; k++) {
+    const at = text.indexOf(sep, from);
+    if (at < 0) return '';
+    from = at + sep.length;
+  }
+  const end = text.indexOf(sep, from);
+  return end < 0 ? (from === 0 ? text : text.slice(from)) : text.slice(from, end);
+}
+
 /**
  * `text.split(sep)` for a non-empty string separator, in JavaScript: the same array. Node 20's native split goes
  * through the runtime on every call and costs 2–3 times more on the short fields the import loop splits (a

@@ -10,22 +10,10 @@
  * a message with ~6 segments; see ../../BENCHMARKS.md.
  */
 import { ErrorCode, Hl7Error } from './errors.js';
-import { readSeparators, splitOn, unescapeHl7, type Separators } from './encoding.js';
+import { nthPiece as piece, readSeparators, splitOn, unescapeHl7, type Separators } from './encoding.js';
 
 /** The HL7 explicit null: "delete this value" (pam-fr.md §2.1, HL7 null rules). */
 export const NULL_VALUE = '""';
-
-/** The n-th (1-based) piece of `text` split on `sep`, '' when absent: `text.split(sep)[n - 1] ?? ''` without the array. */
-function piece(text: string, sep: string, n: number): string {
-  let from = 0;
-  for (let k = 1; k < n; k++) {
-    const at = text.indexOf(sep, from);
-    if (at < 0) return '';
-    from = at + 1;
-  }
-  const end = text.indexOf(sep, from);
-  return end < 0 ? (from === 0 ? text : text.slice(from)) : text.slice(from, end);
-}
 
 /** Unescaped component / subcomponent (1-based) of one repetition's raw text; '' when absent. */
 function repetitionValue(raw: string, s: Separators, component: number, subcomponent: number): string {

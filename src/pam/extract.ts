@@ -7,7 +7,7 @@
  */
 import { ErrorCode, Severity, type Finding } from '../hl7/errors.js';
 import type { Separators } from '../hl7/encoding.js';
-import { splitOn, unescapeHl7 } from '../hl7/encoding.js';
+import { nthPiece, splitOn, unescapeHl7 } from '../hl7/encoding.js';
 import { NULL_VALUE, type Hl7Segment } from '../hl7/model.js';
 import { classifyCx, type CxClass } from './ins.js';
 import { birthDate } from './time.js';
@@ -101,18 +101,6 @@ function compValue(c: string, seps: Separators): string {
   const s = c.indexOf(seps.subcomponent);
   if (s >= 0) c = c.slice(0, s);
   return c.includes(seps.escape) ? unescapeHl7(c, seps) : c;
-}
-
-/** The n-th (1-based) piece of `text` split on `sep`, '' when absent: `text.split(sep)[n - 1] ?? ''` without the array. */
-function nthPiece(text: string, sep: string, n: number): string {
-  let from = 0;
-  for (let k = 1; k < n; k++) {
-    const at = text.indexOf(sep, from);
-    if (at < 0) return '';
-    from = at + 1;
-  }
-  const end = text.indexOf(sep, from);
-  return end < 0 ? (from === 0 ? text : text.slice(from)) : text.slice(from, end);
 }
 
 /** A component of a repetition that replaces a stored one wholly: '' and `""` both become null. */
