@@ -100,17 +100,22 @@ describe.skipIf(!hasPg)('a concurrent insert of the same identifier (PostgreSQL)
   }
 
   /** Connection 1: inserts a PROV patient with identifier IPP, and commits only when `release` is called. */
-  function holdIdentifier(holder: Db): { release(): void; done: Promise<number> } {
+  function holdIdentifier(holder: Db): { release(): void; done: Promise<number>; ready: Promise<void> } {
     let release!: () => void;
+    let inserted!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
+    // Connection 2 must start only once the identifier row is in (uncommitted): otherwise connection 2 can insert
+    // first and connection 1 is the one that waits (and fails with 23505) — the race this test needs reversed.
+    const ready = new Promise<void>((r) => { inserted = r; });
     const done = holder.transaction(async (tx) => {
       const p = await tx.get<{ id: number }>(`INSERT INTO patients (active, status, birth_name, created_at, updated_at) VALUES (1, 'PROV', 'FIRST', ?, ?) RETURNING id`, [NOW, NOW]);
       await tx.run(`INSERT INTO identifiers (patient_id, value, authority, oid, type, auth_key, created_at) VALUES (?, ?, 'CHEX', '1.2.250.1.999999.1', 'PI', '1.2.250.1.999999.1', ?)`,
         [p!.id, IPP, NOW]);
+      inserted();
       await gate;
       return p!.id;
     });
-    return { release, done };
+    return { release, done, ready: Promise.race([ready, done.then(() => {})]) };
   }
 
   /** Resolves once a statement of connection 2 waits for a lock (the uncommitted identifier of connection 1). */
@@ -130,6 +135,7 @@ describe.skipIf(!hasPg)('a concurrent insert of the same identifier (PostgreSQL)
     const interp = interpret(Hl7Message.parse(a28(IPP, 'RACE1')), cfg.pam);
     if (!interp.ok) throw new Error('fixture does not interpret');
     const hold = holdIdentifier(holder);
+    await hold.ready;
     const retries: string[] = [];
     const applying = applier.transaction((tx) => retryTransient(() => tx.savepoint((sp) => applyCommand(sp, interp.command, { now: NOW, staleUpdates: 'skip' })),
       { onRetry: (r) => retries.push(r.reason) }));
@@ -153,6 +159,7 @@ describe.skipIf(!hasPg)('a concurrent insert of the same identifier (PostgreSQL)
     const lines: Array<Record<string, unknown>> = [];
     const log = createLogger({ level: 'debug', format: 'json', write: (l) => lines.push(JSON.parse(l)) });
     const hold = holdIdentifier(holder);
+    await hold.ready;
     const processing = processFile({ source: 'local', path: file, ackDir: join(dir, 'outbox'), archiveDir: join(dir, 'archive'), errorDir: join(dir, 'archive', 'error') },
       { db: applier, config: resolveConfig({}, dir), log, clock: fixedClock(NOW), owner: 'test:race' });
     await waitsForLock(holder, app);
