@@ -8,11 +8,16 @@
  * The pipeline hands a group's ACKs over only after that group's COMMIT, so an ACK file never exists before its
  * commit; it keeps at most one batch in flight and awaits it before archiving the file.
  *
+ * The same thread also checkpoints the SQLite WAL during the import loop (`checkpointDb`): a second connection runs
+ * `PRAGMA wal_checkpoint(PASSIVE)` after each batch of ACK files, so most WAL pages reach the database file here rather
+ * than inside a COMMIT on the main thread (see relaxedSqliteCommits in process-file.ts).
+ *
  * The worker is started on first use, shared by every file of the process, and kept referenced only while a batch
  * is in flight (an idle worker never holds the process open). Its code is plain JavaScript evaluated in place, so
  * it runs the same from dist/ and from the TypeScript sources under the test runner.
  */
 import { closeSync, fsyncSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -38,10 +43,35 @@ const syncFileSource = `function syncFile(path) {
 }`;
 
 const WORKER_CODE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
+// SQLite connections used only to checkpoint (see checkpoint() below), by database path.
+const checkpointers = new Map();
+function checkpoint(path) {
+  let db = checkpointers.get(path);
+  if (db === undefined) {
+    db = null;
+    try {
+      const Database = require(workerData.betterSqlite3);
+      db = new Database(path, { fileMustExist: true, timeout: 0 });
+    } catch { db = null; }
+    checkpointers.set(path, db);
+  }
+  if (!db) return null;
+  try {
+    const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
+    return { busy: r.busy, log: r.log, checkpointed: r.checkpointed };
+  } catch { return null; }
+}
 parentPort.on('message', (m) => {
+  if (m.close !== undefined) {
+    const db = checkpointers.get(m.close);
+    checkpointers.delete(m.close);
+    try { if (db) db.close(); } catch {}
+    parentPort.postMessage({ id: m.id });
+    return;
+  }
   try {
     if (m.syncPath) syncFile(m.syncPath);
     mkdirSync(m.dir, { recursive: true });
@@ -54,7 +84,8 @@ parentPort.on('message', (m) => {
       renameSync(tmp, join(m.dir, m.names[i]));
       at = end;
     }
-    parentPort.postMessage({ id: m.id });
+    // After the files: a checkpoint never delays an ACK, and never runs on the import's main thread.
+    parentPort.postMessage({ id: m.id, checkpoint: m.checkpointDb ? checkpoint(m.checkpointDb) : null });
   } catch (e) {
     parentPort.postMessage({ id: m.id, error: { name: e.name, message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path } });
   }
@@ -62,14 +93,18 @@ parentPort.on('message', (m) => {
 ${syncFileSource}
 `;
 
+/** What a checkpoint on the writer thread did (`PRAGMA wal_checkpoint(PASSIVE)`: WAL frames, frames copied). */
+export interface CheckpointResult { busy: number; log: number; checkpointed: number }
+
 interface Reply {
   id: number;
+  checkpoint?: CheckpointResult | null;
   error?: { name: string; message: string; code?: string; errno?: number; syscall?: string; path?: string };
 }
 
 let worker: Worker | null = null;
 let nextId = 0;
-const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+const pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
 
 function failAll(err: Error): void {
   for (const p of pending.values()) p.reject(err);
@@ -79,14 +114,18 @@ function failAll(err: Error): void {
 function getWorker(): Worker {
   if (worker) return worker;
   // A small heap: the thread only moves one group's bytes at a time (they travel as a transferred ArrayBuffer).
-  const w = new Worker(WORKER_CODE, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } });
+  // The worker's own require() resolves from the working folder: it is given better-sqlite3's path (null: not
+  // installed, no checkpoints on this thread).
+  let betterSqlite3: string | null = null;
+  try { betterSqlite3 = createRequire(import.meta.url).resolve('better-sqlite3'); } catch { /* checkpoints stay on the main thread */ }
+  const w = new Worker(WORKER_CODE, { eval: true, workerData: { betterSqlite3 }, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } });
   w.unref();
   w.on('message', (r: Reply) => {
     const p = pending.get(r.id);
     if (!p) return;
     pending.delete(r.id);
     if (pending.size === 0) w.unref();
-    if (!r.error) p.resolve();
+    if (!r.error) p.resolve(r);
     else p.reject(Object.assign(new Error(r.error.message), r.error));
   });
   w.on('error', (err) => { if (worker === w) worker = null; failAll(err); });
@@ -101,8 +140,9 @@ function getWorker(): Worker {
  * `syncPath`: a file fsynced on the thread before the first ACK is written (the SQLite `-wal` when the import loop
  * commits with `synchronous = NORMAL`: the commit becomes durable before any of its ACK files exists).
  */
-export function writeAckFiles(dir: string, entries: ReadonlyArray<{ name: string; bytes: Buffer }>, syncPath: string | null = null): Promise<void> {
-  if (entries.length === 0) return Promise.resolve();
+export function writeAckFiles(dir: string, entries: ReadonlyArray<{ name: string; bytes: Buffer }>, syncPath: string | null = null,
+  checkpointDb: string | null = null): Promise<CheckpointResult | null> {
+  if (entries.length === 0) return Promise.resolve(null);
   let total = 0;
   for (const e of entries) total += e.bytes.length;
   // allocUnsafeSlow: an ArrayBuffer of its own (never the shared pool), so it can be transferred, not cloned.
@@ -118,9 +158,21 @@ export function writeAckFiles(dir: string, entries: ReadonlyArray<{ name: string
   }
   const w = getWorker();
   const id = ++nextId;
-  return new Promise<void>((resolve, reject) => {
-    pending.set(id, { resolve, reject });
+  return new Promise<CheckpointResult | null>((resolve, reject) => {
+    pending.set(id, { resolve: (r) => resolve(r.checkpoint ?? null), reject });
     w.ref();
-    w.postMessage({ id, dir, names, lengths, data, syncPath }, [data.buffer as ArrayBuffer]);
+    w.postMessage({ id, dir, names, lengths, data, syncPath, checkpointDb }, [data.buffer as ArrayBuffer]);
+  });
+}
+
+/** Closes the writer thread's checkpoint connection to `dbPath` (after a file's group loop); a no-op when none. */
+export function closeCheckpointer(dbPath: string): Promise<void> {
+  if (!worker) return Promise.resolve();
+  const w = worker;
+  const id = ++nextId;
+  return new Promise<void>((resolve, reject) => {
+    pending.set(id, { resolve: () => resolve(), reject });
+    w.ref();
+    w.postMessage({ id, close: dbPath });
   });
 }

@@ -33,7 +33,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import { ackFileName, datedDir, freePath, moveFile, safeName, writeReason, LocalAckSink, type AckSink } from './files.js';
 import { AckNameSet } from './ack-names.js';
-import { syncFile, writeAckFiles } from './ack-writer.js';
+import { closeCheckpointer, syncFile, writeAckFiles } from './ack-writer.js';
 import { markAckErrors } from './ack-errors.js';
 
 /** Named points where tests and the hardening harness inject failures (crash between steps). */
@@ -91,15 +91,18 @@ function fenced<T>(db: Db, ctx: Pick<PipelineContext, 'fence'>, fn: (tx: Tx) => 
  * - `restore()` (in a finally) puts FULL back before the file's archive/quarantine marks, so every later commit
  *   (archive mark, done) is durable at COMMIT, and that first FULL commit also syncs any frame still unsynced:
  *   the intake moves or deletes a remote file only after processFile returned, i.e. after a durable commit.
- * The checkpoint interval (wal_autocheckpoint) is raised for the same span; it changes when pages reach the
- * database file, never what is durable when (see the checkpoint point above).
+ * The checkpoint interval (wal_autocheckpoint) is raised for the same span, and in a file of several groups the ACK
+ * writer thread checkpoints (PASSIVE, its own connection) after each batch of ACK files: most pages reach the database
+ * file there, and the main thread's auto-checkpoint only copies what is left. Either changes when pages reach the
+ * database file, never what is durable when: any connection's checkpoint syncs the `-wal` before copying and the
+ * database file after, and SQLite restarts the `-wal` only once every frame is in the synced database file.
  * Crash after a sync but before the ACK files: the ledger holds the exact ACK bytes and a rerun rewrites the missing
  * files, as before (no per-file fsync needed). The main thread no longer waits for one fsync per group; the ACK
  * writer thread does, overlapped with the next group's database work.
  *
  * Only for better-sqlite3 on a file in WAL mode with FULL (the defaults); otherwise null and nothing changes.
  */
-function relaxedSqliteCommits(db: Db): { wal: string; restore: () => void } | null {
+function relaxedSqliteCommits(db: Db): { wal: string; db: string; restore: () => void } | null {
   const store: unknown = db;
   if (!(store instanceof SqliteTx)) return null;
   const conn = store.conn;
@@ -111,7 +114,7 @@ function relaxedSqliteCommits(db: Db): { wal: string; restore: () => void } | nu
   // main thread, and pages rewritten by several groups are written once (COMMIT time about halved at 100k messages).
   const autocheckpoint = Number(conn.pragma('wal_autocheckpoint', { simple: true }));
   conn.pragma('wal_autocheckpoint = 10000');
-  return { wal: `${conn.name}-wal`, restore: () => {
+  return { wal: `${conn.name}-wal`, db: conn.name, restore: () => {
     conn.pragma('synchronous = FULL');
     conn.pragma(`wal_autocheckpoint = ${autocheckpoint}`);
   } };
@@ -383,10 +386,12 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   const localAcks = new LocalAckSink(job.ackDir);
   // Set while the group loop commits with synchronous = NORMAL: the `-wal` to fsync before any ACK file is written.
   let walToSync: string | null = null;
+  // Set for the same span: the database the ACK writer thread checkpoints after each threaded batch (relaxedSqliteCommits).
+  let checkpointDb: string | null = null;
   // `threaded`: ACK files written on the ACK writer thread while the next group is applied (ack-writer.ts).
   // Marked so that `watch` can count ACK write failures (/metrics); the error itself is rethrown unchanged.
   const writeAcks = markAckErrors(async (entries: Array<{ name: string; bytes: Buffer }>, threaded = false) => {
-    if (threaded) await writeAckFiles(job.ackDir, entries, walToSync);
+    if (threaded) await writeAckFiles(job.ackDir, entries, walToSync, checkpointDb);
     else {
       if (walToSync) syncFile(walToSync);
       await localAcks.write(entries);
@@ -489,6 +494,7 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   const stopCheck = async () => { if (ctx.shouldStop?.()) { await settle(); throw new StopRequested(name); } };
   const relaxed = relaxedSqliteCommits(db);
   walToSync = relaxed?.wal ?? null;
+  checkpointDb = relaxed && overlap ? relaxed.db : null;
   try {
     for await (const raw of messagesInOrder(job.path, cfg)) {
       const done = recorded.get(raw.index);
@@ -510,6 +516,10 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   } finally {
     walToSync = null;
     relaxed?.restore();
+    if (checkpointDb) {
+      checkpointDb = null;
+      await closeCheckpointer(relaxed!.db).catch(() => {}); // best effort: the connection only ever checkpoints
+    }
   }
   const secs = (Date.now() - started) / 1000;
   log.info('file processed', { fileId: file.id, ...summary, msgPerSec: secs > 0 ? Math.round(summary.messages / secs) : null });

@@ -3,14 +3,16 @@
  * - pipeline/ack-names.ts: the compact set of ACK names answers exactly like a Set<string> (counters, gaps, leading
  *   zeros, scattered values past the interval limit, names of any other shape), 2 million counter names included;
  * - pipeline/ack-writer.ts: files land with their exact bytes and no temp file left, and a failure comes back as the
- *   same fs error the synchronous writer gives (code, message), so run reports do not change.
+ *   same fs error the synchronous writer gives (code, message), so run reports do not change; with a database path it
+ *   also checkpoints that SQLite WAL on its own connection, after the files.
  */
 import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AckNameSet } from '../../src/pipeline/ack-names.js';
-import { writeAckFiles } from '../../src/pipeline/ack-writer.js';
+import Database from 'better-sqlite3';
+import { closeCheckpointer, writeAckFiles } from '../../src/pipeline/ack-writer.js';
 import { LocalAckSink } from '../../src/pipeline/files.js';
 import { rng } from '../../bench/generate.js';
 
@@ -66,5 +68,34 @@ describe('writeAckFiles (ACK writer thread)', () => {
     expect(sync).not.toBeNull();
     expect(threaded).toBeInstanceOf(Error);
     expect({ code: threaded!.code, message: threaded!.message }).toEqual({ code: sync!.code, message: sync!.message });
+  });
+
+  it('checkpoints the WAL of the given database after the files, on its own connection', async () => {
+    const path = join(work, 'ckpt.sqlite');
+    const conn = new Database(path);
+    conn.pragma('journal_mode = WAL');
+    conn.pragma('wal_autocheckpoint = 0');
+    conn.exec('CREATE TABLE t (x TEXT)');
+    const ins = conn.prepare('INSERT INTO t VALUES (?)');
+    conn.transaction(() => { for (let i = 0; i < 2000; i++) ins.run('x'.repeat(200)); })();
+    const dir = join(work, 'ckpt-acks');
+    const r = await writeAckFiles(dir, [{ name: 'a.ack.hl7', bytes: Buffer.from('MSA|AA|1\r') }], null, path);
+    expect(readdirSync(dir)).toEqual(['a.ack.hl7']);
+    expect(r).not.toBeNull();
+    expect(r!.busy).toBe(0);
+    expect(r!.log).toBeGreaterThan(50);
+    expect(r!.checkpointed).toBe(r!.log);
+    // Everything is in the database file: a checkpoint from this connection has nothing left to copy.
+    expect(conn.pragma('wal_checkpoint(PASSIVE)')).toEqual([{ busy: 0, log: r!.log, checkpointed: r!.log }]);
+    await closeCheckpointer(path);
+    conn.close();
+  });
+
+  it('writes the files and reports no checkpoint when the database does not exist', async () => {
+    const dir = join(work, 'ckpt-missing');
+    const r = await writeAckFiles(dir, [{ name: 'b.ack.hl7', bytes: Buffer.from('MSA|AA|2\r') }], null, join(work, 'nope.sqlite'));
+    expect(r).toBeNull();
+    expect(readdirSync(dir)).toEqual(['b.ack.hl7']);
+    await closeCheckpointer(join(work, 'nope.sqlite'));
   });
 });
