@@ -29,7 +29,7 @@ export const getDefaultConfig = (): ResolvedConfig => ({
   charset: { default: '8859/15', latin1AsCp1252: true },
   order: 'file',
   staleUpdates: 'skip',
-  groupSize: 500,
+  groupSize: 2000,
   maxMessageBytes: 16 * 1024 * 1024,
   maxFileBytes: 2 * 1024 * 1024 * 1024,
   sources: [getDefaultSource()],
