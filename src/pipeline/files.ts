@@ -34,9 +34,20 @@ export function safeName(s: string): string {
   return out === '' ? '_' : out.slice(0, 120);
 }
 
+// The base of the last source file named: ackFileName runs once per message, nearly always for the same file.
+let lastSource: string | null = null;
+let lastBase = '';
+function ackBase(sourceFile: string): string {
+  if (sourceFile !== lastSource) {
+    lastBase = safeName(basename(sourceFile, extname(sourceFile)));
+    lastSource = sourceFile;
+  }
+  return lastBase;
+}
+
 /** `<source file base>.<MSH-10>.ack.hl7` (decisions.md), made unique within the file with `.<idx>`. */
 export function ackFileName(sourceFile: string, controlId: string | null, idx: number, used: Set<string>): string {
-  const base = safeName(basename(sourceFile, extname(sourceFile)));
+  const base = ackBase(sourceFile);
   let name = `${base}.${controlId ? safeName(controlId) : `msg${idx + 1}`}.ack.hl7`;
   if (used.has(name)) name = `${base}.${controlId ? safeName(controlId) : 'msg'}.${idx + 1}.ack.hl7`;
   // `.<idx>` can itself be taken (MSH-10 `A.3` then `A`, `A` at position 3): two messages never share an ACK file.
