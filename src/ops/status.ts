@@ -10,6 +10,7 @@ import type { ResolvedConfig } from '../config/types.js';
 import type { Tx } from '../store/tx.js';
 import { readLock, type FileSummary } from '../store/ledger.js';
 import { WRITER_LOCK } from '../pipeline/runner.js';
+import { sourceLeaseName } from '../pipeline/lease.js';
 import { listInbox, type InboxFile } from './inbox.js';
 import { claimedNames, lastFileBySource, quietFeed, type QuietFeed } from './report.js';
 
@@ -33,9 +34,18 @@ export interface SourceStatus {
   feed: QuietFeed | null;
 }
 
+/** A `locks` row of several instances on PostgreSQL (pipeline/lease.ts): a source's lease or an instance's heartbeat. */
+export interface LeaseView { owner: string; acquiredAt: string; expiresAt: string; expired: boolean }
+
 export interface Status {
   generatedAt: string;
   lock: { owner: string; acquiredAt: string; expiresAt: string; expired: boolean } | null;
+  /**
+   * Several instances (PostgreSQL, issue 5): who holds each source's lease (`source` is the configured name, or the
+   * lease row's name for a source not in this configuration), and the instances' heartbeats. Empty on SQLite.
+   */
+  leases: Array<LeaseView & { source: string }>;
+  instances: LeaseView[];
   pending: { unfinished: UnfinishedFile[]; inboxFiles: number };
   failed: {
     quarantinedFiles: number;
@@ -46,7 +56,7 @@ export interface Status {
   };
   lastRun: { lastFile: FinishedFile | null; lastActivityAt: string | null };
   sources: SourceStatus[];
-  /** True when nothing needs a look: no unfinished file, no quarantine in 24 h, no quiet feed, no stale lock. */
+  /** True when nothing needs a look: no unfinished file, no quarantine in 24 h, no quiet feed, no stale lock or source lease. */
   healthy: boolean;
 }
 
@@ -69,6 +79,14 @@ export async function buildStatus(db: Tx, config: ResolvedConfig, now: Date): Pr
   const nowIso = now.toISOString();
   const dayAgo = new Date(now.getTime() - 86_400_000).toISOString();
   const lock = await readLock(db, WRITER_LOCK);
+  const view = (r: { owner: string; acquired_at: string; expires_at: string }): LeaseView =>
+    ({ owner: r.owner, acquiredAt: r.acquired_at, expiresAt: r.expires_at, expired: r.expires_at < nowIso });
+  const leaseRows = await db.all<{ name: string; owner: string; acquired_at: string; expires_at: string }>(
+    "SELECT name, owner, acquired_at, expires_at FROM locks WHERE name LIKE 'source:%' OR name LIKE 'instance:%' ORDER BY name");
+  const sourceOf = new Map(config.sources.map((src) => [sourceLeaseName(src.name), src.name]));
+  const leases = leaseRows.filter((r) => r.name.startsWith('source:'))
+    .map((r) => ({ source: sourceOf.get(r.name) ?? r.name, ...view(r) }));
+  const instances = leaseRows.filter((r) => r.name.startsWith('instance:')).map(view);
   const unfinished = await db.all<FileRowLite>(`SELECT ${COLS} FROM files WHERE state IN ('claimed', 'archiving', 'quarantining') ORDER BY id`);
   const quarantinedCount = Number((await db.get<{ n: number | string }>(`SELECT COUNT(*) AS n FROM files WHERE state = 'quarantined'`))?.n ?? 0);
   const recentQ = await db.all<FileRowLite>(`SELECT ${COLS} FROM files WHERE state = 'quarantined' ORDER BY id DESC LIMIT 10`);
@@ -102,6 +120,8 @@ export async function buildStatus(db: Tx, config: ResolvedConfig, now: Date): Pr
   const status: Status = {
     generatedAt: nowIso,
     lock: lockView,
+    leases,
+    instances,
     pending: {
       unfinished: unfinished.map((r) => ({ id: Number(r.id), source: r.source, name: r.name, state: r.state, owner: r.owner, claimedAt: r.claimed_at,
         ageMs: Math.max(0, now.getTime() - new Date(r.claimed_at).getTime()) })),
@@ -112,7 +132,8 @@ export async function buildStatus(db: Tx, config: ResolvedConfig, now: Date): Pr
     sources,
     healthy: false,
   };
-  status.healthy = unfinished.length === 0 && !(lockView?.expired ?? false) && !sources.some((s) => s.feed?.quiet)
+  // An expired source lease is a crashed instance whose files wait for another one to take the source over.
+  status.healthy = unfinished.length === 0 && !(lockView?.expired ?? false) && !leases.some((l) => l.expired) && !sources.some((s) => s.feed?.quiet)
     && !recentQuarantined.some((q) => q.at !== null && q.at >= dayAgo);
   return status;
 }

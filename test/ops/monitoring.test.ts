@@ -4,7 +4,8 @@
  * - `report`: per source and day — files, reimports, quarantined, messages, AA/AE/AR, duplicates, stale,
  *   conflicts; MSH-13 gaps per sender (stored by migration 0002); inbox files never taken and why; quiet feeds
  *   (a source silent longer than expectEveryMs, a source that never sent anything); `--since`;
- * - `status`: unfinished ledger rows, inbox files, quarantined files, failed messages, last run, lock holder;
+ * - `status`: unfinished ledger rows, inbox files, quarantined files, failed messages, last run, lock holder, and the
+ *   source leases and heartbeats of several instances (an expired lease makes the site unhealthy);
  * - `errors`: failed messages with control id, event, code, every ERR, file and ledger id, resends counted;
  * - `history`: which message (and file) changed what, through an IPP change and a merge.
  * No patient data in report/status/errors output (names, birth dates, INS are checked absent).
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { openDb } from '../../src/store/db.js';
 import { acquireLock, claimFile } from '../../src/store/ledger.js';
+import { sourceLeaseName } from '../../src/pipeline/lease.js';
 import { dbKinds } from '../helpers/db.js';
 import { file, ippChange, json, makeSite, mergeMessage, nir, patientMessage, siteConfig, type Site } from './helpers.js';
 
@@ -135,6 +137,32 @@ describe.each(dbKinds())('report, status, errors, history (%s)', (kind) => {
     expect(text.stdout).toContain('lock: held by otherhost:4242:watch');
     expect(text.stdout).toContain('#4 local/adt_004.hl7 claimed for 1h 0m by otherhost:4242:watch');
     for (const v of PHI) expect(r.stdout + text.stdout).not.toContain(v);
+  });
+
+  it('status: source leases and instance heartbeats of several instances; an expired lease needs a look', async () => {
+    at(LATER);
+    const db = await openDb(s.db);
+    try {
+      // Rows as pipeline/lease.ts writes them: a live instance holding "local", a crashed one whose "lab" lease ran out.
+      expect(await acquireLock(db, sourceLeaseName('local'), 'hostA:11:watch', new Date(LATER), 60_000)).toEqual({ ok: true });
+      expect(await acquireLock(db, sourceLeaseName('lab'), 'hostB:22:watch', new Date('2026-03-02T12:00:00.000Z'), 60_000)).toEqual({ ok: true });
+      expect(await acquireLock(db, 'instance:aaaa', 'hostA:11:watch', new Date(LATER), 60_000)).toEqual({ ok: true });
+      expect(await acquireLock(db, 'instance:bbbb', 'hostB:22:watch', new Date('2026-03-02T12:00:00.000Z'), 60_000)).toEqual({ ok: true });
+    } finally {
+      await db.close();
+    }
+    const st = json(await s.cli('status', '--json'));
+    expect(st.leases).toEqual([
+      { source: 'lab', owner: 'hostB:22:watch', acquiredAt: '2026-03-02T12:00:00.000Z', expiresAt: '2026-03-02T12:01:00.000Z', expired: true },
+      { source: 'local', owner: 'hostA:11:watch', acquiredAt: LATER, expiresAt: '2026-03-02T13:01:00.000Z', expired: false },
+    ]);
+    expect(st.instances.map((i: any) => [i.owner, i.expired])).toEqual([['hostA:11:watch', false], ['hostB:22:watch', true]]);
+    expect(st.lock).toBeNull();
+    expect(st.healthy).toBe(false);
+    const text = (await s.cli('status')).stdout;
+    expect(text).toContain('instances: 1 live, 1 expired');
+    expect(text).toContain('source local: lease held by hostA:11:watch until');
+    expect(text).toMatch(/source lab: lease held by hostB:22:watch until .* \(EXPIRED: another instance takes the source over\)/);
   });
 
   it('errors: failed messages with control id, event, code, reason, file; resends counted', async () => {

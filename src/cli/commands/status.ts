@@ -1,6 +1,6 @@
 /**
  * `pamdrop status [--json]` (issue 4, src/ops/status.ts): pending and unfinished files, failures, last activity,
- * lock holder. Always exit 0 (informational); `healthy` in the JSON says whether anything needs a look.
+ * lock holder, and with several instances (PostgreSQL) the source leases and live instances. Always exit 0 (informational); `healthy` in the JSON says whether anything needs a look.
  */
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../../shared/errors.js';
@@ -13,6 +13,13 @@ function render(s: Status, target: string): string {
   out += s.lock
     ? `lock: held by ${s.lock.owner} since ${localTime(s.lock.acquiredAt)}, lease until ${localTime(s.lock.expiresAt)}${s.lock.expired ? ' (EXPIRED: the next run takes it over)' : ''}\n`
     : 'lock: free (no import running)\n';
+  if (s.instances.length > 0) {
+    const live = s.instances.filter((i) => !i.expired).length;
+    out += `instances: ${live} live${s.instances.length > live ? `, ${s.instances.length - live} expired (crashed or stopped without cleaning up)` : ''}\n`;
+  }
+  for (const l of s.leases) {
+    out += `  source ${l.source}: lease held by ${l.owner} until ${localTime(l.expiresAt)}${l.expired ? ' (EXPIRED: another instance takes the source over)' : ''}\n`;
+  }
   const lf = s.lastRun.lastFile;
   out += `last run: ${lf ? `${lf.name} (${lf.source}, ledger #${lf.id}) ${lf.state} at ${localTime(lf.finishedAt)}${lf.summary ? ` — ${lf.summary.messages} messages: ${lf.summary.AA} AA, ${lf.summary.AE} AE, ${lf.summary.AR} AR` : ''}` : 'never'}`
     + `${s.lastRun.lastActivityAt ? `; last ledger activity ${localTime(s.lastRun.lastActivityAt)}` : ''}\n`;
