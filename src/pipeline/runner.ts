@@ -49,7 +49,8 @@ function inboxSources(config: ResolvedConfig, path: string): string[] {
 
 /**
  * `import`, `reimport`: runs `jobs` under the claim the store needs, then `runJobs`.
- * - SQLite: the single writer lock (LockedError, exit 3, while `watch` or `run` holds it).
+ * - SQLite: the single writer lock (LockedError, exit 3, while `watch` or `run` holds it), unless there is nothing
+ *   to process.
  * - PostgreSQL (issue 5): no store-wide lock. The command takes the lease of every source it touches — each job's
  *   source, and the source whose inbox holds the file — the way `run` does, and each file is fenced by its own
  *   source's lease (renewed inside every group transaction, with the advisory lock that serialises identity writes
@@ -57,9 +58,10 @@ function inboxSources(config: ResolvedConfig, path: string): string[] {
  *   that another instance serves is refused before anything is done (LockedError, exit 3), never applied by two.
  */
 export async function runJobsClaimed(jobs: FileJob[], ctx: Omit<PipelineContext, 'owner' | 'fence'>, tag: string, extraSources: readonly string[] = []): Promise<RunReport> {
-  if (!usesSourceLeases(ctx.db)) return withWriterLock(ctx, tag, (owner) => runJobs(jobs, { ...ctx, owner }));
-  // Nothing to process (every named file already done, reported from the ledger): no lease needed.
+  // Nothing to process (every named file already done, reported from the ledger): no lock or lease needed, so the
+  // answer does not depend on whether `watch` is running.
   if (jobs.length === 0) return runJobs([], { ...ctx, owner: makeOwner(tag) });
+  if (!usesSourceLeases(ctx.db)) return withWriterLock(ctx, tag, (owner) => runJobs(jobs, { ...ctx, owner }));
   const sources = [...new Set([...extraSources, ...jobs.flatMap((j) => [j.source, ...inboxSources(ctx.config, j.path)])])];
   return withSourceLeases({ db: ctx.db, ttlMs: ctx.config.lockTtlMs, log: ctx.log, tag, share: false }, sources, async (leases) => {
     const busy: string[] = [];

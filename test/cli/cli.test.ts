@@ -23,6 +23,10 @@ import { FIXTURES } from '../fixtures/make-fixtures.js';
 import { dbKinds, makeTarget, type DbKind } from '../helpers/db.js';
 import { edit, event, ipp } from '../helpers/messages.js';
 import { main } from '../../src/cli/main.js';
+import { openDb } from '../../src/store/db.js';
+import { acquireLock, releaseLock } from '../../src/store/ledger.js';
+import { WRITER_LOCK } from '../../src/pipeline/runner.js';
+import { sourceLeaseName } from '../../src/pipeline/lease.js';
 
 const BIN = resolve('bin/pamdrop.js');
 const fixture = (name: string): Buffer => FIXTURES.find((f) => f.name === name)!.bytes;
@@ -48,6 +52,8 @@ function pamdrop(args: string[], opts: { cwd?: string; nodeArgs?: string[] } = {
 interface Site {
   root: string;
   inbox: string;
+  /** The store (SQLite path or PostgreSQL URL with its schema). */
+  db: string;
   drop(name: string, content: string | Buffer): string;
   run(...args: string[]): Promise<Run>;
   imp(...names: string[]): Promise<Run>;
@@ -63,6 +69,7 @@ function makeSite(kind: DbKind, config: object = { pam: { acceptTestIns: true } 
   const site: Site = {
     root,
     inbox,
+    db: target.target,
     drop: (name, content) => {
       const p = join(inbox, name);
       writeFileSync(p, typeof content === 'string' ? Buffer.from(content, 'latin1') : content);
@@ -170,6 +177,26 @@ describe.each(dbKinds())('a site on %s', (kind) => {
     expect(Object.keys(report.files[1].summary).sort()).toEqual([...SUMMARY_KEYS].sort());
     expect(report.files[1].summary).toEqual({ messages: 3, AA: 3, AE: 0, AR: 0, duplicates: 0, stale: 0 });
     expect(report.totals).toEqual({ files: 2, messages: 5, AA: 5, AE: 0, AR: 0, duplicates: 0, stale: 0, quarantined: 0, failed: 0 });
+  });
+
+  it('import of files already processed while another process holds the lock: reported from the ledger, exit 0', async () => {
+    site.drop('adt_20.hl7', edit(A28_CREATE, { 'MSH-10': 'DONE20' }));
+    expect((await site.imp('adt_20.hl7')).code).toBe(0);
+    // A watch (SQLite: the writer lock) or another instance (PostgreSQL: the source lease) is running.
+    const db = await openDb(site.db);
+    const lock = kind === 'sqlite' ? WRITER_LOCK : sourceLeaseName('local');
+    try {
+      expect(await acquireLock(db, lock, 'otherhost:4242:watch', new Date(), 60_000)).toEqual({ ok: true });
+      const again = await site.imp('adt_20.hl7', '--json');
+      expect(again.code, again.stderr).toBe(0);
+      expect(JSON.parse(again.stdout).files).toEqual([expect.objectContaining({ file: 'adt_20.hl7', state: 'done', alreadyProcessed: true })]);
+      // With a file left to process the lock is needed: refused (exit 3), nothing done.
+      site.drop('adt_21.hl7', edit(A31_UPDATE, { 'MSH-10': 'TODO21' }));
+      expect((await site.imp('adt_21.hl7')).code).toBe(3);
+    } finally {
+      await releaseLock(db, lock, 'otherhost:4242:watch');
+      await db.close();
+    }
   });
 
   it('import: a message answered AE → exit 1', async () => {
