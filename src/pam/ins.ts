@@ -94,21 +94,35 @@ export type CxClass =
  * - CX-1 `""` with an INS authority and CX-5 `INS` is the explicit-null INS.
  */
 export function classifyCx(raw: string, seps: Separators): CxClass {
-  if (raw === '') return { kind: 'empty' };
+  return classifyCxIn(raw, 0, raw.length, seps);
+}
+
+/** indexOf(sep, pos) within text[…, to): -1 when the next one is at or beyond `to`. */
+function indexBefore(text: string, sep: string, pos: number, to: number): number {
+  const at = text.indexOf(sep, pos);
+  return at < to ? at : -1;
+}
+
+/**
+ * classifyCx of the repetition `text.slice(from, to)`, read in place (readCxField: no string cut per repetition).
+ * @internal
+ */
+export function classifyCxIn(text: string, from: number, to: number, seps: Separators): CxClass {
+  if (from === to) return { kind: 'empty' };
   // CX-1, CX-4 and CX-5 found with indexOf (hot: every PID-3 repetition), as raw.split(component)[0, 3, 4] would.
   const sep = seps.component;
-  const e1 = raw.indexOf(sep);
-  let value = e1 < 0 ? raw : raw.slice(0, e1);
+  const e1 = indexBefore(text, sep, from, to);
+  let value = text.slice(from, e1 < 0 ? to : e1);
   let hd = '';
   let type = '';
-  const e2 = e1 < 0 ? -1 : raw.indexOf(sep, e1 + 1);
-  const e3 = e2 < 0 ? -1 : raw.indexOf(sep, e2 + 1);
+  const e2 = e1 < 0 ? -1 : indexBefore(text, sep, e1 + 1, to);
+  const e3 = e2 < 0 ? -1 : indexBefore(text, sep, e2 + 1, to);
   if (e3 >= 0) {
-    const e4 = raw.indexOf(sep, e3 + 1);
-    hd = e4 < 0 ? raw.slice(e3 + 1) : raw.slice(e3 + 1, e4);
+    const e4 = indexBefore(text, sep, e3 + 1, to);
+    hd = text.slice(e3 + 1, e4 < 0 ? to : e4);
     if (e4 >= 0) {
-      const e5 = raw.indexOf(sep, e4 + 1);
-      type = e5 < 0 ? raw.slice(e4 + 1) : raw.slice(e4 + 1, e5);
+      const e5 = indexBefore(text, sep, e4 + 1, to);
+      type = text.slice(e4 + 1, e5 < 0 ? to : e5);
     }
   }
   if (value !== '' && value.includes(seps.escape)) value = unescapeHl7(value, seps);
