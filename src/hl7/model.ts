@@ -26,6 +26,56 @@ function repetitionValue(raw: string, s: Separators, component: number, subcompo
   return unescapeHl7(piece(c, s.subcomponent, subcomponent), s);
 }
 
+/**
+ * `repetitionValue(piece(text.slice(from, to), repetition, 1), s, component, subcomponent)` for whole positions
+ * ≥ 1, read in place: one pass over the characters of the field (a few dozen at most), one string cut.
+ */
+function valueIn(text: string, from: number, to: number, s: Separators, component: number, subcomponent: number): string {
+  const rc = s.repetition.charCodeAt(0);
+  const cc = s.component.charCodeAt(0);
+  const sc = s.subcomponent.charCodeAt(0);
+  // Component `component` of repetition 1: [start, end).
+  let k = 1;
+  let start = from;
+  let end = to;
+  for (let i = from; i < to; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === rc) {
+      end = i;
+      break;
+    }
+    if (ch === cc) {
+      if (k === component) {
+        end = i;
+        break;
+      }
+      k++;
+      start = i + 1;
+    }
+  }
+  if (k < component || start === end) return '';
+  // Subcomponent `subcomponent` of it; whether it holds an escape character is seen on the way.
+  const ec = s.escape.charCodeAt(0);
+  k = 1;
+  let sub = start;
+  let subEnd = end;
+  let esc = -1;
+  for (let i = start; i < end; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === sc) {
+      if (k === subcomponent) {
+        subEnd = i;
+        break;
+      }
+      k++;
+      sub = i + 1;
+    } else if (ch === ec) esc = i;
+  }
+  if (k < subcomponent || sub === subEnd) return '';
+  const v = text.slice(sub, subEnd);
+  return esc >= sub ? unescapeHl7(v, s) : v;
+}
+
 /** repetitionValue for positions below 1 or not integers, answered as the array-based accessor always did. */
 function oddPositionValue(raw: string, s: Separators, component: number, subcomponent: number): string {
   let c = raw;
@@ -149,9 +199,17 @@ export class Hl7Segment {
   /** Unescaped value of field n, component, subcomponent, repetition (all 1-based); '' when absent. */
   get(n: number, component = 1, subcomponent = 1, rep = 1): string {
     if (n <= 2 && (this.name === 'MSH' || this.name === 'FHS' || this.name === 'BHS')) return this.raw(n);
+    // Hot path (the import reads ~20 values per message): read in place in the segment text, one string cut.
+    if (rep === 1 && Number.isInteger(n) && n >= 0 && Number.isInteger(component) && component >= 1
+      && Number.isInteger(subcomponent) && subcomponent >= 1) {
+      if (this.shift < 0) this.locate(0);
+      const k = this.shift === 1 && n > 0 ? n - 1 : n;
+      const s = this.locate(k);
+      if (k + 1 >= s.length) return '';
+      return valueIn(this.text, s[k]!, s[k + 1]! - 1, this.seps, component, subcomponent);
+    }
     const raw = this.raw(n);
     if (raw === '') return '';
-    // Hot path (the import reads ~20 values per message): no Hl7Field, no split arrays.
     if (rep === 1) return repetitionValue(piece(raw, this.seps.repetition, 1), this.seps, component, subcomponent);
     return this.field(n, rep).get(component, subcomponent);
   }

@@ -170,6 +170,13 @@ function wholeValue(comps: string[], i: number, seps: Separators, plain = false)
  * component is empty, null when the field or component is `""`, else the unescaped value.
  */
 function triState(seg: Hl7Segment, field: number, c: number, seps: Separators): string | null | undefined {
+  if (c === 1 && field > 2) {
+    // seg.get reads component 1 of repetition 1 in place, as below. An empty answer may still come from a `""`
+    // field (when `"` is the escape character): the raw field decides then.
+    const v = seg.get(field, 1);
+    if (v === '') return seg.raw(field) === NULL_VALUE ? null : undefined;
+    return v === NULL_VALUE ? null : v;
+  }
   const raw = seg.raw(field);
   if (raw === '') return undefined;
   if (raw === NULL_VALUE) return null;
