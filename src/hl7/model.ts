@@ -33,45 +33,43 @@ function repetitionValue(raw: string, s: Separators, component: number, subcompo
 function valueIn(text: string, from: number, to: number, s: Separators, component: number, subcomponent: number): string {
   const rc = s.repetition.charCodeAt(0);
   const cc = s.component.charCodeAt(0);
-  const sc = s.subcomponent.charCodeAt(0);
-  // Component `component` of repetition 1: [start, end).
-  let k = 1;
-  let start = from;
-  let end = to;
-  for (let i = from; i < to; i++) {
-    const ch = text.charCodeAt(i);
-    if (ch === rc) {
-      end = i;
-      break;
-    }
-    if (ch === cc) {
-      if (k === component) {
-        end = i;
+  let i = from;
+  if (component > 1) {
+    // Up to the start of component `component` of repetition 1.
+    let k = 1;
+    for (; i < to; i++) {
+      const ch = text.charCodeAt(i);
+      if (ch === rc) return '';
+      if (ch === cc && ++k === component) {
+        i++;
         break;
       }
-      k++;
-      start = i + 1;
     }
+    if (k < component) return '';
   }
-  if (k < component || start === end) return '';
-  // Subcomponent `subcomponent` of it; whether it holds an escape character is seen on the way.
+  // Inside the component: subcomponent `subcomponent`, [sub, subEnd), and the last escape character seen.
+  const sc = s.subcomponent.charCodeAt(0);
   const ec = s.escape.charCodeAt(0);
-  k = 1;
-  let sub = start;
-  let subEnd = end;
+  let j = 1;
+  let sub = i;
+  let subEnd = to;
   let esc = -1;
-  for (let i = start; i < end; i++) {
+  for (; i < to; i++) {
     const ch = text.charCodeAt(i);
+    if (ch === rc || ch === cc) {
+      subEnd = i;
+      break;
+    }
     if (ch === sc) {
-      if (k === subcomponent) {
+      if (j === subcomponent) {
         subEnd = i;
         break;
       }
-      k++;
+      j++;
       sub = i + 1;
     } else if (ch === ec) esc = i;
   }
-  if (k < subcomponent || sub === subEnd) return '';
+  if (j < subcomponent || sub === subEnd) return '';
   const v = text.slice(sub, subEnd);
   return esc >= sub ? unescapeHl7(v, s) : v;
 }
