@@ -186,13 +186,21 @@ function placeKey(code: string): string {
  */
 export function insCoherence(nir: string, traits: InsTraits): CoherenceMismatch[] {
   const out: CoherenceMismatch[] = [];
-  const sexDigit = nir[0];
-  if ((sexDigit === '1' && traits.sex === 'F') || (sexDigit === '2' && traits.sex === 'M')) out.push('sex');
+  const sexDigit = nir.charCodeAt(0);
+  if ((sexDigit === 49 /* 1 */ && traits.sex === 'F') || (sexDigit === 50 /* 2 */ && traits.sex === 'M')) out.push('sex');
   const birth = traits.birth.trim();
   if (birth.length >= 4) {
-    const nirMonth = Number(nir.slice(3, 5));
-    let bad = birth.slice(2, 4) !== nir.slice(1, 3);
-    if (!bad && nirMonth >= 1 && nirMonth <= 12 && birth.length >= 6) bad = birth.slice(4, 6) !== nir.slice(3, 5);
+    // Compared character by character: the answers of birth.slice(2, 4) !== nir.slice(1, 3),
+    // Number(nir.slice(3, 5)) and birth.slice(4, 6) !== nir.slice(3, 5), without the strings.
+    let bad = !(nir.length >= 3 && birth.charCodeAt(2) === nir.charCodeAt(1) && birth.charCodeAt(3) === nir.charCodeAt(2));
+    if (!bad && birth.length >= 6) {
+      const m1 = nir.charCodeAt(3) - 48;
+      const m2 = nir.charCodeAt(4) - 48;
+      const nirMonth = m1 >= 0 && m1 <= 9 && m2 >= 0 && m2 <= 9 ? m1 * 10 + m2 : Number(nir.slice(3, 5));
+      if (nirMonth >= 1 && nirMonth <= 12) {
+        bad = !(nir.length >= 5 && birth.charCodeAt(4) === nir.charCodeAt(3) && birth.charCodeAt(5) === nir.charCodeAt(4));
+      }
+    }
     if (bad) out.push('birth');
   }
   if (traits.birthplace !== '' && placeKey(traits.birthplace) !== placeKey(nir.slice(5, 10))) out.push('birthplace');
