@@ -103,12 +103,19 @@ export function readMsh18(bytes: Buffer): string {
 /** Resolved MSH-18 values: a feed uses one or two spellings, resolving them again for each message is waste. */
 const resolvedCache = new Map<string, Charset | null>();
 
+/** The last MSH-18 resolved and its answer: a feed repeats the same value message after message. */
+let lastDeclared = '';
+let lastResolved: Charset | null = null;
+
 function resolveCached(declared: string): Charset | null {
+  if (declared === lastDeclared && declared !== '') return lastResolved;
   let r = resolvedCache.get(declared);
   if (r === undefined) {
     r = resolveCharset(declared);
     if (resolvedCache.size < 256) resolvedCache.set(declared, r);
   }
+  lastDeclared = declared;
+  lastResolved = r;
   return r;
 }
 

@@ -26,6 +26,11 @@ export function readSeparators(text: string): Separators {
   if (text.length < 8 || !text.startsWith('MSH')) {
     throw new Hl7Error(ErrorCode.SegmentSequence, 'message does not start with an MSH segment', { segment: 'MSH' });
   }
+  // The usual `MSH|^~\&|`: the answer the checks below give, without cutting strings.
+  if (text.length > 8 && text.charCodeAt(3) === 0x7c && text.charCodeAt(4) === 0x5e && text.charCodeAt(5) === 0x7e
+    && text.charCodeAt(6) === 0x5c && text.charCodeAt(7) === 0x26 && text.charCodeAt(8) === 0x7c) {
+    return { field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&' };
+  }
   const field = text[3]!;
   const end = text.indexOf(field, 4);
   const enc = end < 0 ? '' : text.slice(4, end);

@@ -26,6 +26,54 @@ function repetitionValue(raw: string, s: Separators, component: number, subcompo
   return unescapeHl7(piece(c, s.subcomponent, subcomponent), s);
 }
 
+/**
+ * `repetitionValue(piece(text.slice(from, to), repetition, 1), s, component, subcomponent)` for whole positions
+ * ≥ 1, read in place: one pass over the characters of the field (a few dozen at most), one string cut.
+ */
+function valueIn(text: string, from: number, to: number, s: Separators, component: number, subcomponent: number): string {
+  const rc = s.repetition.charCodeAt(0);
+  const cc = s.component.charCodeAt(0);
+  let i = from;
+  if (component > 1) {
+    // Up to the start of component `component` of repetition 1.
+    let k = 1;
+    for (; i < to; i++) {
+      const ch = text.charCodeAt(i);
+      if (ch === rc) return '';
+      if (ch === cc && ++k === component) {
+        i++;
+        break;
+      }
+    }
+    if (k < component) return '';
+  }
+  // Inside the component: subcomponent `subcomponent`, [sub, subEnd), and the last escape character seen.
+  const sc = s.subcomponent.charCodeAt(0);
+  const ec = s.escape.charCodeAt(0);
+  let j = 1;
+  let sub = i;
+  let subEnd = to;
+  let esc = -1;
+  for (; i < to; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === rc || ch === cc) {
+      subEnd = i;
+      break;
+    }
+    if (ch === sc) {
+      if (j === subcomponent) {
+        subEnd = i;
+        break;
+      }
+      j++;
+      sub = i + 1;
+    } else if (ch === ec) esc = i;
+  }
+  if (j < subcomponent || sub === subEnd) return '';
+  const v = text.slice(sub, subEnd);
+  return esc >= sub ? unescapeHl7(v, s) : v;
+}
+
 /** repetitionValue for positions below 1 or not integers, answered as the array-based accessor always did. */
 function oddPositionValue(raw: string, s: Separators, component: number, subcomponent: number): string {
   let c = raw;
@@ -54,7 +102,14 @@ export class Hl7Field {
 
 /** One segment. Fields are numbered as in the spec: for MSH, MSH-1 is the field separator and MSH-2 the encoding characters. */
 export class Hl7Segment {
-  private fields?: string[];
+  /**
+   * Where the split pieces start: piece k (what `text.split(field)[k]` would be) is `text.slice(starts[k],
+   * starts[k + 1] - 1)`. Filled on demand, one separator at a time, up to the piece asked for: no string is cut
+   * for a field that is never read (the import reads ~12 of PID's ~32 fields, ~7 of MSH's ~21).
+   */
+  private starts?: number[];
+  /** The scan reached the end of the text: `starts` ends with the sentinel `text.length + 1`. */
+  private scanned = false;
   constructor(
     /** Raw segment text, without its terminator. */
     readonly text: string,
@@ -73,22 +128,57 @@ export class Hl7Segment {
    */
   private shift = -1;
 
-  private split(): string[] {
-    if (!this.fields) {
-      this.fields = splitOn(this.text, this.seps.field);
+  /** `starts` with at least pieces 0…k located (or the whole text scanned). */
+  private locate(k: number): number[] {
+    let s = this.starts;
+    if (s === undefined) {
+      s = this.starts = [0];
       this.shift = this.name === 'MSH' || this.name === 'FHS' || this.name === 'BHS' ? 1 : 0;
     }
-    return this.fields;
+    if (this.scanned || s.length > k + 1) return s;
+    const text = this.text;
+    const sep = this.seps.field;
+    let from = s[s.length - 1]!;
+    while (s.length <= k + 1) {
+      const at = text.indexOf(sep, from);
+      if (at < 0) {
+        s.push(text.length + 1);
+        this.scanned = true;
+        break;
+      }
+      from = at + 1;
+      s.push(from);
+    }
+    return s;
+  }
+
+  /** Piece k of the field split, '' when absent. */
+  private piece(k: number): string {
+    const s = this.locate(k);
+    if (k + 1 >= s.length) return '';
+    return this.text.slice(s[k]!, s[k + 1]! - 1);
+  }
+
+  private split(): void {
+    this.locate(Infinity);
   }
 
   /** Highest field number present. */
-  get size(): number { return this.split().length - 1 + this.shift; }
+  get size(): number {
+    this.split();
+    return this.starts!.length - 2 + this.shift;
+  }
 
   /** Raw (escaped) text of field n; '' when absent. */
   raw(n: number): string {
-    const f = this.split();
-    if (this.shift === 0 || n === 0) return f[n] ?? '';
-    return n === 1 ? this.seps.field : f[n - 1] ?? '';
+    if (this.shift < 0) this.locate(0);
+    if (this.shift === 0 || n === 0) return this.pieceAt(n);
+    return n === 1 ? this.seps.field : this.pieceAt(n - 1);
+  }
+
+  /** piece(k) for any number k, as `array[k] ?? ''` answers it (negative, fractional, NaN: '', as an array would). */
+  private pieceAt(k: number): string {
+    return Number.isInteger(k) && k >= 0 ? this.piece(k) : '';
   }
 
   /** Repetitions of field n ([] when the field is empty). MSH-1 and MSH-2 are never split. */
@@ -107,9 +197,17 @@ export class Hl7Segment {
   /** Unescaped value of field n, component, subcomponent, repetition (all 1-based); '' when absent. */
   get(n: number, component = 1, subcomponent = 1, rep = 1): string {
     if (n <= 2 && (this.name === 'MSH' || this.name === 'FHS' || this.name === 'BHS')) return this.raw(n);
+    // Hot path (the import reads ~20 values per message): read in place in the segment text, one string cut.
+    if (rep === 1 && Number.isInteger(n) && n >= 0 && Number.isInteger(component) && component >= 1
+      && Number.isInteger(subcomponent) && subcomponent >= 1) {
+      if (this.shift < 0) this.locate(0);
+      const k = this.shift === 1 && n > 0 ? n - 1 : n;
+      const s = this.locate(k);
+      if (k + 1 >= s.length) return '';
+      return valueIn(this.text, s[k]!, s[k + 1]! - 1, this.seps, component, subcomponent);
+    }
     const raw = this.raw(n);
     if (raw === '') return '';
-    // Hot path (the import reads ~20 values per message): no Hl7Field, no split arrays.
     if (rep === 1) return repetitionValue(piece(raw, this.seps.repetition, 1), this.seps, component, subcomponent);
     return this.field(n, rep).get(component, subcomponent);
   }
@@ -122,6 +220,25 @@ function hasSegmentName(line: string): boolean {
   const b = line.charCodeAt(1);
   const c = line.charCodeAt(2);
   return a >= 0x41 && a <= 0x5a && ((b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39)) && ((c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39));
+}
+
+/**
+ * The first three characters of a segment line; the usual ITI-30 names as constants (no new string per segment,
+ * and comparisons with literals are pointer checks).
+ */
+function segmentName(line: string): string {
+  const a = line.charCodeAt(0);
+  const b = line.charCodeAt(1);
+  const c = line.charCodeAt(2);
+  if (a === 0x4d && b === 0x53 && c === 0x48) return 'MSH';
+  if (a === 0x50) {
+    if (b === 0x49 && c === 0x44) return 'PID';
+    if (b === 0x56 && c === 0x31) return 'PV1';
+    if (b === 0x44 && c === 0x31) return 'PD1';
+  }
+  if (a === 0x45 && b === 0x56 && c === 0x4e) return 'EVN';
+  if (a === 0x4d && b === 0x52 && c === 0x47) return 'MRG';
+  return line.slice(0, 3);
 }
 
 const PATH_RE = /^([A-Z][A-Z0-9]{2})(?:\((\d+)\))?-(\d+)(?:\[(\d+)\])?(?:\.(\d+))?(?:\.(\d+))?$/;
@@ -141,34 +258,51 @@ export class Hl7Message {
    */
   static parse(text: string): Hl7Message {
     const seps = readSeparators(text);
-    const lines = text.includes('\n') ? text.split(/\r\n|\r|\n/) : splitOn(text, '\r');
     const segments: Hl7Segment[] = [];
-    const fieldSep = seps.field.charCodeAt(0);
-    // Occurrence numbers: counted among the segments before (a message has a handful), a Map only for long messages.
     let seen: Map<string, number> | null = null;
-    for (const line of lines) {
-      if (line === '') continue;
-      // A line without a proper [A-Z][A-Z0-9]{2} name (e.g. the tail of a field cut off by a stray line break,
-      // such as `I` from `VAL\nI`) is no segment: accepting it would silently truncate the segment before it.
-      if (!hasSegmentName(line) || (line.length > 3 && line.charCodeAt(3) !== fieldSep)) {
-        if (line.trim() === '') continue; // whitespace-only line: as empty
-        throw new Hl7Error(ErrorCode.SegmentSequence, `segment ${segments.length + 1} has no valid segment name`, { segment: line.slice(0, 3).replace(/[^A-Z0-9]/g, '?'), sequence: 1 });
-      }
-      const name = line.slice(0, 3);
-      let occ = 1;
-      if (seen === null && segments.length < 16) {
-        for (let i = 0; i < segments.length; i++) if (segments[i]!.name === name) occ++;
-      } else {
-        if (seen === null) {
-          seen = new Map();
-          for (const s of segments) seen.set(s.name, s.occurrence);
+    if (text.includes('\n')) {
+      for (const line of text.split(/\r\n|\r|\n/)) seen = Hl7Message.addSegment(segments, line, seps, seen);
+    } else {
+      // The usual case (the framer joins segments with CR): lines cut straight from the text, no array of them.
+      let from = 0;
+      for (;;) {
+        const at = text.indexOf('\r', from);
+        if (at < 0) {
+          Hl7Message.addSegment(segments, from === 0 ? text : text.slice(from), seps, seen);
+          break;
         }
-        occ = (seen.get(name) ?? 0) + 1;
-        seen.set(name, occ);
+        if (at > from) seen = Hl7Message.addSegment(segments, text.slice(from, at), seps, seen);
+        from = at + 1;
       }
-      segments.push(new Hl7Segment(line, name, segments.length, occ, seps));
     }
     return new Hl7Message(text, seps, segments);
+  }
+
+  /** Appends one line of the message as a segment (nothing for an empty or blank line). */
+  private static addSegment(segments: Hl7Segment[], line: string, seps: Separators, seen: Map<string, number> | null): Map<string, number> | null {
+    if (line === '') return seen;
+    // A line without a proper [A-Z][A-Z0-9]{2} name (e.g. the tail of a field cut off by a stray line break,
+    // such as `I` from `VAL\nI`) is no segment: accepting it would silently truncate the segment before it.
+    if (!hasSegmentName(line) || (line.length > 3 && line.charCodeAt(3) !== seps.field.charCodeAt(0))) {
+      if (line.trim() === '') return seen; // whitespace-only line: as empty
+      throw new Hl7Error(ErrorCode.SegmentSequence, `segment ${segments.length + 1} has no valid segment name`, { segment: line.slice(0, 3).replace(/[^A-Z0-9]/g, '?'), sequence: 1 });
+    }
+    const name = segmentName(line);
+    // Occurrence numbers: counted among the segments before (a message has a handful), a Map only for long messages.
+    let occ = 1;
+    const n = segments.length;
+    if (seen === null && n < 16) {
+      for (let i = 0; i < n; i++) if (segments[i]!.name === name) occ++;
+    } else {
+      if (seen === null) {
+        seen = new Map();
+        for (const s of segments) seen.set(s.name, s.occurrence);
+      }
+      occ = (seen.get(name) ?? 0) + 1;
+      seen.set(name, occ);
+    }
+    segments.push(new Hl7Segment(line, name, n, occ, seps));
+    return seen;
   }
 
   /** The `occurrence`-th segment named `name` (1-based), or undefined. */

@@ -6,7 +6,7 @@
  * The event sets are data, as in IPF `Iti30Options` (pam-fr.md §1.1, decisions.md "Per event").
  */
 import { ErrorCode, Severity, type Finding } from '../hl7/errors.js';
-import type { Hl7Message } from '../hl7/model.js';
+import type { Hl7Message, Hl7Segment } from '../hl7/model.js';
 import type { PamOptions } from './types.js';
 
 /** Events of the Merge option, mandatory in France (pam-fr.md §1.1). */
@@ -42,6 +42,14 @@ function isAcceptedEvent(event: string, options: PamOptions): boolean {
  */
 export function checkAcceptance(msg: Hl7Message, options: PamOptions): Finding | undefined {
   const msh = msg.msh;
+  return acceptanceOf(msh, msh.get(9, 2), msh.get(10), options);
+}
+
+/**
+ * checkAcceptance with MSH-9.2 and MSH-10 already read (interpret has them from readHeader).
+ * @internal
+ */
+export function acceptanceOf(msh: Hl7Segment, event: string, controlId: string, options: PamOptions): Finding | undefined {
   const version = msh.get(12, 1);
   const dot = version.indexOf('.');
   const major = dot < 0 ? version : version.slice(0, dot);
@@ -59,14 +67,14 @@ export function checkAcceptance(msg: Hl7Message, options: PamOptions): Finding |
       text: `MSH-9.1: unsupported message type, must be ${ACCEPTED_MESSAGE_TYPE}`,
     };
   }
-  if (!isAcceptedEvent(msh.get(9, 2), options)) {
+  if (!isAcceptedEvent(event, options)) {
     return {
       code: ErrorCode.UnsupportedEvent, severity: Severity.Error,
       location: { segment: 'MSH', sequence: 1, field: 9, repetition: 1, component: 2 },
       text: `MSH-9.2: unsupported trigger event, must be one of ${options.linkUnlink ? ALL_TEXT : MERGE_TEXT}`,
     };
   }
-  if (msh.get(10) === '') {
+  if (controlId === '') {
     return {
       code: ErrorCode.RequiredFieldMissing, severity: Severity.Error,
       location: { segment: 'MSH', sequence: 1, field: 10 },

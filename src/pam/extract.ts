@@ -9,7 +9,7 @@ import { ErrorCode, Severity, type Finding } from '../hl7/errors.js';
 import type { Separators } from '../hl7/encoding.js';
 import { nthPiece, splitOn, unescapeHl7 } from '../hl7/encoding.js';
 import { NULL_VALUE, type Hl7Segment } from '../hl7/model.js';
-import { classifyCx, type CxClass } from './ins.js';
+import { classifyCxIn, type CxClass } from './ins.js';
 import { birthDate } from './time.js';
 import type { Address, PamOptions, PatientData, PersonName } from './types.js';
 
@@ -76,12 +76,68 @@ export function readCxField(seg: Hl7Segment, field: number, seps: Separators): C
   const raw = seg.raw(field);
   const out: CxEntry[] = [];
   if (raw === '') return out;
-  const reps = splitOn(raw, seps.repetition);
-  for (let i = 0; i < reps.length; i++) {
-    const cx = classifyCx(reps[i]!, seps);
-    if (cx.kind !== 'empty') out.push({ repetition: i + 1, cx });
+  // Repetitions classified in place (raw.split(repetition) without the array or the strings).
+  const sep = seps.repetition;
+  for (let from = 0, end = 0, i = 1; from <= raw.length; from = end + 1, i++) {
+    end = raw.indexOf(sep, from);
+    if (end < 0) end = raw.length;
+    const cx = classifyCxIn(raw, from, end, seps);
+    if (cx.kind !== 'empty') out.push({ repetition: i, cx });
   }
   return out;
+}
+
+/** True when text[from, to) is the HL7 explicit null `""`. */
+function isNullAt(text: string, from: number, to: number): boolean {
+  return to - from === 2 && text.charCodeAt(from) === 34 && text.charCodeAt(from + 1) === 34;
+}
+
+/** Components located by cutComponents: component k + 1 is `text.slice(COMP_START[k], COMP_END[k])`. */
+const COMP_START = new Int32Array(9);
+const COMP_END = new Int32Array(9);
+
+/**
+ * Locates components 1…9 (all that names and addresses read) of the repetition text[from, to) into COMP_START /
+ * COMP_END, as `text.slice(from, to).split(sep)` would cut them, without the array or the strings.
+ * @returns how many components were located (at most 9).
+ */
+function cutComponents(text: string, from: number, to: number, sep: string): number {
+  let n = 0;
+  let start = from;
+  while (n < 9) {
+    const at = text.indexOf(sep, start);
+    COMP_START[n] = start;
+    if (at < 0 || at >= to) {
+      COMP_END[n++] = to;
+      return n;
+    }
+    COMP_END[n++] = at;
+    start = at + 1;
+  }
+  return n;
+}
+
+/**
+ * Component i (1-based) of the repetition last located by cutComponents (n components), subcomponent 1,
+ * unescaped; '' when absent. `plain`: as for comp.
+ */
+function compAt(text: string, n: number, i: number, seps: Separators, plain: boolean): string {
+  if (i > n) return '';
+  const from = COMP_START[i - 1]!;
+  const to = COMP_END[i - 1]!;
+  if (from === to) return '';
+  const c = text.slice(from, to);
+  return plain ? c : compValue(c, seps);
+}
+
+/** wholeValue of the repetition last located by cutComponents. */
+function wholeAt(text: string, n: number, i: number, seps: Separators, plain: boolean): string | null {
+  if (i > n) return null;
+  const from = COMP_START[i - 1]!;
+  const to = COMP_END[i - 1]!;
+  if (from === to || (plain && isNullAt(text, from, to))) return null;
+  const v = plain ? text.slice(from, to) : compValue(text.slice(from, to), seps);
+  return v === '' || v === NULL_VALUE ? null : v;
 }
 
 /**
@@ -114,6 +170,13 @@ function wholeValue(comps: string[], i: number, seps: Separators, plain = false)
  * component is empty, null when the field or component is `""`, else the unescaped value.
  */
 function triState(seg: Hl7Segment, field: number, c: number, seps: Separators): string | null | undefined {
+  if (c === 1 && field > 2) {
+    // seg.get reads component 1 of repetition 1 in place, as below. An empty answer may still come from a `""`
+    // field (when `"` is the escape character): the raw field decides then.
+    const v = seg.get(field, 1);
+    if (v === '') return seg.raw(field) === NULL_VALUE ? null : undefined;
+    return v === NULL_VALUE ? null : v;
+  }
   const raw = seg.raw(field);
   if (raw === '') return undefined;
   if (raw === NULL_VALUE) return null;
@@ -144,34 +207,35 @@ function readNames(pid: Hl7Segment, seps: Separators, sink: FindingSink): Record
   if (raw === NULL_VALUE) return null;
   const out: Record<string, PersonName | null> = {};
   const plain = !raw.includes(seps.subcomponent) && !raw.includes(seps.escape);
-  const reps = splitOn(raw, seps.repetition);
-  for (let i = 0; i < reps.length; i++) {
-    const r = reps[i]!;
-    if (r === '' || r === NULL_VALUE) continue; // a typeless repetition: nothing to key it on
-    const comps = splitOn(r, seps.component);
-    let type = codeKey(comp(comps, 7, seps));
+  const rsep = seps.repetition;
+  for (let from = 0, end = 0, i = 1; from <= raw.length; from = end + 1, i++) {
+    end = raw.indexOf(rsep, from);
+    if (end < 0) end = raw.length;
+    if (from === end || isNullAt(raw, from, end)) continue; // a typeless repetition: nothing to key it on
+    const n = cutComponents(raw, from, end, seps.component);
+    let type = codeKey(compAt(raw, n, 7, seps, plain));
     if (type === '') {
-      const shifted = comp(comps, 8, seps);
+      const shifted = compAt(raw, n, 8, seps, plain);
       if (SHIFTED_NAME_TYPES.has(shifted)) {
         type = codeKey(shifted);
         sink.warnings.push({
-          code: ErrorCode.DataType, severity: Severity.Warning, location: loc(pid, 5, i + 1, 8),
-          text: `${where(pid, 5, i + 1)}: name type found in XPN-8 instead of XPN-7; read as the name type`,
+          code: ErrorCode.DataType, severity: Severity.Warning, location: loc(pid, 5, i, 8),
+          text: `${where(pid, 5, i)}: name type found in XPN-8 instead of XPN-7; read as the name type`,
         });
       }
     }
     if (Object.prototype.hasOwnProperty.call(out, type)) {
       sink.warnings.push({
-        code: ErrorCode.DataType, severity: Severity.Warning, location: loc(pid, 5, i + 1, 7),
-        text: `${where(pid, 5, i + 1)}: second name of the same type ignored; the first one is used`,
+        code: ErrorCode.DataType, severity: Severity.Warning, location: loc(pid, 5, i, 7),
+        text: `${where(pid, 5, i)}: second name of the same type ignored; the first one is used`,
       });
       continue;
     }
     const name: PersonName = {
-      family: wholeValue(comps, 1, seps, plain),
-      given: wholeValue(comps, 2, seps, plain),
-      givenNames: wholeValue(comps, 3, seps, plain), // kept raw: space- or comma-separated as sent (pam-fr.md §3.2)
-      prefix: wholeValue(comps, 5, seps, plain),
+      family: wholeAt(raw, n, 1, seps, plain),
+      given: wholeAt(raw, n, 2, seps, plain),
+      givenNames: wholeAt(raw, n, 3, seps, plain), // kept raw: space- or comma-separated as sent (pam-fr.md §3.2)
+      prefix: wholeAt(raw, n, 5, seps, plain),
     };
     // A typed repetition with nothing in it (`""^^^^^^D`) clears the stored name of that type.
     out[type] = name.family === null && name.given === null && name.givenNames === null && name.prefix === null ? null : name;
@@ -198,32 +262,35 @@ function readAddresses(pid: Hl7Segment, seps: Separators, sink: FindingSink, pla
   if (raw === NULL_VALUE) return null;
   const out: Record<string, Address | null> = {};
   const plain = !raw.includes(seps.subcomponent) && !raw.includes(seps.escape);
-  const reps = splitOn(raw, seps.repetition);
-  for (let i = 0; i < reps.length; i++) {
-    const r = reps[i]!;
-    if (r === '' || r === NULL_VALUE) continue;
-    const comps = splitOn(r, seps.component);
-    const type = addressType(comps, seps);
+  const rsep = seps.repetition;
+  for (let from = 0, end = 0, i = 1; from <= raw.length; from = end + 1, i++) {
+    end = raw.indexOf(rsep, from);
+    if (end < 0) end = raw.length;
+    if (from === end || isNullAt(raw, from, end)) continue;
+    const n = cutComponents(raw, from, end, seps.component);
+    // addressType: XAD-7, or BDL found in XAD-8.
+    const t = compAt(raw, n, 7, seps, plain);
+    const type = t === '' && compAt(raw, n, 8, seps, plain) === BIRTHPLACE ? BIRTHPLACE : codeKey(t);
     // The first BDL repetition is never a duplicate here (skipped repetitions '' and `""` have no type).
     if (place && type === BIRTHPLACE && place.birthplace === undefined) {
-      const cog = comp(comps, 9, seps);
-      place.birthplace = { repetition: i + 1, cog: cog === NULL_VALUE ? '' : cog };
+      const cog = compAt(raw, n, 9, seps, plain);
+      place.birthplace = { repetition: i, cog: cog === NULL_VALUE ? '' : cog };
     }
     if (Object.prototype.hasOwnProperty.call(out, type)) {
       sink.warnings.push({
-        code: ErrorCode.DataType, severity: Severity.Warning, location: loc(pid, 11, i + 1, 7),
-        text: `${where(pid, 11, i + 1)}: second address of the same type ignored; the first one is used`,
+        code: ErrorCode.DataType, severity: Severity.Warning, location: loc(pid, 11, i, 7),
+        text: `${where(pid, 11, i)}: second address of the same type ignored; the first one is used`,
       });
       continue;
     }
     const a: Address = {
-      street: wholeValue(comps, 1, seps, plain),
-      other: wholeValue(comps, 2, seps, plain),
-      city: wholeValue(comps, 3, seps, plain),
-      state: wholeValue(comps, 4, seps, plain),
-      zip: wholeValue(comps, 5, seps, plain),
-      country: wholeValue(comps, 6, seps, plain),
-      countyCode: wholeValue(comps, 9, seps, plain),
+      street: wholeAt(raw, n, 1, seps, plain),
+      other: wholeAt(raw, n, 2, seps, plain),
+      city: wholeAt(raw, n, 3, seps, plain),
+      state: wholeAt(raw, n, 4, seps, plain),
+      zip: wholeAt(raw, n, 5, seps, plain),
+      country: wholeAt(raw, n, 6, seps, plain),
+      countyCode: wholeAt(raw, n, 9, seps, plain),
     };
     // A typed repetition with nothing in it (`""^^^^^^H`) clears the stored address of that type.
     const empty = a.street === null && a.other === null && a.city === null && a.state === null && a.zip === null
@@ -278,9 +345,12 @@ function readPhones(pid: Hl7Segment, seps: Separators): string | null | undefine
   const standard = seps.component === '^' && seps.subcomponent === '&';
   const piece = (p: string) => (p.includes(seps.escape) ? unescapeHl7(p, seps) : p);
   let out = '';
-  const reps = splitOn(raw, seps.repetition);
-  for (const r of reps) {
-    if (r === '' || r === NULL_VALUE) continue;
+  const rsep = seps.repetition;
+  for (let from = 0, end = 0; from <= raw.length; from = end + 1) {
+    end = raw.indexOf(rsep, from);
+    if (end < 0) end = raw.length;
+    if (from === end || isNullAt(raw, from, end)) continue;
+    const r = from === 0 && end === raw.length ? raw : raw.slice(from, end);
     const v = standard ? piece(r) : splitOn(r, seps.component).map((c) => c.split(seps.subcomponent).map(piece).join('&')).join('^');
     out = out === '' ? v : `${out} ~ ${v}`;
   }
@@ -301,11 +371,15 @@ function readReliability(pid: Hl7Segment, seps: Separators, options: PamOptions,
     return;
   }
   const attributes: string[] = [];
-  const reps = splitOn(raw, seps.repetition);
-  for (let i = 0; i < reps.length; i++) {
-    const r = reps[i]!;
-    if (r === '' || r === NULL_VALUE) continue;
-    let code = codeKey(compValue(nthPiece(r, seps.component, 1), seps));
+  const rsep = seps.repetition;
+  for (let from = 0, end = 0, i = 0; from <= raw.length; from = end + 1, i++) {
+    end = raw.indexOf(rsep, from);
+    if (end < 0) end = raw.length;
+    if (from === end || isNullAt(raw, from, end)) continue;
+    // Component 1 of the repetition.
+    let c1 = raw.indexOf(seps.component, from);
+    if (c1 < 0 || c1 > end) c1 = end;
+    let code = codeKey(compValue(from === 0 && c1 === raw.length ? raw : raw.slice(from, c1), seps));
     if (code === '') continue;
     if (Object.prototype.hasOwnProperty.call(options.statusMap, code)) code = options.statusMap[code]!;
     if (IDENTITY_ATTRIBUTES.has(code)) {

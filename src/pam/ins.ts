@@ -94,21 +94,35 @@ export type CxClass =
  * - CX-1 `""` with an INS authority and CX-5 `INS` is the explicit-null INS.
  */
 export function classifyCx(raw: string, seps: Separators): CxClass {
-  if (raw === '') return { kind: 'empty' };
+  return classifyCxIn(raw, 0, raw.length, seps);
+}
+
+/** indexOf(sep, pos) within text[…, to): -1 when the next one is at or beyond `to`. */
+function indexBefore(text: string, sep: string, pos: number, to: number): number {
+  const at = text.indexOf(sep, pos);
+  return at < to ? at : -1;
+}
+
+/**
+ * classifyCx of the repetition `text.slice(from, to)`, read in place (readCxField: no string cut per repetition).
+ * @internal
+ */
+export function classifyCxIn(text: string, from: number, to: number, seps: Separators): CxClass {
+  if (from === to) return { kind: 'empty' };
   // CX-1, CX-4 and CX-5 found with indexOf (hot: every PID-3 repetition), as raw.split(component)[0, 3, 4] would.
   const sep = seps.component;
-  const e1 = raw.indexOf(sep);
-  let value = e1 < 0 ? raw : raw.slice(0, e1);
+  const e1 = indexBefore(text, sep, from, to);
+  let value = text.slice(from, e1 < 0 ? to : e1);
   let hd = '';
   let type = '';
-  const e2 = e1 < 0 ? -1 : raw.indexOf(sep, e1 + 1);
-  const e3 = e2 < 0 ? -1 : raw.indexOf(sep, e2 + 1);
+  const e2 = e1 < 0 ? -1 : indexBefore(text, sep, e1 + 1, to);
+  const e3 = e2 < 0 ? -1 : indexBefore(text, sep, e2 + 1, to);
   if (e3 >= 0) {
-    const e4 = raw.indexOf(sep, e3 + 1);
-    hd = e4 < 0 ? raw.slice(e3 + 1) : raw.slice(e3 + 1, e4);
+    const e4 = indexBefore(text, sep, e3 + 1, to);
+    hd = text.slice(e3 + 1, e4 < 0 ? to : e4);
     if (e4 >= 0) {
-      const e5 = raw.indexOf(sep, e4 + 1);
-      type = e5 < 0 ? raw.slice(e4 + 1) : raw.slice(e4 + 1, e5);
+      const e5 = indexBefore(text, sep, e4 + 1, to);
+      type = text.slice(e4 + 1, e5 < 0 ? to : e5);
     }
   }
   if (value !== '' && value.includes(seps.escape)) value = unescapeHl7(value, seps);
@@ -172,13 +186,21 @@ function placeKey(code: string): string {
  */
 export function insCoherence(nir: string, traits: InsTraits): CoherenceMismatch[] {
   const out: CoherenceMismatch[] = [];
-  const sexDigit = nir[0];
-  if ((sexDigit === '1' && traits.sex === 'F') || (sexDigit === '2' && traits.sex === 'M')) out.push('sex');
+  const sexDigit = nir.charCodeAt(0);
+  if ((sexDigit === 49 /* 1 */ && traits.sex === 'F') || (sexDigit === 50 /* 2 */ && traits.sex === 'M')) out.push('sex');
   const birth = traits.birth.trim();
   if (birth.length >= 4) {
-    const nirMonth = Number(nir.slice(3, 5));
-    let bad = birth.slice(2, 4) !== nir.slice(1, 3);
-    if (!bad && nirMonth >= 1 && nirMonth <= 12 && birth.length >= 6) bad = birth.slice(4, 6) !== nir.slice(3, 5);
+    // Compared character by character: the answers of birth.slice(2, 4) !== nir.slice(1, 3),
+    // Number(nir.slice(3, 5)) and birth.slice(4, 6) !== nir.slice(3, 5), without the strings.
+    let bad = !(nir.length >= 3 && birth.charCodeAt(2) === nir.charCodeAt(1) && birth.charCodeAt(3) === nir.charCodeAt(2));
+    if (!bad && birth.length >= 6) {
+      const m1 = nir.charCodeAt(3) - 48;
+      const m2 = nir.charCodeAt(4) - 48;
+      const nirMonth = m1 >= 0 && m1 <= 9 && m2 >= 0 && m2 <= 9 ? m1 * 10 + m2 : Number(nir.slice(3, 5));
+      if (nirMonth >= 1 && nirMonth <= 12) {
+        bad = !(nir.length >= 5 && birth.charCodeAt(4) === nir.charCodeAt(3) && birth.charCodeAt(5) === nir.charCodeAt(4));
+      }
+    }
     if (bad) out.push('birth');
   }
   if (traits.birthplace !== '' && placeKey(traits.birthplace) !== placeKey(nir.slice(5, 10))) out.push('birthplace');

@@ -6,7 +6,7 @@
  */
 import { ErrorCode, Severity, type Finding, type Location } from '../hl7/errors.js';
 import type { Hl7Message, Hl7Segment } from '../hl7/model.js';
-import { checkAcceptance } from './acceptance.js';
+import { acceptanceOf } from './acceptance.js';
 import { extractPatientData, readCxField, type BirthplaceOut, type CxEntry, type FindingSink } from './extract.js';
 import { insCoherence, type InsEnvironment } from './ins.js';
 import { parseHl7Time } from './time.js';
@@ -223,7 +223,8 @@ function segmentMissing(header: MessageHeader, segment: string, sequence: number
  */
 export function interpret(msg: Hl7Message, options: PamOptions): Interpretation {
   const header = readHeader(msg);
-  const refused = checkAcceptance(msg, options);
+  // checkAcceptance(msg, options), with the MSH-9.2 and MSH-10 just read.
+  const refused = acceptanceOf(msg.msh, header.event, header.controlId, options);
   if (refused) return { ok: false, ack: 'AR', header, findings: [refused] };
   const event = header.event;
   const sink: FindingSink = { errors: [], warnings: [] };
