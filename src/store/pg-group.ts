@@ -421,6 +421,8 @@ const FLUSH_STATEMENTS = 400;
 const MAX_IN_FLIGHT = 2;
 
 let groupSeq = 0;
+/** A statement that cannot write: a plain SELECT without a sequence function (nextval, setval). */
+const READ_ONLY = /^(?![^]*\b(?:nextval|setval)\s*\()\s*SELECT\b/i;
 /** PAMDROP_PG_GROUP_TRACE=1: cache misses and abandoned attempts on stderr (diagnosis, counting round trips). */
 const TRACE = !!process.env.PAMDROP_PG_GROUP_TRACE;
 
@@ -432,9 +434,14 @@ export class PgGroupTx implements Tx {
   private inFlight: Array<Promise<void>> = [];
   /** Set once the attempt must be abandoned; every later call throws it. */
   failure: GroupFailed | null = null;
-  private depth = 0;
-  /** A write-behind round trip was sent since the innermost savepoint began. */
-  private sentInSavepoint = false;
+  /**
+   * Per open savepoint (innermost last): where its writes begin in `buf`, and whether any write of it has left the
+   * process (sent in a write-behind batch, or run directly). A batch sent because of a read holds only earlier
+   * messages' writes when the savepoint had not deferred any yet: a message rejected after such a read is still
+   * dropped alone, without abandoning the group.
+   */
+  private readonly marks: number[] = [];
+  private readonly sent: boolean[] = [];
   private readonly savepointName = `pamdrop_grp${++groupSeq}`;
   private started = false;
   /** PAMDROP_PG_GROUP_TRACE: time spent waiting for write-behind round trips. */
@@ -467,7 +474,10 @@ export class PgGroupTx implements Tx {
     if (this.buf.length === 0) return;
     const batch = this.buf;
     this.buf = [];
-    if (this.depth > 0) this.sentInSavepoint = true;
+    for (let i = 0; i < this.marks.length; i++) {
+      if (batch.length > this.marks[i]!) this.sent[i] = true;
+      this.marks[i] = 0;
+    }
     // One query at a time on the client (node-postgres deprecates queueing): each batch starts when the previous ends.
     const prev = this.inFlight[this.inFlight.length - 1];
     const sent = plan(batch);
@@ -508,7 +518,11 @@ export class PgGroupTx implements Tx {
   async begin(raws: ReadonlyArray<{ bytes: Buffer }>): Promise<void> {
     // The store-wide apply lock (lease.ts takes it too when fencing; it is re-entrant): no other instance writes
     // identities until COMMIT, so what is read now stays true for the whole group.
-    await this.query(`SELECT pg_advisory_xact_lock(${APPLY_LOCK_KEY}); SAVEPOINT ${this.savepointName}`);
+    // No JIT for this transaction (SET LOCAL: until its COMMIT or ROLLBACK; before the savepoint, so a redo keeps it):
+    // the prefetch's nested loops of ~1,400 index lookups are estimated from default statistics on a store not yet
+    // analysed, above jit_above_cost, and compiling them (inlining, optimisation) took ~150 ms per group for a query
+    // that runs in ~5 ms. Nothing this mode runs is long enough to gain from JIT.
+    await this.query(`SET LOCAL jit = off; SELECT pg_advisory_xact_lock(${APPLY_LOCK_KEY}); SAVEPOINT ${this.savepointName}`);
     this.started = true;
     const one = async (sql: string, params: readonly unknown[]): Promise<Row[]> => {
       const st = pgStatement(sql)!;
@@ -547,6 +561,8 @@ export class PgGroupTx implements Tx {
   // --- Tx ---------------------------------------------------------------------------------------------------
   private async read(sql: string, params?: readonly unknown[]): Promise<{ rows: Row[]; changes: number }> {
     this.guard();
+    // A statement that may write (run/get of an INSERT, UPDATE, DELETE…) runs at once: it belongs to every open savepoint.
+    if (this.sent.length > 0 && !READ_ONLY.test(sql)) this.sent.fill(true);
     if (TRACE) process.stderr.write(`pg-group read ${sql.slice(0, 80).replace(/\s+/g, ' ')}\n`);
     const tw = TRACE ? performance.now() : 0;
     await this.sync();
@@ -602,45 +618,55 @@ export class PgGroupTx implements Tx {
   async savepoint<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     this.guard();
     const mark = this.groupCache.enter();
-    const bufMark = this.buf.length;
-    const sentBefore = this.sentInSavepoint;
-    this.depth++;
-    this.sentInSavepoint = false;
+    const level = this.marks.length;
+    this.marks.push(this.buf.length);
+    this.sent.push(false);
     let ok = false;
     try {
       const out = await fn(this);
       ok = true;
       return out;
     } catch (err) {
-      if (this.failure || this.sentInSavepoint) throw this.fail(err);
-      this.buf.length = bufMark;
+      if (this.failure || this.sent[level]) throw this.fail(err);
+      this.buf.length = this.marks[level]!;
       throw err;
     } finally {
-      this.depth--;
+      this.marks.length = level;
+      this.sent.length = level;
       this.groupCache.leave(mark, !ok);
-      this.sentInSavepoint = sentBefore || this.sentInSavepoint;
     }
   }
 
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> { return this.savepoint(fn); }
 }
 
-// Prefetch statements (one array parameter per list). Each list is joined through unnest(), so that every value is
-// an index lookup whatever the planner thinks of the array (`= ANY(array)` was planned as a sequential scan comparing
-// every row with the whole array: linear in the store's size), and they run unnamed (a plan for these very values).
+// Prefetch statements (one array parameter per list). Every value is looked up on its own through a LATERAL
+// subquery fenced with OFFSET 0, so each one is an index lookup whatever the planner's statistics say. Left to the
+// planner, a join with `unnest()` (or `= ANY(array)`) is planned from estimates that lag behind a store growing by
+// thousands of rows a second: on the 100k benchmark it became hash joins over sequential scans of identifiers and
+// patients, growing from ~35 to ~200 ms per group, half the import's wall time. The messages lookup keeps the
+// partial key index's predicate outside the fence: inside, the planner picks uq_messages_key, whose control_id is
+// its third column (a full index scan per value, ~2 ms each), over ix_messages_control. Not links.patient_b, which has no index of its own (uq_links leads with
+// patient_a): one join, a single scan of the (small) links table at worst. They run unnamed (a plan for these values).
 const PREFETCH_SQL = {
   identifiers: `SELECT i.auth_key AS ik_auth, i.value AS ik_value, i.type AS ik_type, p.id, p.active, p.merged_into,
   p.status, p.attributes, p.birth_name, p.first_name, p.birth_given_names, p.used_name, p.used_first_name, p.birth_date, p.sex,
   p.birth_place, p.names, p.addresses, p.other, p.last_message_time, p.created_at, p.updated_at
-  FROM unnest(?::text[]) AS u(v) JOIN identifiers i ON i.value = u.v JOIN patients p ON p.id = i.patient_id`,
-  ins: `SELECT patient_id, value, oid, kind FROM ins WHERE id IN (
-    SELECT n.id FROM unnest(?::text[]) AS u(v) JOIN ins n ON n.value = u.v
-    UNION SELECT n.id FROM unnest(?::int[]) AS o(p) JOIN ins n ON n.patient_id = o.p) ORDER BY id`,
-  links: `SELECT id, patient_a, patient_b FROM links WHERE id IN (
-    SELECT l.id FROM unnest(?::int[]) AS o(p) JOIN links l ON l.patient_a = o.p
-    UNION SELECT l.id FROM unnest(?::int[]) AS o(p) JOIN links l ON l.patient_b = o.p) ORDER BY id`,
+  FROM unnest(?::text[]) AS u(v)
+  CROSS JOIN LATERAL (SELECT auth_key, value, type, patient_id FROM identifiers WHERE value = u.v OFFSET 0) i
+  CROSS JOIN LATERAL (SELECT * FROM patients WHERE id = i.patient_id OFFSET 0) p`,
+  ins: `SELECT n.id, n.patient_id, n.value, n.oid, n.kind FROM unnest(?::text[]) AS u(v)
+    CROSS JOIN LATERAL (SELECT id, patient_id, value, oid, kind FROM ins WHERE value = u.v OFFSET 0) n
+  UNION SELECT n.id, n.patient_id, n.value, n.oid, n.kind FROM unnest(?::int[]) AS o(p)
+    CROSS JOIN LATERAL (SELECT id, patient_id, value, oid, kind FROM ins WHERE patient_id = o.p OFFSET 0) n
+  ORDER BY id`,
+  links: `SELECT l.id, l.patient_a, l.patient_b FROM unnest(?::int[]) AS o(p)
+    CROSS JOIN LATERAL (SELECT id, patient_a, patient_b FROM links WHERE patient_a = o.p OFFSET 0) l
+  UNION SELECT l.id, l.patient_a, l.patient_b FROM unnest(?::int[]) AS o(p) JOIN links l ON l.patient_b = o.p
+  ORDER BY id`,
   originals: `SELECT m.id, m.sending_app, m.sending_facility, m.control_id, m.content_sha256, m.outcome, m.status, m.ack, m.patient_id
-  FROM unnest(?::text[]) AS u(v) JOIN messages m ON m.control_id = u.v
+  FROM unnest(?::text[]) AS u(v)
+  CROSS JOIN LATERAL (SELECT * FROM messages WHERE control_id = u.v OFFSET 0) m
   WHERE m.status NOT IN ('duplicate', 'conflict') AND m.superseded = 0`,
 };
 
