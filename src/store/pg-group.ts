@@ -416,22 +416,34 @@ export class GroupFailed extends Error {
 
 type PgResult = { rows?: Row[]; rowCount?: number | null };
 
-/** Statements per write-behind round trip, and round trips in flight before the next one waits. */
-const FLUSH_STATEMENTS = 400;
-const MAX_IN_FLIGHT = 2;
+/**
+ * Write-behind batching. One batch is in flight at a time (node-postgres runs one query at a time per client). When
+ * none is, the buffer is sent as soon as it holds EAGER_STATEMENTS, so PostgreSQL works while the next messages are
+ * processed and little is left to wait for at the end of the group; while one is in flight the buffer grows (bigger
+ * batches when PostgreSQL is the slower side) and is sent when that batch's answer is read. Past MAX_BUFFERED the
+ * messages wait for the batch in flight.
+ */
+const EAGER_STATEMENTS = 100;
+const MAX_BUFFERED = 1600;
+/** A group's message loop lets the event loop run (read a batch's answer, send the next) at least this often (ms). */
+const YIELD_MS = 1;
 
 let groupSeq = 0;
 /** A statement that cannot write: a plain SELECT without a sequence function (nextval, setval). */
 const READ_ONLY = /^(?![^]*\b(?:nextval|setval)\s*\()\s*SELECT\b/i;
 /** PAMDROP_PG_GROUP_TRACE=1: cache misses and abandoned attempts on stderr (diagnosis, counting round trips). */
 const TRACE = !!process.env.PAMDROP_PG_GROUP_TRACE;
+/** PAMDROP_PG_GROUP_TRACE: when the previous group attempt finished (the time between two groups: COMMIT, ACK files, reading). */
+let lastGroupEnd = 0;
 
 /** Tx of one optimistic group attempt on a PostgreSQL transaction's connection. */
 export class PgGroupTx implements Tx {
   readonly dialect = 'pg' as const;
   readonly groupCache = new GroupCache();
   private buf: Pending[] = [];
-  private inFlight: Array<Promise<void>> = [];
+  /** The write-behind batch in flight, settled (never rejected) when its answer was read and checked. */
+  private running: Promise<void> | null = null;
+  private lastYield = 0;
   /** Set once the attempt must be abandoned; every later call throws it. */
   failure: GroupFailed | null = null;
   /**
@@ -469,21 +481,18 @@ export class PgGroupTx implements Tx {
     }
   }
 
-  /** Sends the pending writes (one round trip, not awaited). */
+  /** Sends the pending writes as one round trip, not awaited, unless a batch is in flight (its answer sends them). */
   private send(): void {
-    if (this.buf.length === 0) return;
+    if (this.running || this.buf.length === 0 || this.failure) return;
     const batch = this.buf;
     this.buf = [];
     for (let i = 0; i < this.marks.length; i++) {
       if (batch.length > this.marks[i]!) this.sent[i] = true;
       this.marks[i] = 0;
     }
-    // One query at a time on the client (node-postgres deprecates queueing): each batch starts when the previous ends.
-    const prev = this.inFlight[this.inFlight.length - 1];
     const sent = plan(batch);
     const text = sent.map((x) => x.text).join(';\n');
-    const run = () => this.query(text);
-    const p = (prev ? prev.then(run) : run()).then((res) => {
+    const p = this.query(text).then((res) => {
       const list = Array.isArray(res) ? res : [res];
       if (list.length !== sent.length) throw this.fail(new Error(`group write-behind: ${list.length} results for ${sent.length} statements`));
       sent.forEach((x, i) => {
@@ -496,22 +505,42 @@ export class PgGroupTx implements Tx {
           if (part.check && !part.check(mine)) throw this.fail(new Error(`group write-behind check failed: ${part.text.slice(0, 60)}`));
         }
       });
+    }).then(() => {
+      this.running = null;
+      // What was deferred meanwhile goes at once: the connection is free again.
+      if (this.buf.length >= EAGER_STATEMENTS) this.send();
+    }, (err: unknown) => {
+      this.running = null;
+      this.fail(err); // every later call throws it
     });
-    p.catch(() => {}); // observed by settle()
-    this.inFlight.push(p);
+    this.running = p;
   }
-  /** Waits for every write sent; throws if one failed. */
-  private async settle(): Promise<void> {
-    while (this.inFlight.length > 0) {
-      const p = this.inFlight.shift()!;
-      try { await p; } catch (err) { throw this.fail(err); }
-    }
+  /** Waits for the batch in flight, if any; throws if the attempt failed. */
+  private async waitRunning(): Promise<void> {
+    const tw = TRACE ? performance.now() : 0;
+    if (this.running) await this.running;
+    if (TRACE) this.waitedMs += performance.now() - tw;
     this.guard();
   }
   /** Sends the pending writes and waits for all of them: the database then holds everything written so far. */
   private async sync(): Promise<void> {
-    this.send();
-    await this.settle();
+    for (;;) {
+      await this.waitRunning();
+      if (this.buf.length === 0) return;
+      this.send();
+    }
+  }
+  /**
+   * Called by the group's message loop between messages: while a batch is in flight, lets the event loop run now and
+   * then (the messages' awaits are answered from the cache, without I/O), so that its answer is read and the
+   * buffered writes are sent without waiting for the end of the group.
+   */
+  async between(): Promise<void> {
+    if (!this.running) return;
+    const now = performance.now();
+    if (now - this.lastYield < YIELD_MS) return;
+    this.lastYield = now;
+    await new Promise<void>((r) => setImmediate(r));
   }
 
   /** Advisory lock, the group savepoint, and the prefetch for these raw messages. */
@@ -554,7 +583,7 @@ export class PgGroupTx implements Tx {
   async abandon(): Promise<void> {
     if (TRACE) process.stderr.write(`pg-group abandoned: ${this.failure?.message ?? 'error'}\n`);
     this.buf = [];
-    for (const p of this.inFlight.splice(0)) await p.catch(() => {});
+    if (this.running) await this.running;
     if (this.started) await this.conn.query(`ROLLBACK TO SAVEPOINT ${this.savepointName}; RELEASE SAVEPOINT ${this.savepointName}`);
   }
 
@@ -601,14 +630,9 @@ export class PgGroupTx implements Tx {
       return;
     }
     this.buf.push(check ? { text, values, shape, check } : { text, values, shape });
-    if (this.buf.length >= FLUSH_STATEMENTS) {
-      this.send();
-      const tw = TRACE ? performance.now() : 0;
-      while (this.inFlight.length > MAX_IN_FLIGHT) {
-        try { await this.inFlight.shift()!; } catch (err) { throw this.fail(err); }
-      }
-      if (TRACE) this.waitedMs += performance.now() - tw;
-    }
+    if (this.running) {
+      if (this.buf.length >= MAX_BUFFERED) { await this.waitRunning(); this.send(); }
+    } else if (this.buf.length >= EAGER_STATEMENTS) this.send();
   }
 
   /**
@@ -771,11 +795,16 @@ export async function applyGroup<M extends { bytes: Buffer }, R>(
       for (const raw of raws) {
         out.push(await one(g, raw, names));
         if (g.failure) break;
+        await g.between();
       }
       if (!g.failure) {
         const t1 = TRACE ? performance.now() : 0;
         await g.finish();
-        if (TRACE) process.stderr.write(`pg-group ${raws.length} messages: prefetch ${(tb - t0).toFixed(0)} ms, ${(t1 - tb).toFixed(0)} ms, then ${(performance.now() - t1).toFixed(0)} ms to finish; waited ${g.waitedMs.toFixed(0)} ms for writes\n`);
+        if (TRACE) {
+          const t2 = performance.now();
+          process.stderr.write(`pg-group ${raws.length} messages: prefetch ${(tb - t0).toFixed(0)} ms, ${(t1 - tb).toFixed(0)} ms, then ${(t2 - t1).toFixed(0)} ms to finish; waited ${g.waitedMs.toFixed(0)} ms for writes; ${lastGroupEnd ? (t0 - lastGroupEnd).toFixed(0) : '-'} ms since the previous group\n`);
+          lastGroupEnd = t2;
+        }
         names.commit();
         return out;
       }
