@@ -363,42 +363,50 @@ interface Pending {
   text: string; values: string | null; shape: Shape | null;
   check?: (r: { rows: Row[]; rowCount: number }) => boolean;
 }
-interface Sent { text: string; parts: Array<{ p: Pending; rows: number }> }
+interface Sent { parts: Array<{ p: Pending; rows: number }> }
 
-/** The batch as statements: per table in TABLE_ORDER, consecutive INSERTs of the same shape merged into one. */
-function plan(batch: readonly Pending[]): Sent[] {
+/**
+ * The batch as statements: per table in TABLE_ORDER, consecutive INSERTs of the same shape merged into one; and the
+ * batch's text, joined once from its pieces (the VALUES rows are ~2 MB per group: joining them per statement, then
+ * the statements, copied them twice).
+ */
+function plan(batch: readonly Pending[]): { sent: Sent[]; text: string } {
   const tail: Pending[] = [];
   const byTable = new Map<string, Pending[]>(TABLE_ORDER.map((t) => [t, []]));
   for (const p of batch) {
     const list = p.shape?.table ? byTable.get(p.shape.table) : undefined;
     if (list) list.push(p);
     else if (p.shape === null && p === batch[batch.length - 1]) tail.push(p); // the RELEASE at the end of a group
-    else return batch.map((x) => ({ text: x.text, parts: [{ p: x, rows: x.shape?.rows ?? 1 }] }));
+    else return { sent: batch.map((x) => ({ parts: [{ p: x, rows: x.shape?.rows ?? 1 }] })), text: batch.map((x) => x.text).join(';\n') };
   }
   const out: Sent[] = [];
+  const pieces: string[] = [];
+  const statement = (...xs: string[]) => { if (pieces.length > 0) pieces.push(';\n'); pieces.push(...xs); };
   for (const t of TABLE_ORDER) {
-    let cur: { sent: Sent; head: string; tail: string; values: string[] } | null = null;
-    const close = () => { if (cur) { cur.sent.text = cur.head + cur.values.join(', ') + cur.tail; out.push(cur.sent); cur = null; } };
+    let cur: { sent: Sent; head: string; tail: string } | null = null;
+    const close = () => { if (cur) { pieces.push(cur.tail); out.push(cur.sent); cur = null; } };
     for (const p of byTable.get(t)!) {
       const sh = p.shape!;
       if (sh.head !== null && p.values !== null) {
-        const c = cur as { sent: Sent; head: string; tail: string; values: string[] } | null;
+        const c = cur as { sent: Sent; head: string; tail: string } | null;
         if (c && c.head === sh.head && c.tail === sh.tail) {
-          c.values.push(p.values);
+          pieces.push(', ', p.values);
           c.sent.parts.push({ p, rows: sh.rows });
           continue;
         }
         close();
-        cur = { sent: { text: '', parts: [{ p, rows: sh.rows }] }, head: sh.head, tail: sh.tail, values: [p.values] };
+        cur = { sent: { parts: [{ p, rows: sh.rows }] }, head: sh.head, tail: sh.tail };
+        statement(sh.head, p.values);
         continue;
       }
       close();
-      out.push({ text: p.text, parts: [{ p, rows: 1 }] });
+      statement(p.text);
+      out.push({ parts: [{ p, rows: 1 }] });
     }
     close();
   }
-  for (const p of tail) out.push({ text: p.text, parts: [{ p, rows: 1 }] });
-  return out;
+  for (const p of tail) { statement(p.text); out.push({ parts: [{ p, rows: 1 }] }); }
+  return { sent: out, text: pieces.join('') };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -490,8 +498,7 @@ export class PgGroupTx implements Tx {
       if (batch.length > this.marks[i]!) this.sent[i] = true;
       this.marks[i] = 0;
     }
-    const sent = plan(batch);
-    const text = sent.map((x) => x.text).join(';\n');
+    const { sent, text } = plan(batch);
     const p = this.query(text).then((res) => {
       const list = Array.isArray(res) ? res : [res];
       if (list.length !== sent.length) throw this.fail(new Error(`group write-behind: ${list.length} results for ${sent.length} statements`));
@@ -551,25 +558,31 @@ export class PgGroupTx implements Tx {
     // the prefetch's nested loops of ~1,400 index lookups are estimated from default statistics on a store not yet
     // analysed, above jit_above_cost, and compiling them (inlining, optimisation) took ~150 ms per group for a query
     // that runs in ~5 ms. Nothing this mode runs is long enough to gain from JIT.
-    await this.query(`SET LOCAL jit = off; SELECT pg_advisory_xact_lock(${APPLY_LOCK_KEY}); SAVEPOINT ${this.savepointName}`);
+    // Two round trips in all (there were seven): the lock, the savepoint and every read that does not depend on
+    // another, then the reads that need the owners found by the first (prefetch below). The lists travel as array
+    // literals (escapeLiteral) in simple queries, which run several statements per round trip.
+    // Set before the first round trip: a failure after its SAVEPOINT still rolls back to it (abandon).
     this.started = true;
-    const one = async (sql: string, params: readonly unknown[]): Promise<Row[]> => {
-      const st = pgStatement(sql)!;
+    let seq: { name: string | null; inc: string } | undefined;
+    await prefetch(this.groupCache, raws, this.escapeLiteral, async (reads, first) => {
+      const head = first ? [`SET LOCAL jit = off`, `SELECT pg_advisory_xact_lock(${APPLY_LOCK_KEY})`, `SAVEPOINT ${this.savepointName}`] : [];
+      // The sequence's state as nextval() reads it: its name first, then last_value and whether it was drawn (else
+      // last_value comes next). pg_get_serial_sequence answers the name quoted as needed.
+      const tail = first ? [SQL_PATIENT_SEQUENCE] : seq?.name ? [`SELECT last_value AS last, is_called AS called FROM ${seq.name}`] : [];
+      const all = [...head, ...reads, ...tail];
+      if (all.length === 0) return [];
       const tq = TRACE ? performance.now() : 0;
-      const res = await this.query({ text: st.text, values: params as unknown[] });
-      if (TRACE) process.stderr.write(`pg-group prefetch ${(performance.now() - tq).toFixed(0)} ms ${sql.slice(0, 40)}\n`);
-      return (Array.isArray(res) ? res[0]! : res).rows ?? [];
-    };
-    await prefetch(this.groupCache, raws, one);
-    // The sequence's state as nextval() reads it: last_value, and whether it was drawn (else last_value comes next).
-    const seqName = (await one(SQL_PATIENT_SEQUENCE, []))[0] as { name: string | null; inc: string } | undefined;
-    if (seqName?.name) {
-      // pg_get_serial_sequence answers the name quoted as needed (escapeIdentifier for each part).
-      const res = await this.query(`SELECT last_value AS last, is_called AS called FROM ${seqName.name}`);
-      const st = (Array.isArray(res) ? res[0]! : res).rows?.[0] as { last: string; called: boolean } | undefined;
-      const inc = Number(seqName.inc);
-      if (st) this.groupCache.setNextPatientId(st.called ? Number(st.last) + inc : Number(st.last), inc);
-    }
+      const res = await this.query(all.join(';\n'));
+      if (TRACE) process.stderr.write(`pg-group prefetch ${(performance.now() - tq).toFixed(0)} ms (${first ? 'lock, savepoint, ' : ''}${reads.length} reads)\n`);
+      const list = (Array.isArray(res) ? res : [res]).map((r) => r.rows ?? []);
+      if (first) seq = list[list.length - 1]![0] as typeof seq;
+      else if (tail.length > 0) {
+        const st = list[list.length - 1]![0] as { last: string; called: boolean } | undefined;
+        const inc = Number(seq!.inc);
+        if (st) this.groupCache.setNextPatientId(st.called ? Number(st.last) + inc : Number(st.last), inc);
+      }
+      return list.slice(head.length, head.length + reads.length);
+    });
   }
 
   /** Sends what is left and releases the group savepoint; throws GroupFailed when anything failed. */
@@ -584,7 +597,13 @@ export class PgGroupTx implements Tx {
     if (TRACE) process.stderr.write(`pg-group abandoned: ${this.failure?.message ?? 'error'}\n`);
     this.buf = [];
     if (this.running) await this.running;
-    if (this.started) await this.conn.query(`ROLLBACK TO SAVEPOINT ${this.savepointName}; RELEASE SAVEPOINT ${this.savepointName}`);
+    if (!this.started) return;
+    try {
+      await this.conn.query(`ROLLBACK TO SAVEPOINT ${this.savepointName}; RELEASE SAVEPOINT ${this.savepointName}`);
+    } catch (err) {
+      // The first round trip failed before its SAVEPOINT (the lock): the transaction cannot be saved; its error, not this one.
+      throw this.failure && !(this.failure.reason instanceof GroupFailed) && this.failure.reason instanceof Error ? this.failure.reason : err;
+    }
   }
 
   // --- Tx ---------------------------------------------------------------------------------------------------
@@ -694,19 +713,39 @@ const PREFETCH_SQL = {
   WHERE m.status NOT IN ('duplicate', 'conflict') AND m.superseded = 0`,
 };
 
+/** A list as a PostgreSQL array literal in a string literal, cast: `'{"a","b"}'::text[]`. */
+function arrayLiteral(xs: ReadonlyArray<string | number>, type: 'text' | 'int', escapeLiteral: (s: string) => string): string {
+  const body = xs.map((x) => (typeof x === 'number' ? String(x) : `"${x.replace(/[\\"]/g, '\\$&')}"`)).join(',');
+  return `${escapeLiteral(`{${body}}`)}::${type}[]`;
+}
+/** `sql` with its `?` placeholders replaced by these literals, in order. */
+function fill(sql: string, literals: readonly string[]): string {
+  const parts = sql.split('?');
+  let out = parts[0]!;
+  for (let i = 1; i < parts.length; i++) out += literals[i - 1]! + parts[i]!;
+  return out;
+}
+
 /**
  * Reads into `cache` everything the group's messages can look up: the identifiers of every CX-1 value of their PID-3 /
  * MRG-1 with their patient rows, the INS rows of those patients and values, their links, and the live originals of
- * their MSH-10 values (four statements).
+ * their MSH-10 values. `run` sends a list of statements in one round trip and answers their rows: first the reads
+ * that depend on nothing (`first`), then those that need the owners.
  */
-async function prefetch(cache: GroupCache, raws: ReadonlyArray<{ bytes: Buffer }>,
-  one: (sql: string, params: readonly unknown[]) => Promise<Row[]>): Promise<void> {
+async function prefetch(cache: GroupCache, raws: ReadonlyArray<{ bytes: Buffer }>, escapeLiteral: (s: string) => string,
+  run: (reads: string[], first: boolean) => Promise<Row[][]>): Promise<void> {
   const sql = PREFETCH_SQL;
-  const bind = (v: readonly unknown[]) => v;
   const { values, controlIds } = prefetchKeys(raws);
-  const vals = [...values];
-  const ctls = [...controlIds];
-  const idRows = vals.length === 0 ? [] : await one(sql.identifiers, [bind(vals)]);
+  // A NUL cannot be in a query text (nor in a PostgreSQL text value): such a value is just not prefetched.
+  const vals = [...values].filter((v) => !v.includes('\u0000'));
+  const ctls = [...controlIds].filter((v) => !v.includes('\u0000'));
+  const text = (xs: readonly string[]) => arrayLiteral(xs, 'text', escapeLiteral);
+  const first: string[] = [];
+  if (vals.length > 0) first.push(fill(sql.identifiers, [text(vals)]));
+  if (ctls.length > 0) first.push(fill(sql.originals, [text(ctls)]));
+  const r1 = await run(first, true);
+  const idRows = vals.length === 0 ? [] : r1.shift()!;
+  const origRows = ctls.length === 0 ? [] : r1.shift()!;
   // One row per identifier: a patient's row is built once, with the columns a PatientRow has (no ik_* ones).
   const rowsById = new Map<number, PatientRow>();
   const patients = idRows.map((r) => {
@@ -724,13 +763,16 @@ async function prefetch(cache: GroupCache, raws: ReadonlyArray<{ bytes: Buffer }
     return { auth_key: x.ik_auth, value: x.ik_value, type: x.ik_type, patient };
   });
   cache.learnIdentifierValues(vals, patients);
-  const owners = [...new Set(patients.map((p) => p.patient.id))];
-  const insRows = vals.length === 0 && owners.length === 0 ? [] : await one(sql.ins, [bind(vals), bind(owners)]);
-  cache.learnIns(owners, vals, insRows as unknown as InsRow[]);
-  const linkRows = owners.length === 0 ? [] : await one(sql.links, [bind(owners), bind(owners)]);
-  cache.learnLinks(owners, linkRows as never);
-  const origRows = ctls.length === 0 ? [] : await one(sql.originals, [bind(ctls)]);
   cache.learnOriginals(ctls, origRows as never);
+  const owners = [...new Set(patients.map((p) => p.patient.id))];
+  const ints = arrayLiteral(owners, 'int', escapeLiteral);
+  const second: string[] = [];
+  const withIns = vals.length > 0 || owners.length > 0;
+  if (withIns) second.push(fill(sql.ins, [text(vals), ints]));
+  if (owners.length > 0) second.push(fill(sql.links, [ints, ints]));
+  const r2 = await run(second, false);
+  cache.learnIns(owners, vals, (withIns ? r2.shift()! : []) as unknown as InsRow[]);
+  cache.learnLinks(owners, (owners.length > 0 ? r2.shift()! : []) as never);
 }
 const SQL_PATIENT_SEQUENCE = `SELECT pg_get_serial_sequence('patients', 'id') AS name, seqincrement AS inc FROM pg_sequence
   WHERE seqrelid = pg_get_serial_sequence('patients', 'id')::regclass`;
