@@ -816,6 +816,37 @@ export class OverlaySet extends Set<string> {
 /** Group mode is on unless PAMDROP_PG_GROUP=0 (a switch for comparisons and for ruling it out when diagnosing). */
 const enabled = () => process.env.PAMDROP_PG_GROUP !== '0';
 
+/**
+ * Whether the import loop may open a group's transaction before the previous group's has committed (PostgreSQL in
+ * group mode): that transaction begins, takes the apply lock and prefetches (the lock waits for the previous COMMIT,
+ * so it reads what that group wrote), then waits for its gate (applyGroup) before it applies anything. It must be
+ * opened only once the previous group holds the lock (`locked`), or it could take the lock first and wait for its
+ * gate while the previous group waits for the lock.
+ */
+export function groupsOverlap(db: Tx): boolean {
+  return enabled() && db.dialect === 'pg' && db instanceof KnexTx;
+}
+
+/**
+ * The gate of a group opened ahead: `wait` is opened (resolved) or closed (rejected) once, from outside; `hasLock`
+ * resolves when applyGroup holds the apply lock (or reads nothing before the gate).
+ */
+export class Gate {
+  readonly wait: Promise<void>;
+  readonly hasLock: Promise<void>;
+  readonly locked: () => void;
+  private settle!: (err?: unknown) => void;
+  constructor() {
+    this.wait = new Promise<void>((resolve, reject) => { this.settle = (err) => (err === undefined ? resolve() : reject(err)); });
+    this.wait.catch(() => {}); // observed by applyGroup; never an unhandled rejection
+    let locked!: () => void;
+    this.hasLock = new Promise<void>((resolve) => { locked = resolve; });
+    this.locked = locked;
+  }
+  open(): void { this.settle(); }
+  close(err: unknown): void { this.settle(err ?? new Error('gate closed')); }
+}
+
 
 /**
  * Runs one group of messages inside an open transaction: on PostgreSQL as an optimistic group attempt (above), redone
@@ -824,6 +855,7 @@ const enabled = () => process.env.PAMDROP_PG_GROUP !== '0';
  */
 export async function applyGroup<M extends { bytes: Buffer }, R>(
   tx: Tx, raws: readonly M[], usedNames: Set<string>, one: (tx: Tx, raw: M, names: Set<string>) => Promise<R>,
+  gate?: { wait: Promise<void>; locked: () => void },
 ): Promise<R[]> {
   const conn = raws.length > 1 && enabled() && tx instanceof KnexTx && tx.dialect === 'pg' ? await tx.pgConnection() : null;
   if (conn) {
@@ -833,6 +865,8 @@ export async function applyGroup<M extends { bytes: Buffer }, R>(
     const t0 = TRACE ? performance.now() : 0;
     try {
       await g.begin(raws);
+      // Opened ahead of time (groupsOverlap): lock and prefetch are done; nothing is applied before the gate opens.
+      if (gate) { gate.locked(); await gate.wait; }
       const tb = TRACE ? performance.now() : 0;
       for (const raw of raws) {
         out.push(await one(g, raw, names));
@@ -859,6 +893,8 @@ export async function applyGroup<M extends { bytes: Buffer }, R>(
     }
     await g.abandon();
   }
+  // Without group mode nothing is read before the gate opens (a fence took its lock before this call).
+  if (gate) { gate.locked(); await gate.wait; }
   const out: R[] = [];
   for (const raw of raws) out.push(await one(tx, raw, usedNames));
   return out;
