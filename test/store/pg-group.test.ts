@@ -26,6 +26,8 @@ interface Site { root: string; target: string; dispose(): Promise<void> }
 async function site(): Promise<Site> {
   const root = mkdtempSync(join(tmpdir(), 'pamdrop-group-'));
   for (const d of ['inbox', 'outbox', 'archive', 'error']) mkdirSync(join(root, d));
+  // Groups of 500 (the default is 2000): the cases below place messages in the second or third group on purpose.
+  writeFileSync(join(root, 'config.json'), JSON.stringify({ groupSize: 500 }));
   const t = makeTarget('pg');
   return { root, target: t.target, dispose: async () => { await t.dispose(); rmSync(root, { recursive: true, force: true }); } };
 }
@@ -42,7 +44,7 @@ async function importAll(s: Site, files: string[][], group: boolean): Promise<Ar
       const p = join(s.root, 'inbox', `adt_${i}.hl7`);
       writeFileSync(p, f.join(''), 'latin1');
       let out = '';
-      await main(['--db', s.target, '--log-level', 'silent', '--json', 'import', p, '--ack-dir', join(s.root, 'outbox'),
+      await main(['--config', join(s.root, 'config.json'), '--db', s.target, '--log-level', 'silent', '--json', 'import', p, '--ack-dir', join(s.root, 'outbox'),
         '--archive-dir', join(s.root, 'archive'), '--error-dir', join(s.root, 'error')], (t) => { out += t; });
       totals.push(JSON.parse(out).totals);
     }
