@@ -23,7 +23,7 @@ import { interpret } from '../pam/interpret.js';
 import { applyCommand, type ApplyOutcome } from '../store/apply.js';
 import { retryTransient, transientDbError } from '../store/retry.js';
 import { SqliteTx, type Db, type Tx } from '../store/tx.js';
-import { applyGroup } from '../store/pg-group.js';
+import { applyGroup, Gate, groupsOverlap } from '../store/pg-group.js';
 import {
   claimFile, emptySummary, findOriginal, findUnfinishedFiles, insertMessage, messagesOfFile, supersedeOriginal, transitionFile,
   FileState, MessageStatus, type FileRow, type FileSummary, type MessageRow, type MessageStatus as MsgStatus,
@@ -464,15 +464,43 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
     await p;
     fault('after-acks');
   };
+  // PostgreSQL group mode: each group's transaction is opened when the group is read, while the previous one runs and
+  // commits (its lock and prefetch wait for that COMMIT server-side); it applies nothing until `ahead.gate` opens:
+  // after the previous group committed and no stop was asked (stopCheck), or when it is the next to finish (flush).
+  const pipelined = groupsOverlap(db);
+  let ahead: { done: Promise<MessageResult[]>; gate: Gate } | null = null;
+  const runGroup = (batch: RawMessage[], gate?: Gate) => db.transaction(async (tx) => {
+    await ctx.fence?.(tx);
+    // PostgreSQL: the whole group in a few round trips, redone message by message if that fails (store/pg-group.ts).
+    return applyGroup(tx, batch, usedNames, (t, raw, names) => processMessage(t, raw, file, names, ctx, job.supersede), gate);
+  });
+  const dropAhead = async (err: unknown) => {
+    if (!ahead) return;
+    const a = ahead;
+    ahead = null;
+    a.gate.close(err);
+    await a.done.catch(() => {});
+  };
   const flush = async () => {
-    if (group.length > 0) {
+    let results: MessageResult[] | null = null;
+    if (pipelined && (group.length > 0 || ahead)) {
+      const prev = ahead;
+      ahead = null;
+      if (group.length > 0) {
+        // Opened once the previous group holds the apply lock, so that the locks are taken in the groups' order.
+        if (prev) await Promise.race([prev.gate.hasLock, prev.done.then(() => {}, () => {})]);
+        const gate = new Gate();
+        ahead = { done: runGroup(group, gate), gate };
+        ahead.done.catch(() => {}); // awaited by the next flush, or dropped
+        group = [];
+      }
+      if (prev) { prev.gate.open(); results = await prev.done; }
+    } else if (group.length > 0) {
       const batch = group;
       group = [];
-      const results = await db.transaction(async (tx) => {
-        await ctx.fence?.(tx);
-        // PostgreSQL: the whole group in a few round trips, redone message by message if that fails (store/pg-group.ts).
-        return applyGroup(tx, batch, usedNames, (t, raw, names) => processMessage(t, raw, file, names, ctx, job.supersede));
-      });
+      results = await runGroup(batch);
+    }
+    if (results) {
       fault('after-commit');
       for (const r of results) { count(summary, r.status, r.outcome); replay.push({ name: r.ackName, bytes: r.ack }); }
     }
@@ -491,7 +519,10 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
     ctx.progress?.({ file: name, done: summary.messages, total: scan.envelope.messageCount });
   };
   // Stop only between groups: everything committed so far has its ACK files (issue 3).
-  const stopCheck = async () => { if (ctx.shouldStop?.()) { await settle(); throw new StopRequested(name); } };
+  const stopCheck = async () => {
+    if (ctx.shouldStop?.()) { await dropAhead(new StopRequested(name)); await settle(); throw new StopRequested(name); }
+    ahead?.gate.open();
+  };
   const relaxed = relaxedSqliteCommits(db);
   walToSync = relaxed?.wal ?? null;
   checkpointDb = relaxed && overlap ? relaxed.db : null;
@@ -508,8 +539,10 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
       if (group.length >= cfg.groupSize) { await flush(); await stopCheck(); }
     }
     await flush();
+    while (ahead) await flush();
     await settle();
   } catch (err) {
+    await dropAhead(err); // a group opened ahead applies nothing: rolled back
     // The groups committed so far keep their ACK files as far as the writer gets (a rerun rewrites any missing one).
     await (inflight as Promise<void> | null)?.catch(() => {}); // assigned in flush(): not narrowed here
     throw err;

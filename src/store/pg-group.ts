@@ -363,42 +363,50 @@ interface Pending {
   text: string; values: string | null; shape: Shape | null;
   check?: (r: { rows: Row[]; rowCount: number }) => boolean;
 }
-interface Sent { text: string; parts: Array<{ p: Pending; rows: number }> }
+interface Sent { parts: Array<{ p: Pending; rows: number }> }
 
-/** The batch as statements: per table in TABLE_ORDER, consecutive INSERTs of the same shape merged into one. */
-function plan(batch: readonly Pending[]): Sent[] {
+/**
+ * The batch as statements: per table in TABLE_ORDER, consecutive INSERTs of the same shape merged into one; and the
+ * batch's text, joined once from its pieces (the VALUES rows are ~2 MB per group: joining them per statement, then
+ * the statements, copied them twice).
+ */
+function plan(batch: readonly Pending[]): { sent: Sent[]; text: string } {
   const tail: Pending[] = [];
   const byTable = new Map<string, Pending[]>(TABLE_ORDER.map((t) => [t, []]));
   for (const p of batch) {
     const list = p.shape?.table ? byTable.get(p.shape.table) : undefined;
     if (list) list.push(p);
     else if (p.shape === null && p === batch[batch.length - 1]) tail.push(p); // the RELEASE at the end of a group
-    else return batch.map((x) => ({ text: x.text, parts: [{ p: x, rows: x.shape?.rows ?? 1 }] }));
+    else return { sent: batch.map((x) => ({ parts: [{ p: x, rows: x.shape?.rows ?? 1 }] })), text: batch.map((x) => x.text).join(';\n') };
   }
   const out: Sent[] = [];
+  const pieces: string[] = [];
+  const statement = (...xs: string[]) => { if (pieces.length > 0) pieces.push(';\n'); pieces.push(...xs); };
   for (const t of TABLE_ORDER) {
-    let cur: { sent: Sent; head: string; tail: string; values: string[] } | null = null;
-    const close = () => { if (cur) { cur.sent.text = cur.head + cur.values.join(', ') + cur.tail; out.push(cur.sent); cur = null; } };
+    let cur: { sent: Sent; head: string; tail: string } | null = null;
+    const close = () => { if (cur) { pieces.push(cur.tail); out.push(cur.sent); cur = null; } };
     for (const p of byTable.get(t)!) {
       const sh = p.shape!;
       if (sh.head !== null && p.values !== null) {
-        const c = cur as { sent: Sent; head: string; tail: string; values: string[] } | null;
+        const c = cur as { sent: Sent; head: string; tail: string } | null;
         if (c && c.head === sh.head && c.tail === sh.tail) {
-          c.values.push(p.values);
+          pieces.push(', ', p.values);
           c.sent.parts.push({ p, rows: sh.rows });
           continue;
         }
         close();
-        cur = { sent: { text: '', parts: [{ p, rows: sh.rows }] }, head: sh.head, tail: sh.tail, values: [p.values] };
+        cur = { sent: { parts: [{ p, rows: sh.rows }] }, head: sh.head, tail: sh.tail };
+        statement(sh.head, p.values);
         continue;
       }
       close();
-      out.push({ text: p.text, parts: [{ p, rows: 1 }] });
+      statement(p.text);
+      out.push({ parts: [{ p, rows: 1 }] });
     }
     close();
   }
-  for (const p of tail) out.push({ text: p.text, parts: [{ p, rows: 1 }] });
-  return out;
+  for (const p of tail) { statement(p.text); out.push({ parts: [{ p, rows: 1 }] }); }
+  return { sent: out, text: pieces.join('') };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -416,25 +424,44 @@ export class GroupFailed extends Error {
 
 type PgResult = { rows?: Row[]; rowCount?: number | null };
 
-/** Statements per write-behind round trip, and round trips in flight before the next one waits. */
-const FLUSH_STATEMENTS = 400;
-const MAX_IN_FLIGHT = 2;
+/**
+ * Write-behind batching. One batch is in flight at a time (node-postgres runs one query at a time per client). When
+ * none is, the buffer is sent as soon as it holds EAGER_STATEMENTS, so PostgreSQL works while the next messages are
+ * processed and little is left to wait for at the end of the group; while one is in flight the buffer grows (bigger
+ * batches when PostgreSQL is the slower side) and is sent when that batch's answer is read. Past MAX_BUFFERED the
+ * messages wait for the batch in flight.
+ */
+const EAGER_STATEMENTS = 100;
+const MAX_BUFFERED = 1600;
+/** A group's message loop lets the event loop run (read a batch's answer, send the next) at least this often (ms). */
+const YIELD_MS = 1;
 
 let groupSeq = 0;
+/** A statement that cannot write: a plain SELECT without a sequence function (nextval, setval). */
+const READ_ONLY = /^(?![^]*\b(?:nextval|setval)\s*\()\s*SELECT\b/i;
 /** PAMDROP_PG_GROUP_TRACE=1: cache misses and abandoned attempts on stderr (diagnosis, counting round trips). */
 const TRACE = !!process.env.PAMDROP_PG_GROUP_TRACE;
+/** PAMDROP_PG_GROUP_TRACE: when the previous group attempt finished (the time between two groups: COMMIT, ACK files, reading). */
+let lastGroupEnd = 0;
 
 /** Tx of one optimistic group attempt on a PostgreSQL transaction's connection. */
 export class PgGroupTx implements Tx {
   readonly dialect = 'pg' as const;
   readonly groupCache = new GroupCache();
   private buf: Pending[] = [];
-  private inFlight: Array<Promise<void>> = [];
+  /** The write-behind batch in flight, settled (never rejected) when its answer was read and checked. */
+  private running: Promise<void> | null = null;
+  private lastYield = 0;
   /** Set once the attempt must be abandoned; every later call throws it. */
   failure: GroupFailed | null = null;
-  private depth = 0;
-  /** A write-behind round trip was sent since the innermost savepoint began. */
-  private sentInSavepoint = false;
+  /**
+   * Per open savepoint (innermost last): where its writes begin in `buf`, and whether any write of it has left the
+   * process (sent in a write-behind batch, or run directly). A batch sent because of a read holds only earlier
+   * messages' writes when the savepoint had not deferred any yet: a message rejected after such a read is still
+   * dropped alone, without abandoning the group.
+   */
+  private readonly marks: number[] = [];
+  private readonly sent: boolean[] = [];
   private readonly savepointName = `pamdrop_grp${++groupSeq}`;
   private started = false;
   /** PAMDROP_PG_GROUP_TRACE: time spent waiting for write-behind round trips. */
@@ -462,18 +489,17 @@ export class PgGroupTx implements Tx {
     }
   }
 
-  /** Sends the pending writes (one round trip, not awaited). */
+  /** Sends the pending writes as one round trip, not awaited, unless a batch is in flight (its answer sends them). */
   private send(): void {
-    if (this.buf.length === 0) return;
+    if (this.running || this.buf.length === 0 || this.failure) return;
     const batch = this.buf;
     this.buf = [];
-    if (this.depth > 0) this.sentInSavepoint = true;
-    // One query at a time on the client (node-postgres deprecates queueing): each batch starts when the previous ends.
-    const prev = this.inFlight[this.inFlight.length - 1];
-    const sent = plan(batch);
-    const text = sent.map((x) => x.text).join(';\n');
-    const run = () => this.query(text);
-    const p = (prev ? prev.then(run) : run()).then((res) => {
+    for (let i = 0; i < this.marks.length; i++) {
+      if (batch.length > this.marks[i]!) this.sent[i] = true;
+      this.marks[i] = 0;
+    }
+    const { sent, text } = plan(batch);
+    const p = this.query(text).then((res) => {
       const list = Array.isArray(res) ? res : [res];
       if (list.length !== sent.length) throw this.fail(new Error(`group write-behind: ${list.length} results for ${sent.length} statements`));
       sent.forEach((x, i) => {
@@ -486,47 +512,77 @@ export class PgGroupTx implements Tx {
           if (part.check && !part.check(mine)) throw this.fail(new Error(`group write-behind check failed: ${part.text.slice(0, 60)}`));
         }
       });
+    }).then(() => {
+      this.running = null;
+      // What was deferred meanwhile goes at once: the connection is free again.
+      if (this.buf.length >= EAGER_STATEMENTS) this.send();
+    }, (err: unknown) => {
+      this.running = null;
+      this.fail(err); // every later call throws it
     });
-    p.catch(() => {}); // observed by settle()
-    this.inFlight.push(p);
+    this.running = p;
   }
-  /** Waits for every write sent; throws if one failed. */
-  private async settle(): Promise<void> {
-    while (this.inFlight.length > 0) {
-      const p = this.inFlight.shift()!;
-      try { await p; } catch (err) { throw this.fail(err); }
-    }
+  /** Waits for the batch in flight, if any; throws if the attempt failed. */
+  private async waitRunning(): Promise<void> {
+    const tw = TRACE ? performance.now() : 0;
+    if (this.running) await this.running;
+    if (TRACE) this.waitedMs += performance.now() - tw;
     this.guard();
   }
   /** Sends the pending writes and waits for all of them: the database then holds everything written so far. */
   private async sync(): Promise<void> {
-    this.send();
-    await this.settle();
+    for (;;) {
+      await this.waitRunning();
+      if (this.buf.length === 0) return;
+      this.send();
+    }
+  }
+  /**
+   * Called by the group's message loop between messages: while a batch is in flight, lets the event loop run now and
+   * then (the messages' awaits are answered from the cache, without I/O), so that its answer is read and the
+   * buffered writes are sent without waiting for the end of the group.
+   */
+  async between(): Promise<void> {
+    if (!this.running) return;
+    const now = performance.now();
+    if (now - this.lastYield < YIELD_MS) return;
+    this.lastYield = now;
+    await new Promise<void>((r) => setImmediate(r));
   }
 
   /** Advisory lock, the group savepoint, and the prefetch for these raw messages. */
   async begin(raws: ReadonlyArray<{ bytes: Buffer }>): Promise<void> {
     // The store-wide apply lock (lease.ts takes it too when fencing; it is re-entrant): no other instance writes
     // identities until COMMIT, so what is read now stays true for the whole group.
-    await this.query(`SELECT pg_advisory_xact_lock(${APPLY_LOCK_KEY}); SAVEPOINT ${this.savepointName}`);
+    // No JIT for this transaction (SET LOCAL: until its COMMIT or ROLLBACK; before the savepoint, so a redo keeps it):
+    // the prefetch's nested loops of ~1,400 index lookups are estimated from default statistics on a store not yet
+    // analysed, above jit_above_cost, and compiling them (inlining, optimisation) took ~150 ms per group for a query
+    // that runs in ~5 ms. Nothing this mode runs is long enough to gain from JIT.
+    // Two round trips in all (there were seven): the lock, the savepoint and every read that does not depend on
+    // another, then the reads that need the owners found by the first (prefetch below). The lists travel as array
+    // literals (escapeLiteral) in simple queries, which run several statements per round trip.
+    // Set before the first round trip: a failure after its SAVEPOINT still rolls back to it (abandon).
     this.started = true;
-    const one = async (sql: string, params: readonly unknown[]): Promise<Row[]> => {
-      const st = pgStatement(sql)!;
+    let seq: { name: string | null; inc: string } | undefined;
+    await prefetch(this.groupCache, raws, this.escapeLiteral, async (reads, first) => {
+      const head = first ? [`SET LOCAL jit = off`, `SELECT pg_advisory_xact_lock(${APPLY_LOCK_KEY})`, `SAVEPOINT ${this.savepointName}`] : [];
+      // The sequence's state as nextval() reads it: its name first, then last_value and whether it was drawn (else
+      // last_value comes next). pg_get_serial_sequence answers the name quoted as needed.
+      const tail = first ? [SQL_PATIENT_SEQUENCE] : seq?.name ? [`SELECT last_value AS last, is_called AS called FROM ${seq.name}`] : [];
+      const all = [...head, ...reads, ...tail];
+      if (all.length === 0) return [];
       const tq = TRACE ? performance.now() : 0;
-      const res = await this.query({ text: st.text, values: params as unknown[] });
-      if (TRACE) process.stderr.write(`pg-group prefetch ${(performance.now() - tq).toFixed(0)} ms ${sql.slice(0, 40)}\n`);
-      return (Array.isArray(res) ? res[0]! : res).rows ?? [];
-    };
-    await prefetch(this.groupCache, raws, one);
-    // The sequence's state as nextval() reads it: last_value, and whether it was drawn (else last_value comes next).
-    const seqName = (await one(SQL_PATIENT_SEQUENCE, []))[0] as { name: string | null; inc: string } | undefined;
-    if (seqName?.name) {
-      // pg_get_serial_sequence answers the name quoted as needed (escapeIdentifier for each part).
-      const res = await this.query(`SELECT last_value AS last, is_called AS called FROM ${seqName.name}`);
-      const st = (Array.isArray(res) ? res[0]! : res).rows?.[0] as { last: string; called: boolean } | undefined;
-      const inc = Number(seqName.inc);
-      if (st) this.groupCache.setNextPatientId(st.called ? Number(st.last) + inc : Number(st.last), inc);
-    }
+      const res = await this.query(all.join(';\n'));
+      if (TRACE) process.stderr.write(`pg-group prefetch ${(performance.now() - tq).toFixed(0)} ms (${first ? 'lock, savepoint, ' : ''}${reads.length} reads)\n`);
+      const list = (Array.isArray(res) ? res : [res]).map((r) => r.rows ?? []);
+      if (first) seq = list[list.length - 1]![0] as typeof seq;
+      else if (tail.length > 0) {
+        const st = list[list.length - 1]![0] as { last: string; called: boolean } | undefined;
+        const inc = Number(seq!.inc);
+        if (st) this.groupCache.setNextPatientId(st.called ? Number(st.last) + inc : Number(st.last), inc);
+      }
+      return list.slice(head.length, head.length + reads.length);
+    });
   }
 
   /** Sends what is left and releases the group savepoint; throws GroupFailed when anything failed. */
@@ -540,13 +596,21 @@ export class PgGroupTx implements Tx {
   async abandon(): Promise<void> {
     if (TRACE) process.stderr.write(`pg-group abandoned: ${this.failure?.message ?? 'error'}\n`);
     this.buf = [];
-    for (const p of this.inFlight.splice(0)) await p.catch(() => {});
-    if (this.started) await this.conn.query(`ROLLBACK TO SAVEPOINT ${this.savepointName}; RELEASE SAVEPOINT ${this.savepointName}`);
+    if (this.running) await this.running;
+    if (!this.started) return;
+    try {
+      await this.conn.query(`ROLLBACK TO SAVEPOINT ${this.savepointName}; RELEASE SAVEPOINT ${this.savepointName}`);
+    } catch (err) {
+      // The first round trip failed before its SAVEPOINT (the lock): the transaction cannot be saved; its error, not this one.
+      throw this.failure && !(this.failure.reason instanceof GroupFailed) && this.failure.reason instanceof Error ? this.failure.reason : err;
+    }
   }
 
   // --- Tx ---------------------------------------------------------------------------------------------------
   private async read(sql: string, params?: readonly unknown[]): Promise<{ rows: Row[]; changes: number }> {
     this.guard();
+    // A statement that may write (run/get of an INSERT, UPDATE, DELETE…) runs at once: it belongs to every open savepoint.
+    if (this.sent.length > 0 && !READ_ONLY.test(sql)) this.sent.fill(true);
     if (TRACE) process.stderr.write(`pg-group read ${sql.slice(0, 80).replace(/\s+/g, ' ')}\n`);
     const tw = TRACE ? performance.now() : 0;
     await this.sync();
@@ -585,14 +649,9 @@ export class PgGroupTx implements Tx {
       return;
     }
     this.buf.push(check ? { text, values, shape, check } : { text, values, shape });
-    if (this.buf.length >= FLUSH_STATEMENTS) {
-      this.send();
-      const tw = TRACE ? performance.now() : 0;
-      while (this.inFlight.length > MAX_IN_FLIGHT) {
-        try { await this.inFlight.shift()!; } catch (err) { throw this.fail(err); }
-      }
-      if (TRACE) this.waitedMs += performance.now() - tw;
-    }
+    if (this.running) {
+      if (this.buf.length >= MAX_BUFFERED) { await this.waitRunning(); this.send(); }
+    } else if (this.buf.length >= EAGER_STATEMENTS) this.send();
   }
 
   /**
@@ -602,61 +661,91 @@ export class PgGroupTx implements Tx {
   async savepoint<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     this.guard();
     const mark = this.groupCache.enter();
-    const bufMark = this.buf.length;
-    const sentBefore = this.sentInSavepoint;
-    this.depth++;
-    this.sentInSavepoint = false;
+    const level = this.marks.length;
+    this.marks.push(this.buf.length);
+    this.sent.push(false);
     let ok = false;
     try {
       const out = await fn(this);
       ok = true;
       return out;
     } catch (err) {
-      if (this.failure || this.sentInSavepoint) throw this.fail(err);
-      this.buf.length = bufMark;
+      if (this.failure || this.sent[level]) throw this.fail(err);
+      this.buf.length = this.marks[level]!;
       throw err;
     } finally {
-      this.depth--;
+      this.marks.length = level;
+      this.sent.length = level;
       this.groupCache.leave(mark, !ok);
-      this.sentInSavepoint = sentBefore || this.sentInSavepoint;
     }
   }
 
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> { return this.savepoint(fn); }
 }
 
-// Prefetch statements (one array parameter per list). Each list is joined through unnest(), so that every value is
-// an index lookup whatever the planner thinks of the array (`= ANY(array)` was planned as a sequential scan comparing
-// every row with the whole array: linear in the store's size), and they run unnamed (a plan for these very values).
+// Prefetch statements (one array parameter per list). Every value is looked up on its own through a LATERAL
+// subquery fenced with OFFSET 0, so each one is an index lookup whatever the planner's statistics say. Left to the
+// planner, a join with `unnest()` (or `= ANY(array)`) is planned from estimates that lag behind a store growing by
+// thousands of rows a second: on the 100k benchmark it became hash joins over sequential scans of identifiers and
+// patients, growing from ~35 to ~200 ms per group, half the import's wall time. The messages lookup keeps the
+// partial key index's predicate outside the fence: inside, the planner picks uq_messages_key, whose control_id is
+// its third column (a full index scan per value, ~2 ms each), over ix_messages_control. Not links.patient_b, which has no index of its own (uq_links leads with
+// patient_a): one join, a single scan of the (small) links table at worst. They run unnamed (a plan for these values).
 const PREFETCH_SQL = {
   identifiers: `SELECT i.auth_key AS ik_auth, i.value AS ik_value, i.type AS ik_type, p.id, p.active, p.merged_into,
   p.status, p.attributes, p.birth_name, p.first_name, p.birth_given_names, p.used_name, p.used_first_name, p.birth_date, p.sex,
   p.birth_place, p.names, p.addresses, p.other, p.last_message_time, p.created_at, p.updated_at
-  FROM unnest(?::text[]) AS u(v) JOIN identifiers i ON i.value = u.v JOIN patients p ON p.id = i.patient_id`,
-  ins: `SELECT patient_id, value, oid, kind FROM ins WHERE id IN (
-    SELECT n.id FROM unnest(?::text[]) AS u(v) JOIN ins n ON n.value = u.v
-    UNION SELECT n.id FROM unnest(?::int[]) AS o(p) JOIN ins n ON n.patient_id = o.p) ORDER BY id`,
-  links: `SELECT id, patient_a, patient_b FROM links WHERE id IN (
-    SELECT l.id FROM unnest(?::int[]) AS o(p) JOIN links l ON l.patient_a = o.p
-    UNION SELECT l.id FROM unnest(?::int[]) AS o(p) JOIN links l ON l.patient_b = o.p) ORDER BY id`,
+  FROM unnest(?::text[]) AS u(v)
+  CROSS JOIN LATERAL (SELECT auth_key, value, type, patient_id FROM identifiers WHERE value = u.v OFFSET 0) i
+  CROSS JOIN LATERAL (SELECT * FROM patients WHERE id = i.patient_id OFFSET 0) p`,
+  ins: `SELECT n.id, n.patient_id, n.value, n.oid, n.kind FROM unnest(?::text[]) AS u(v)
+    CROSS JOIN LATERAL (SELECT id, patient_id, value, oid, kind FROM ins WHERE value = u.v OFFSET 0) n
+  UNION SELECT n.id, n.patient_id, n.value, n.oid, n.kind FROM unnest(?::int[]) AS o(p)
+    CROSS JOIN LATERAL (SELECT id, patient_id, value, oid, kind FROM ins WHERE patient_id = o.p OFFSET 0) n
+  ORDER BY id`,
+  links: `SELECT l.id, l.patient_a, l.patient_b FROM unnest(?::int[]) AS o(p)
+    CROSS JOIN LATERAL (SELECT id, patient_a, patient_b FROM links WHERE patient_a = o.p OFFSET 0) l
+  UNION SELECT l.id, l.patient_a, l.patient_b FROM unnest(?::int[]) AS o(p) JOIN links l ON l.patient_b = o.p
+  ORDER BY id`,
   originals: `SELECT m.id, m.sending_app, m.sending_facility, m.control_id, m.content_sha256, m.outcome, m.status, m.ack, m.patient_id
-  FROM unnest(?::text[]) AS u(v) JOIN messages m ON m.control_id = u.v
+  FROM unnest(?::text[]) AS u(v)
+  CROSS JOIN LATERAL (SELECT * FROM messages WHERE control_id = u.v OFFSET 0) m
   WHERE m.status NOT IN ('duplicate', 'conflict') AND m.superseded = 0`,
 };
+
+/** A list as a PostgreSQL array literal in a string literal, cast: `'{"a","b"}'::text[]`. */
+function arrayLiteral(xs: ReadonlyArray<string | number>, type: 'text' | 'int', escapeLiteral: (s: string) => string): string {
+  const body = xs.map((x) => (typeof x === 'number' ? String(x) : `"${x.replace(/[\\"]/g, '\\$&')}"`)).join(',');
+  return `${escapeLiteral(`{${body}}`)}::${type}[]`;
+}
+/** `sql` with its `?` placeholders replaced by these literals, in order. */
+function fill(sql: string, literals: readonly string[]): string {
+  const parts = sql.split('?');
+  let out = parts[0]!;
+  for (let i = 1; i < parts.length; i++) out += literals[i - 1]! + parts[i]!;
+  return out;
+}
 
 /**
  * Reads into `cache` everything the group's messages can look up: the identifiers of every CX-1 value of their PID-3 /
  * MRG-1 with their patient rows, the INS rows of those patients and values, their links, and the live originals of
- * their MSH-10 values (four statements).
+ * their MSH-10 values. `run` sends a list of statements in one round trip and answers their rows: first the reads
+ * that depend on nothing (`first`), then those that need the owners.
  */
-async function prefetch(cache: GroupCache, raws: ReadonlyArray<{ bytes: Buffer }>,
-  one: (sql: string, params: readonly unknown[]) => Promise<Row[]>): Promise<void> {
+async function prefetch(cache: GroupCache, raws: ReadonlyArray<{ bytes: Buffer }>, escapeLiteral: (s: string) => string,
+  run: (reads: string[], first: boolean) => Promise<Row[][]>): Promise<void> {
   const sql = PREFETCH_SQL;
-  const bind = (v: readonly unknown[]) => v;
   const { values, controlIds } = prefetchKeys(raws);
-  const vals = [...values];
-  const ctls = [...controlIds];
-  const idRows = vals.length === 0 ? [] : await one(sql.identifiers, [bind(vals)]);
+  // A NUL cannot be in a query text (nor in a PostgreSQL text value): such a value is just not prefetched.
+  const vals = [...values].filter((v) => !v.includes('\u0000'));
+  const ctls = [...controlIds].filter((v) => !v.includes('\u0000'));
+  const text = (xs: readonly string[]) => arrayLiteral(xs, 'text', escapeLiteral);
+  const first: string[] = [];
+  if (vals.length > 0) first.push(fill(sql.identifiers, [text(vals)]));
+  if (ctls.length > 0) first.push(fill(sql.originals, [text(ctls)]));
+  const r1 = await run(first, true);
+  const idRows = vals.length === 0 ? [] : r1.shift()!;
+  const origRows = ctls.length === 0 ? [] : r1.shift()!;
   // One row per identifier: a patient's row is built once, with the columns a PatientRow has (no ik_* ones).
   const rowsById = new Map<number, PatientRow>();
   const patients = idRows.map((r) => {
@@ -674,13 +763,16 @@ async function prefetch(cache: GroupCache, raws: ReadonlyArray<{ bytes: Buffer }
     return { auth_key: x.ik_auth, value: x.ik_value, type: x.ik_type, patient };
   });
   cache.learnIdentifierValues(vals, patients);
-  const owners = [...new Set(patients.map((p) => p.patient.id))];
-  const insRows = vals.length === 0 && owners.length === 0 ? [] : await one(sql.ins, [bind(vals), bind(owners)]);
-  cache.learnIns(owners, vals, insRows as unknown as InsRow[]);
-  const linkRows = owners.length === 0 ? [] : await one(sql.links, [bind(owners), bind(owners)]);
-  cache.learnLinks(owners, linkRows as never);
-  const origRows = ctls.length === 0 ? [] : await one(sql.originals, [bind(ctls)]);
   cache.learnOriginals(ctls, origRows as never);
+  const owners = [...new Set(patients.map((p) => p.patient.id))];
+  const ints = arrayLiteral(owners, 'int', escapeLiteral);
+  const second: string[] = [];
+  const withIns = vals.length > 0 || owners.length > 0;
+  if (withIns) second.push(fill(sql.ins, [text(vals), ints]));
+  if (owners.length > 0) second.push(fill(sql.links, [ints, ints]));
+  const r2 = await run(second, false);
+  cache.learnIns(owners, vals, (withIns ? r2.shift()! : []) as unknown as InsRow[]);
+  cache.learnLinks(owners, (owners.length > 0 ? r2.shift()! : []) as never);
 }
 const SQL_PATIENT_SEQUENCE = `SELECT pg_get_serial_sequence('patients', 'id') AS name, seqincrement AS inc FROM pg_sequence
   WHERE seqrelid = pg_get_serial_sequence('patients', 'id')::regclass`;
@@ -724,6 +816,37 @@ export class OverlaySet extends Set<string> {
 /** Group mode is on unless PAMDROP_PG_GROUP=0 (a switch for comparisons and for ruling it out when diagnosing). */
 const enabled = () => process.env.PAMDROP_PG_GROUP !== '0';
 
+/**
+ * Whether the import loop may open a group's transaction before the previous group's has committed (PostgreSQL in
+ * group mode): that transaction begins, takes the apply lock and prefetches (the lock waits for the previous COMMIT,
+ * so it reads what that group wrote), then waits for its gate (applyGroup) before it applies anything. It must be
+ * opened only once the previous group holds the lock (`locked`), or it could take the lock first and wait for its
+ * gate while the previous group waits for the lock.
+ */
+export function groupsOverlap(db: Tx): boolean {
+  return enabled() && db.dialect === 'pg' && db instanceof KnexTx;
+}
+
+/**
+ * The gate of a group opened ahead: `wait` is opened (resolved) or closed (rejected) once, from outside; `hasLock`
+ * resolves when applyGroup holds the apply lock (or reads nothing before the gate).
+ */
+export class Gate {
+  readonly wait: Promise<void>;
+  readonly hasLock: Promise<void>;
+  readonly locked: () => void;
+  private settle!: (err?: unknown) => void;
+  constructor() {
+    this.wait = new Promise<void>((resolve, reject) => { this.settle = (err) => (err === undefined ? resolve() : reject(err)); });
+    this.wait.catch(() => {}); // observed by applyGroup; never an unhandled rejection
+    let locked!: () => void;
+    this.hasLock = new Promise<void>((resolve) => { locked = resolve; });
+    this.locked = locked;
+  }
+  open(): void { this.settle(); }
+  close(err: unknown): void { this.settle(err ?? new Error('gate closed')); }
+}
+
 
 /**
  * Runs one group of messages inside an open transaction: on PostgreSQL as an optimistic group attempt (above), redone
@@ -732,6 +855,7 @@ const enabled = () => process.env.PAMDROP_PG_GROUP !== '0';
  */
 export async function applyGroup<M extends { bytes: Buffer }, R>(
   tx: Tx, raws: readonly M[], usedNames: Set<string>, one: (tx: Tx, raw: M, names: Set<string>) => Promise<R>,
+  gate?: { wait: Promise<void>; locked: () => void },
 ): Promise<R[]> {
   const conn = raws.length > 1 && enabled() && tx instanceof KnexTx && tx.dialect === 'pg' ? await tx.pgConnection() : null;
   if (conn) {
@@ -741,15 +865,22 @@ export async function applyGroup<M extends { bytes: Buffer }, R>(
     const t0 = TRACE ? performance.now() : 0;
     try {
       await g.begin(raws);
+      // Opened ahead of time (groupsOverlap): lock and prefetch are done; nothing is applied before the gate opens.
+      if (gate) { gate.locked(); await gate.wait; }
       const tb = TRACE ? performance.now() : 0;
       for (const raw of raws) {
         out.push(await one(g, raw, names));
         if (g.failure) break;
+        await g.between();
       }
       if (!g.failure) {
         const t1 = TRACE ? performance.now() : 0;
         await g.finish();
-        if (TRACE) process.stderr.write(`pg-group ${raws.length} messages: prefetch ${(tb - t0).toFixed(0)} ms, ${(t1 - tb).toFixed(0)} ms, then ${(performance.now() - t1).toFixed(0)} ms to finish; waited ${g.waitedMs.toFixed(0)} ms for writes\n`);
+        if (TRACE) {
+          const t2 = performance.now();
+          process.stderr.write(`pg-group ${raws.length} messages: prefetch ${(tb - t0).toFixed(0)} ms, ${(t1 - tb).toFixed(0)} ms, then ${(t2 - t1).toFixed(0)} ms to finish; waited ${g.waitedMs.toFixed(0)} ms for writes; ${lastGroupEnd ? (t0 - lastGroupEnd).toFixed(0) : '-'} ms since the previous group\n`);
+          lastGroupEnd = t2;
+        }
         names.commit();
         return out;
       }
@@ -762,6 +893,8 @@ export async function applyGroup<M extends { bytes: Buffer }, R>(
     }
     await g.abandon();
   }
+  // Without group mode nothing is read before the gate opens (a fence took its lock before this call).
+  if (gate) { gate.locked(); await gate.wait; }
   const out: R[] = [];
   for (const raw of raws) out.push(await one(tx, raw, usedNames));
   return out;
