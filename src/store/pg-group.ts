@@ -529,10 +529,17 @@ export class PgGroupTx implements Tx {
     if (TRACE) this.waitedMs += performance.now() - tw;
     this.guard();
   }
-  /** Sends the pending writes and waits for all of them: the database then holds everything written so far. */
+  /**
+   * Sends the pending writes and waits for all of them: the database then holds everything written so far, and every
+   * answer was read and checked. The answer of a batch may send the next one at once (eager write-behind): after a
+   * wait, a batch can be in flight again with the buffer empty, so the loop ends only when neither is left. (Returning
+   * on an empty buffer alone let finish() return while its last batch was in flight: a failure in that batch aborted
+   * the transaction unseen, and PostgreSQL answers COMMIT in an aborted transaction with a silent ROLLBACK.)
+   */
   private async sync(): Promise<void> {
     for (;;) {
       await this.waitRunning();
+      if (this.running) continue;
       if (this.buf.length === 0) return;
       this.send();
     }
@@ -590,13 +597,16 @@ export class PgGroupTx implements Tx {
     this.guard();
     this.buf.push({ text: `RELEASE SAVEPOINT ${this.savepointName}`, values: null, shape: null });
     await this.sync();
+    // The caller commits next: nothing may still be unsent or unanswered (see sync()).
+    if (this.running || this.buf.length > 0) throw this.fail(new Error('group write-behind: writes still pending at the end of the group'));
+    this.guard();
   }
 
   /** Abandons the attempt: rolls back to the group savepoint (the transaction is usable again). */
   async abandon(): Promise<void> {
     if (TRACE) process.stderr.write(`pg-group abandoned: ${this.failure?.message ?? 'error'}\n`);
     this.buf = [];
-    if (this.running) await this.running;
+    while (this.running) await this.running;
     if (!this.started) return;
     try {
       await this.conn.query(`ROLLBACK TO SAVEPOINT ${this.savepointName}; RELEASE SAVEPOINT ${this.savepointName}`);
