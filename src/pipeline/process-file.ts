@@ -472,7 +472,11 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   const runGroup = (batch: RawMessage[], gate?: Gate) => db.transaction(async (tx) => {
     await ctx.fence?.(tx);
     // PostgreSQL: the whole group in a few round trips, redone message by message if that fails (store/pg-group.ts).
-    return applyGroup(tx, batch, usedNames, (t, raw, names) => processMessage(t, raw, file, names, ctx, job.supersede), gate);
+    const results = await applyGroup(tx, batch, usedNames, (t, raw, names) => processMessage(t, raw, file, names, ctx, job.supersede), gate);
+    // PostgreSQL answers COMMIT in an aborted transaction with a ROLLBACK, not an error: one awaited statement proves
+    // that no earlier one failed unseen before the ACK files of this group are written (one round trip per group).
+    if (tx.dialect === 'pg') await tx.get('SELECT 1 AS alive');
+    return results;
   });
   const dropAhead = async (err: unknown) => {
     if (!ahead) return;
