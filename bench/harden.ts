@@ -35,13 +35,13 @@ export interface RunResult { code: number | null; signal: NodeJS.Signals | null;
 export interface Site { root: string; inbox: string; outbox: string; archive: string; error: string; db: string; config: string; files: string[] }
 
 /** A site with the batch files copied into its inbox. */
-export function makeSite(root: string, batch: ReadonlyArray<{ name: string; bytes: Buffer }>, config: object): Site {
+export function makeSite(root: string, batch: ReadonlyArray<{ name: string; bytes: Buffer }>, config: object, database = 'data/pamdrop.sqlite'): Site {
   const s: Site = {
     root, inbox: join(root, 'inbox'), outbox: join(root, 'outbox'), archive: join(root, 'archive'), error: join(root, 'archive', 'error'),
     db: join(root, 'data', 'pamdrop.sqlite'), config: join(root, 'config.json'), files: [],
   };
   for (const d of [s.inbox, s.outbox, s.archive]) mkdirSync(d, { recursive: true });
-  writeFileSync(s.config, JSON.stringify({ database: 'data/pamdrop.sqlite', ...config }));
+  writeFileSync(s.config, JSON.stringify({ database, ...config }));
   for (const f of batch) { writeFileSync(join(s.inbox, f.name), f.bytes); s.files.push(join(s.inbox, f.name)); }
   return s;
 }
@@ -188,7 +188,34 @@ export function tryMountTmpfs(dir: string, size = '256m'): (() => void) | null {
   return () => { spawnSync('umount', ['-l', dir]); };
 }
 
-export interface CrashOptions { kills: number; seed: number; messages: number; dir: string; perRound?: number; faultShare?: number; exdev?: boolean; log?: (s: string) => void }
+/**
+ * The store a crash campaign runs on. SQLite by default (a file per site, compared row by row, ids included).
+ * Another store (PostgreSQL in test/harden/crash-pg.test.ts) gives each site its own database and compares by
+ * content: its sequences keep the ids a killed transaction drew.
+ */
+export interface CrashStore {
+  /** The `database` config value of a fresh, empty store for the site rooted at `root`. */
+  database(root: string): string;
+  /** Store tables and the site's folders, as comparable maps (see snapshot). */
+  snapshot(s: Site): Promise<Record<string, Record<string, string>>>;
+  /** Messages recorded so far, and the files' states (for the "where did the kills land" figures). */
+  progress(s: Site): Promise<{ messages: number; files: string }>;
+  /** Removes the site's store (after its comparison). */
+  dispose(s: Site): Promise<void>;
+}
+
+const sqliteStore: CrashStore = {
+  database: () => 'data/pamdrop.sqlite',
+  snapshot: async (s) => (existsSync(s.db) ? snapshot(s) : { store: { missing: 'no store' } }),
+  progress: async (s) => progress(s),
+  dispose: async () => {},
+};
+
+export interface CrashOptions {
+  kills: number; seed: number; messages: number; dir: string; perRound?: number; faultShare?: number; exdev?: boolean; log?: (s: string) => void;
+  /** Default: SQLite. */
+  store?: CrashStore;
+}
 export interface KillRecord { round: number; via: 'timer' | 'fault'; delayMs: number | null; fault: string | null; messagesAfter: number; files: string }
 export interface CrashSummary {
   startupMs: number;
@@ -200,21 +227,28 @@ export interface CrashSummary {
 
 export async function runCrash(o: CrashOptions): Promise<CrashSummary> {
   const log = o.log ?? (() => {});
+  const store = o.store ?? sqliteStore;
   const started = performance.now();
   const batch = crashBatch(o.seed, o.messages);
   const totalMessages = batch.reduce((n, f) => n + countMessageStarts(f.bytes), 0) - countMessageStarts(batch[2]!.bytes);
   mkdirSync(o.dir, { recursive: true });
-  const clean = makeSite(join(o.dir, 'clean'), batch, CRASH_CONFIG);
+  const cleanRoot = join(o.dir, 'clean');
+  const clean = makeSite(cleanRoot, batch, CRASH_CONFIG, store.database(cleanRoot));
   // Watch the clean run's progress: the start-up time (spawn → first committed group) shapes the kill delays.
   let startupMs = 0;
   const t0 = performance.now();
-  const poll = setInterval(() => { if (!startupMs && progress(clean).messages > 0) startupMs = performance.now() - t0; }, 50);
+  let polling = false;
+  const poll = setInterval(() => {
+    if (startupMs || polling) return;
+    polling = true;
+    store.progress(clean).then((p) => { if (!startupMs && p.messages > 0) startupMs = performance.now() - t0; }, () => {}).finally(() => { polling = false; });
+  }, 50);
   const c = await runImport(clean);
   clearInterval(poll);
   if (!startupMs || startupMs > c.ms) startupMs = c.ms / 4;
   const failures: string[] = [];
   if (c.code !== 1) failures.push(`clean run: exit ${c.code} (expected 1: AE/AR and a quarantined file), stderr: ${c.stderr.slice(0, 500)}`);
-  const cleanSnap = snapshot(clean);
+  const cleanSnap = await store.snapshot(clean);
   const cleanTotals = JSON.parse(c.stdout).totals;
   log(`clean run: ${Math.round(c.ms)} ms (first group committed after ${Math.round(startupMs)} ms), ${cleanTotals.messages} messages (${cleanTotals.AA} AA, ${cleanTotals.AE} AE, ${cleanTotals.AR} AR, ${cleanTotals.duplicates} duplicates), ${cleanTotals.quarantined} quarantined`);
   const r = rng(o.seed);
@@ -228,7 +262,7 @@ export async function runCrash(o: CrashOptions): Promise<CrashSummary> {
     let unmount: (() => void) | null = null;
     if (o.exdev !== false && rounds % 2 === 1) unmount = tryMountTmpfs(join(root, 'archive'));
     if (unmount) onTmpfs++;
-    const s = makeSite(root, batch, CRASH_CONFIG);
+    const s = makeSite(root, batch, CRASH_CONFIG, store.database(root));
     const want = Math.min(perRound, o.kills - records.length);
     let k = 0;
     try {
@@ -245,7 +279,7 @@ export async function runCrash(o: CrashOptions): Promise<CrashSummary> {
           break; // the import finished before the kill: the round is over
         }
         k++;
-        const after = progress(s);
+        const after = await store.progress(s);
         records.push({ round: rounds, via: viaFault ? 'fault' : 'timer', delayMs: delay ?? null, fault: fault ?? null, messagesAfter: after.messages, files: after.files });
       }
       const fin = await runImport(s);
@@ -254,7 +288,7 @@ export async function runCrash(o: CrashOptions): Promise<CrashSummary> {
         const totals = JSON.parse(fin.stdout).totals;
         if (JSON.stringify(totals) !== JSON.stringify(cleanTotals)) failures.push(`round ${rounds}: final report totals ${JSON.stringify(totals)} differ from the clean run's ${JSON.stringify(cleanTotals)}`);
       }
-      const d = existsSync(s.db) ? diffSnapshots(cleanSnap, snapshot(s)) : ['no store'];
+      const d = diffSnapshots(cleanSnap, await store.snapshot(s));
       if (d.length > 0) {
         failures.push(`round ${rounds} (${k} kills${unmount ? ', archive on tmpfs' : ''}): differs from the clean run: ${d.join('\n    ')}\n    kills: ${JSON.stringify(records.filter((x) => x.round === rounds))}`);
         kept = kept ?? root;
@@ -262,7 +296,7 @@ export async function runCrash(o: CrashOptions): Promise<CrashSummary> {
       log(`round ${rounds}: ${k} kills${unmount ? ' (archive on tmpfs)' : ''}, ${d.length === 0 ? 'equal to the clean run' : 'DIFFERENT'}; total ${records.length}/${o.kills}`);
     } finally {
       unmount?.();
-      if (kept !== root) rmSync(root, { recursive: true, force: true });
+      if (kept !== root) { await store.dispose(s).catch(() => {}); rmSync(root, { recursive: true, force: true }); }
     }
     if (rounds > o.kills * 3 + 10) { failures.push('too many rounds without kills: the import finishes before the kill delays'); break; }
   }
@@ -276,7 +310,7 @@ export async function runCrash(o: CrashOptions): Promise<CrashSummary> {
     else landed.midFile++;
     prevMsgs = k.messagesAfter;
   }
-  if (!kept) rmSync(join(o.dir, 'clean'), { recursive: true, force: true });
+  if (!kept) { await store.dispose(clean).catch(() => {}); rmSync(cleanRoot, { recursive: true, force: true }); }
   return {
     kills: records.length, timerKills: records.filter((x) => x.via === 'timer').length, faultKills: records.filter((x) => x.via === 'fault').length,
     startupMs: Math.round(startupMs), rounds, roundsOnTmpfsArchive: onTmpfs, seconds: (performance.now() - started) / 1000, cleanRunMs: Math.round(c.ms),

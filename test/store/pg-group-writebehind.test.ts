@@ -34,7 +34,7 @@ const tick = () => new Promise<void>((r) => setImmediate(r));
 describe('PgGroupTx write-behind', () => {
   async function twoBatches() {
     const { conn, calls } = scriptedConnection();
-    const g = new PgGroupTx(conn);
+    const g = new PgGroupTx(conn as unknown as ConstructorParameters<typeof PgGroupTx>[0]);
     // 100 writes: sent at once (the connection is free); 150 more while that batch is in flight: buffered.
     for (let i = 0; i < 250; i++) await g.defer(INSERT, [i, `C${i}`]);
     expect(calls).toHaveLength(1);
