@@ -791,7 +791,7 @@ const SQL_PATIENT_SEQUENCE = `SELECT pg_get_serial_sequence('patients', 'id') AS
  * The CX-1 values of every PID-3 and MRG-1 repetition and the MSH-10 of each raw message, read with a plain split of
  * the latin1 text (what the prefetch asks for; a value read differently here is just not prefetched).
  */
-export function prefetchKeys(raws: ReadonlyArray<{ bytes: Buffer }>): { values: Set<string>; controlIds: Set<string> } {
+function prefetchKeys(raws: ReadonlyArray<{ bytes: Buffer }>): { values: Set<string>; controlIds: Set<string> } {
   const values = new Set<string>();
   const controlIds = new Set<string>();
   for (const raw of raws) {
@@ -817,7 +817,7 @@ export function prefetchKeys(raws: ReadonlyArray<{ bytes: Buffer }>): { values: 
 }
 
 /** A Set that records additions apart from its base until `commit()` (ACK names of a group attempt that may be redone). */
-export class OverlaySet extends Set<string> {
+class OverlaySet extends Set<string> {
   constructor(private readonly base: Set<string>) { super(); }
   override has(v: string): boolean { return super.has(v) || this.base.has(v); }
   commit(): void { for (const v of super.values()) this.base.add(v); }

@@ -4,7 +4,7 @@
  * including when the optimistic attempt fails and the group is redone: a write refused by the database, a wrong
  * predicted patient id.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
