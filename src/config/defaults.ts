@@ -26,7 +26,7 @@ export const getDefaultConfig = (): ResolvedConfig => ({
   sqliteDriver: 'better-sqlite3',
   self: { app: 'PAMDROP', facility: 'PAMDROP' },
   pam: defaultPamOptions(),
-  charset: { default: '8859/15', latin1AsCp1252: true },
+  charset: { default: '8859/15', latin1AsCp1252: false },
   order: 'file',
   staleUpdates: 'skip',
   groupSize: 2000,

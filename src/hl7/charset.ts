@@ -21,13 +21,15 @@ export interface DecodeOptions {
   defaultCharset: Charset;
   /**
    * When a message declared `8859/1` carries bytes 0x80–0x9F (C1 controls in ISO-8859-1, never meant), decode it
-   * as windows-1252 with a warning: senders often label cp1252 as 8859/1 (pam-fr.md §6). Otherwise an error.
+   * as windows-1252 with a warning: senders often label cp1252 as 8859/1 (pam-fr.md §6). Off by default: those
+   * bytes are not characters of the declared charset, so the message is an AE (decisions.md "Files"); a site
+   * that knows its sender writes cp1252 turns this on.
    */
   latin1AsCp1252: boolean;
 }
 
 /** Defaults of DecodeOptions. */
-export const DEFAULT_DECODE_OPTIONS: Readonly<DecodeOptions> = Object.freeze({ defaultCharset: Charset.Latin9, latin1AsCp1252: true });
+export const DEFAULT_DECODE_OPTIONS: Readonly<DecodeOptions> = Object.freeze({ defaultCharset: Charset.Latin9, latin1AsCp1252: false });
 
 /** The text of one message and how it was obtained. */
 export interface Decoded {

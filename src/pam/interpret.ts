@@ -74,15 +74,20 @@ interface PidIdentity {
   nir?: { ins: Ins; repetition: number };
   nia?: { ins: Ins; repetition: number };
   explicitNull: boolean;
+  /**
+   * INS with a wrong key or a malformed value. Whether each is an error or a warning depends on PID-32, read later
+   * (settleBadIns); `errorAt` / `warningAt` keep the place the finding takes among the others.
+   */
+  bad: Array<{ finding: Finding; errorAt: number; warningAt: number }>;
 }
 
 /**
- * Sorts the PID-3 repetitions. INS with a bad key / malformed value → AE 102 at the repetition (decisions.md);
+ * Sorts the PID-3 repetitions. INS with a bad key / malformed value → kept aside for settleBadIns;
  * test/demo INS without acceptTestIns → ignored with W 103; two different INS of the same kind → AE 102.
  * @param checkIns false for A24/A37, where INS play no part and are skipped.
  */
 function readPidIdentity(pid: Hl7Segment, msg: Hl7Message, options: PamOptions, sink: FindingSink, checkIns: boolean): PidIdentity {
-  const out: PidIdentity = { ids: [], explicitNull: false };
+  const out: PidIdentity = { ids: [], explicitNull: false, bad: [] };
   const others: Identifier[] = [];
   for (const e of readCxField(pid, 3, msg.separators)) {
     const cx = e.cx;
@@ -102,9 +107,13 @@ function readPidIdentity(pid: Hl7Segment, msg: Hl7Message, options: PamOptions, 
           break;
         }
         if (cx.problem !== null) {
-          sink.errors.push(error(ErrorCode.DataType, at(pid, 3, n, 1), cx.problem === 'key'
-            ? `${rep(pid, 3, n)}: INS-${cx.ins.kind} key check failed`
-            : `${rep(pid, 3, n)}: INS-${cx.ins.kind} malformed (15 characters: 13 digits, 2A/2B allowed for Corsica, then a 2-digit key)`));
+          out.bad.push({
+            finding: error(ErrorCode.DataType, at(pid, 3, n, 1), cx.problem === 'key'
+              ? `${rep(pid, 3, n)}: INS-${cx.ins.kind} key check failed`
+              : `${rep(pid, 3, n)}: INS-${cx.ins.kind} malformed (15 characters: 13 digits, 2A/2B allowed for Corsica, then a 2-digit key)`),
+            errorAt: sink.errors.length,
+            warningAt: sink.warnings.length,
+          });
           break;
         }
         const slot = cx.ins.kind === 'NIR' ? 'nir' : 'nia';
@@ -140,31 +149,96 @@ function readPidIdentity(pid: Hl7Segment, msg: Hl7Message, options: PamOptions, 
   return out;
 }
 
+/** True when PID-32 claims a qualified identity: VALI (after the status map) and no FICT / DOUT attribute. */
+function claimsQualified(data: PatientData): boolean {
+  const attrs = data.attributes;
+  return data.status === VALIDATED_STATUS
+    && !(attrs && (attrs.includes(DISQUALIFYING_ATTRIBUTES[0]) || attrs.includes(DISQUALIFYING_ATTRIBUTES[1])));
+}
+
 /**
- * The INS action (types.ts InsAction) from PID-3 and PID-32, per decisions.md "INS rules" and pam-fr.md §3.4:
- * qualified (VALI, no FICT/DOUT) + INS → set (NIR wins over NIA); else an INS sent is dropped with a warning at
- * its PID-3 repetition; PID-3 explicit-null INS → remove explicit-null; PID-32 absent → keep; otherwise
- * (not VALI, FICT/DOUT, VALI without INS) → remove not-qualified.
+ * An INS with a wrong key or a malformed value (PAM FR §6.6.15, decisions.md "INS rules"): with a qualified claim
+ * the sender claims what it cannot have → AE 102; otherwise the identity is integrated without that INS → W 102
+ * at the same place. Findings are put back where readPidIdentity met them, so that the order is the message's.
  */
-function insAction(pid: Hl7Segment, identity: PidIdentity, data: PatientData, warnings: Finding[]): InsAction {
+function settleBadIns(identity: PidIdentity, qualifiedClaim: boolean, sink: FindingSink): void {
+  for (let i = identity.bad.length - 1; i >= 0; i--) {
+    const b = identity.bad[i]!;
+    if (qualifiedClaim) sink.errors.splice(b.errorAt, 0, b.finding);
+    else sink.warnings.splice(b.warningAt, 0, { ...b.finding, severity: Severity.Warning, text: `${b.finding.text}; INS not integrated` });
+  }
+}
+
+/** The strict INS traits (DTFR 1.8.2 XPN-1/XPN-2, PAM FR §6.6.4/6.6.5, DTFR XAD-9) a qualified identity needs. */
+const STRICT_TRAITS: ReadonlyArray<{ field: number; what: string; present: (d: PatientData) => boolean }> = [
+  { field: 5, what: 'birth name (PID-5 name type L, XPN-1)', present: (d) => !!d.names?.L?.family },
+  { field: 5, what: 'first given name (PID-5 name type L, XPN-2)', present: (d) => !!d.names?.L?.given },
+  { field: 7, what: 'birth date at day precision (YYYYMMDD)', present: (d) => typeof d.birthDate === 'string' && d.birthDate.length === 10 },
+  { field: 8, what: 'sex M or F', present: (d) => d.sex === 'M' || d.sex === 'F' },
+  { field: 11, what: 'birthplace code (PID-11 address type BDL, XAD-9)', present: (d) => !!d.addresses?.BDL?.countyCode },
+];
+
+/** One W 101 per strict trait missing from the message, at the trait's field; `why` ends the text. Never a value. */
+function missingTraits(pid: Hl7Segment, data: PatientData, why: string): Finding[] {
+  const out: Finding[] = [];
+  for (const t of STRICT_TRAITS) {
+    if (!t.present(data)) out.push(warning(ErrorCode.RequiredFieldMissing, at(pid, t.field), `${segLabel(pid)}-${t.field}: ${t.what} missing; ${why}`));
+  }
+  return out;
+}
+
+/**
+ * The INS action (types.ts InsAction) from PID-3 and PID-32, per decisions.md "Identity model" / "INS rules" and
+ * pam-fr.md §3.4: qualified claim (VALI, no FICT/DOUT) + INS + the strict traits → set (NIR wins, an NIA beside it
+ * is kept); qualified claim + INS without a trait → W 101 per missing trait, integrated without the INS; not
+ * qualified → an INS sent is dropped with a warning at its PID-3 repetition; PID-3 explicit-null INS → remove
+ * explicit-null; PID-32 absent → keep; otherwise (not VALI, FICT/DOUT, VALI without a usable INS) → remove
+ * not-qualified.
+ */
+function insAction(pid: Hl7Segment, identity: PidIdentity, data: PatientData, qualified: boolean, warnings: Finding[]): InsAction {
   const selected = identity.nir ?? identity.nia;
   const pid32Present = data.status !== undefined || data.attributes !== undefined;
-  const attrs = data.attributes;
-  const qualified = data.status === VALIDATED_STATUS
-    && !(attrs && (attrs.includes(DISQUALIFYING_ATTRIBUTES[0]) || attrs.includes(DISQUALIFYING_ATTRIBUTES[1])));
-  if (selected && qualified) return { action: 'set', ins: selected.ins };
-  for (const sent of [identity.nir, identity.nia]) {
-    if (!sent) continue;
-    const n = sent.repetition;
-    warnings.push(pid32Present
-      ? warning(ErrorCode.TableValueNotFound, at(pid, 3, n),
-        `${rep(pid, 3, n)}: INS not integrated: identity not qualified (PID-32 without ${VALIDATED_STATUS}, or FICT/DOUT)`)
-      : warning(ErrorCode.RequiredFieldMissing, at(pid, 3, n),
-        `${rep(pid, 3, n)}: INS not integrated: PID-32 absent, identity not declared qualified`));
+  if (selected && qualified) {
+    const missing = missingTraits(pid, data, 'INS not integrated (a qualified identity needs it)');
+    if (missing.length === 0) {
+      return identity.nir && identity.nia ? { action: 'set', ins: identity.nir.ins, nia: identity.nia.ins } : { action: 'set', ins: selected.ins };
+    }
+    for (const m of missing) warnings.push(m);
+  } else {
+    for (const sent of [identity.nir, identity.nia]) {
+      if (!sent) continue;
+      const n = sent.repetition;
+      warnings.push(pid32Present
+        ? warning(ErrorCode.TableValueNotFound, at(pid, 3, n),
+          `${rep(pid, 3, n)}: INS not integrated: identity not qualified (PID-32 without ${VALIDATED_STATUS}, or FICT/DOUT)`)
+        : warning(ErrorCode.RequiredFieldMissing, at(pid, 3, n),
+          `${rep(pid, 3, n)}: INS not integrated: PID-32 absent, identity not declared qualified`));
+    }
   }
   if (identity.explicitNull) return { action: 'remove', reason: 'explicit-null' };
   if (!pid32Present) return { action: 'keep' };
   return { action: 'remove', reason: 'not-qualified' };
+}
+
+/**
+ * A40 (decisions.md "Per event"): whether the retired record's INS may move to the survivor — null when it may
+ * (qualified claim, the strict traits sent, PID-3 without an INS or with one the store compares), else the W 101
+ * findings to give when it is dropped ([] when the message's own INS warnings already say why).
+ */
+function retiredInsDropped(pid: Hl7Segment, identity: PidIdentity, data: PatientData, qualified: boolean, ins: InsAction): Finding[] | null {
+  const why = 'INS of the MRG-1 record not moved to the survivor';
+  if (ins.action === 'remove' && ins.reason === 'explicit-null') {
+    return [warning(ErrorCode.RequiredFieldMissing, at(pid, 3), `${segLabel(pid)}-3: the INS is deleted; ${why}`)];
+  }
+  if (!qualified) {
+    return [warning(ErrorCode.RequiredFieldMissing, at(pid, 32),
+      `${segLabel(pid)}-32: identity not declared qualified (${VALIDATED_STATUS} without FICT/DOUT); ${why}`)];
+  }
+  if (ins.action === 'set') return null;
+  // An INS sent but not integrated: its W 101 per missing trait already went into the ACK.
+  if (identity.nir || identity.nia) return [];
+  const missing = missingTraits(pid, data, why);
+  return missing.length === 0 ? null : missing;
 }
 
 /** Coherence of the NIR with PID-8, PID-7 and the PID-11 BDL code (decisions.md): W 102 per mismatch. */
@@ -266,6 +340,7 @@ export function interpret(msg: Hl7Message, options: PamOptions): Interpretation 
   // The PID-11 birthplace (for the INS coherence check) is picked up while the addresses are read.
   const place: BirthplaceOut = {};
   const data = extractPatientData(pid, msg.separators, options, sink, place);
+  if (identity.bad.length > 0) settleBadIns(identity, claimsQualified(data), sink);
   const mrgEntry = mrg ? firstMrgEntry(mrg, msg, sink) : undefined;
 
   // MRG-1 meaning, checked before anything is built so that every error is reported at once.
@@ -293,7 +368,8 @@ export function interpret(msg: Hl7Message, options: PamOptions): Interpretation 
   if (sink.errors.length > 0) return reject(header, sink);
 
   const warnings = sink.warnings;
-  let ins = insAction(pid, identity, data, warnings);
+  const qualified = claimsQualified(data);
+  let ins = insAction(pid, identity, data, qualified, warnings);
   if (ins.action === 'set' && ins.ins.kind === 'NIR') coherenceWarnings(pid, place.birthplace, ins.ins.value, warnings);
 
   switch (event) {
@@ -306,7 +382,13 @@ export function interpret(msg: Hl7Message, options: PamOptions): Interpretation 
         return reject(header, { errors: [error(ErrorCode.DuplicateKey, at(mrg!, 1, mrgEntry!.repetition, 1),
           `${rep(mrg!, 1, mrgEntry!.repetition)}: the retired identifier is also in PID-3; nothing to merge`)], warnings });
       }
-      return { ok: true, command: { kind: 'merge', event, header, warnings, survivor: identity.ids, retired: old, data, ins } };
+      // A VALI A40 without an INS in PID-3 keeps the survivor's own INS (decisions.md A40).
+      if (qualified && ins.action === 'remove' && ins.reason === 'not-qualified' && !identity.nir && !identity.nia) ins = { action: 'keep' };
+      const retiredIns = retiredInsDropped(pid, identity, data, qualified, ins);
+      return {
+        ok: true,
+        command: { kind: 'merge', event, header, warnings, survivor: identity.ids, retired: old, data, ins, retiredInsDropped: retiredIns },
+      };
     }
     case 'A47': {
       if (oldIns) {

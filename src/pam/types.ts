@@ -92,14 +92,17 @@ export interface PatientData {
 
 /**
  * What to do with the stored INS of the patient.
- * - keep:   message says nothing usable about the INS (PID-32 absent).
- * - set:    the identity is qualified (VALI, no FICT/DOUT) and PID-3 carries a valid INS: store it (replacing any other).
- * - remove: the identity is no longer qualified (PID-32 present without VALI, or FICT/DOUT, or VALI without INS),
- *           or PID-3 carries the explicit null INS (`""^^^…INS OID…^INS`): remove every stored INS (NIR and NIA).
+ * - keep:   message says nothing usable about the INS (PID-32 absent; for A40 also VALI without an INS in PID-3).
+ * - set:    the identity is qualified (VALI, no FICT/DOUT, the strict traits all sent) and PID-3 carries a valid INS:
+ *           store it (replacing any other INS). `nia`: an NIA sent beside the NIR, kept as a second INS row of kind
+ *           NIA so that the same NIA on another record is a collision (decisions.md "INS rules"). A stored NIA
+ *           beside an NIR stays when a later message sends the NIR alone.
+ * - remove: the identity is no longer qualified (PID-32 present without VALI, or FICT/DOUT, or VALI without a usable
+ *           INS), or PID-3 carries the explicit null INS (`""^^^…INS OID…^INS`): remove every stored INS (NIR and NIA).
  */
 export type InsAction =
   | { action: 'keep' }
-  | { action: 'set'; ins: Ins }
+  | { action: 'set'; ins: Ins; nia?: Ins }
   | { action: 'remove'; reason: 'not-qualified' | 'explicit-null' };
 
 /** Message header facts used by the pipeline and the ledger. */
@@ -140,6 +143,12 @@ export interface MergeCommand extends CommandBase {
   retired: Identifier;
   data: PatientData;
   ins: InsAction;
+  /**
+   * null when the retired record's INS may move to the survivor (decisions.md A40: PID-32 VALI, no other INS in
+   * PID-3, the strict traits all sent). Otherwise that INS is dropped, and these warnings (W 101) go into the ACK
+   * when the retired record held one ([] when the message already said why).
+   */
+  retiredInsDropped: Finding[] | null;
 }
 
 /** A47 with an IPP (or other non-INS identifier) in MRG-1: rename it to the PID-3 identifier of the same authority. */

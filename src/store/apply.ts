@@ -126,7 +126,9 @@ function lengthFinding(header: MessageHeader, data: PatientData | undefined, ids
   }
   for (const id of ids) checks.push([id.type, 16, 'identifier type', { segment: 'PID', field: 3, component: 5 }]);
   if (ins?.action === 'set') {
-    checks.push([ins.ins.value, 15, 'INS', PID3], [ins.ins.oid, 64, 'INS authority', PID3], [ins.ins.kind, 3, 'INS kind', PID3]);
+    for (const i of ins.nia ? [ins.ins, ins.nia] : [ins.ins]) {
+      checks.push([i.value, 15, 'INS', PID3], [i.oid, 64, 'INS authority', PID3], [i.kind, 3, 'INS kind', PID3]);
+    }
   }
   for (const [v, max, what, location] of checks) {
     if (typeof v === 'string' && v.length > max) return err(ErrorCode.DataType, `${what} longer than ${max} characters`, location);
@@ -175,9 +177,29 @@ async function freeIdentifiers(
 /** What to do with a record's INS rows: `target` null leaves them as they are. */
 interface InsPlan { current: InsRow[]; target: Ins[] | null }
 
+/** The record's INS among its rows: the NIR when there is one (an NIA may be kept beside it), else the first. */
+const primaryIns = <T extends Pick<InsRow, 'kind'>>(rows: readonly T[]): T | undefined => rows.find((r) => r.kind === 'NIR') ?? rows[0];
+
+/** True when two lists of INS rows hold the same INS (value, OID, kind), in any order. */
+const sameInsRows = (a: ReadonlyArray<Pick<InsRow, 'value' | 'oid' | 'kind'>>, b: ReadonlyArray<Pick<InsRow, 'value' | 'oid' | 'kind'>>): boolean =>
+  a.length === b.length && a.every((x) => b.some((y) => sameIns(x, y) && x.kind === y.kind));
+
 /**
- * Plans an InsAction for `patientId` (null: a record about to be created). `set` of an INS held by another record
- * is the identity collision AE 205 (decisions.md "INS rules").
+ * The INS rows a record ends with after `set`: the INS, then the NIA sent beside it, or else an NIA the record
+ * already kept beside an NIR (decisions.md "INS rules": the NIA stays an identifier of the record).
+ */
+function setTarget(action: Extract<InsAction, { action: 'set' }>, current: readonly InsRow[]): Ins[] {
+  const target: Ins[] = [action.ins];
+  if (action.nia) target.push(action.nia);
+  else if (action.ins.kind === 'NIR') {
+    for (const r of current) if (r.kind === 'NIA' && !sameIns(r, action.ins)) target.push({ value: r.value, oid: r.oid, kind: r.kind });
+  }
+  return target;
+}
+
+/**
+ * Plans an InsAction for `patientId` (null: a record about to be created). `set` of an INS (or of the NIA sent beside
+ * it) held by another record is the identity collision AE 205 (decisions.md "INS rules").
  */
 async function planIns(tx: Tx, patientId: number | null, action: InsAction): Promise<{ plan: InsPlan } | { finding: Finding }> {
   switch (action.action) {
@@ -189,9 +211,14 @@ async function planIns(tx: Tx, patientId: number | null, action: InsAction): Pro
       if (owner && owner.patient_id !== patientId) {
         return { finding: err(ErrorCode.DuplicateKey, INS_COLLISION_TEXT, PID3) };
       }
+      if (action.nia) {
+        // One more lookup, only when an NIA comes beside the NIR (rare: the NIA → NIR transition, pam-fr.md §3.1).
+        const niaOwner = await findIns(tx, action.nia.oid, action.nia.value);
+        if (niaOwner && niaOwner.patient_id !== patientId) return { finding: err(ErrorCode.DuplicateKey, INS_COLLISION_TEXT, PID3) };
+      }
       const current = rows.filter((r) => r.patient_id === patientId);
-      const unchanged = current.length === 1 && sameIns(current[0]!, action.ins) && current[0]!.kind === action.ins.kind;
-      return { plan: { current, target: unchanged ? null : [action.ins] } };
+      const target = setTarget(action, current);
+      return { plan: { current, target: sameInsRows(current, target) ? null : target } };
     }
     case 'remove': {
       const current = patientId === null ? [] : await listIns(tx, patientId);
@@ -211,8 +238,11 @@ async function planIns(tx: Tx, patientId: number | null, action: InsAction): Pro
 async function writeIns(tx: Tx, patientId: number, plan: InsPlan, changes: FieldChange[], now: string): Promise<void> {
   if (plan.target === null) return;
   if (plan.target.length === 0) await removeIns(tx, patientId);
-  else if (plan.current.length === 0) await addIns(tx, patientId, plan.target[0]!, now);
-  else await setIns(tx, patientId, plan.target[0]!, now);
+  else {
+    if (plan.current.length === 0) await addIns(tx, patientId, plan.target[0]!, now);
+    else await setIns(tx, patientId, plan.target[0]!, now);
+    for (const more of plan.target.slice(1)) await addIns(tx, patientId, more, now);
+  }
   changes.push({ field: 'ins', before: insView(plan.current), after: insView(plan.target) });
 }
 
@@ -454,15 +484,18 @@ async function mergeRecords(
   const sIns = await listIns(tx, survivor.id);
   const rIns = await listIns(tx, retired.id);
   // Two records with different INS are two people: identity-vigilance alert, nothing merged (decisions.md A40).
-  const effective: Array<{ oid: string; value: string }> = cmd.ins.action === 'set' ? [cmd.ins.ins] : sIns;
-  if (rIns.length > 0 && effective.length > 0 && !rIns.every((r) => effective.some((e) => sameIns(r, e)))) {
+  const rPrimary = primaryIns(rIns);
+  const effective = cmd.ins.action === 'set' ? cmd.ins.ins : primaryIns(sIns);
+  if (rPrimary && effective && !sameIns(rPrimary, effective)) {
     return rejected(err(ErrorCode.DuplicateKey,
       'PID-3 and MRG-1 records hold different INS: identity-vigilance check required; not merged', MRG1));
   }
   if (cmd.ins.action === 'set') {
-    const owner = await findIns(tx, cmd.ins.ins.oid, cmd.ins.ins.value);
-    if (owner && owner.patient_id !== survivor.id && owner.patient_id !== retired.id) {
-      return rejected(err(ErrorCode.DuplicateKey, INS_COLLISION_TEXT, PID3));
+    for (const i of cmd.ins.nia ? [cmd.ins.ins, cmd.ins.nia] : [cmd.ins.ins]) {
+      const owner = await findIns(tx, i.oid, i.value);
+      if (owner && owner.patient_id !== survivor.id && owner.patient_id !== retired.id) {
+        return rejected(err(ErrorCode.DuplicateKey, INS_COLLISION_TEXT, PID3));
+      }
     }
   }
 
@@ -478,16 +511,24 @@ async function mergeRecords(
     rChanges.push({ field: 'ins', before: insView(rIns), after: null });
   }
 
-  // Survivor INS: the message decides when it speaks; otherwise the retired record's INS moves over if the survivor has none.
+  // Survivor INS: the message decides when it speaks. The retired record's INS moves over only onto a survivor that
+  // ends qualified with it (decisions.md A40); otherwise it is dropped with the command's W 101.
+  const mayMove = cmd.retiredInsDropped === null;
+  const warnings: Finding[] = [];
   let insPlan: InsPlan;
   if (cmd.ins.action === 'set') {
-    const unchanged = sIns.length === 1 && sameIns(sIns[0]!, cmd.ins.ins) && sIns[0]!.kind === cmd.ins.ins.kind;
-    insPlan = { current: sIns, target: unchanged ? null : [cmd.ins.ins] };
+    // The retired record's NIA kept beside its NIR comes along when the INS itself does.
+    const carried = mayMove ? rIns.filter((r) => r.kind === 'NIA' && !sIns.some((x) => sameIns(x, r))) : [];
+    const target = setTarget(cmd.ins, [...sIns, ...carried]);
+    insPlan = { current: sIns, target: sameInsRows(sIns, target) ? null : target };
   } else if (cmd.ins.action === 'remove') {
     insPlan = { current: sIns, target: sIns.length === 0 ? null : [] };
   } else {
-    insPlan = { current: sIns, target: sIns.length === 0 && rIns.length > 0 ? [rIns[0]!] : null };
+    const moved = mayMove && sIns.length === 0 && rIns.length > 0;
+    insPlan = { current: sIns, target: moved ? rIns.map((r) => ({ value: r.value, oid: r.oid, kind: r.kind })) : null };
   }
+  const survivorGets = insPlan.target ?? sIns;
+  if (rPrimary && !survivorGets.some((i) => sameIns(i, rPrimary))) warnings.push(...(cmd.retiredInsDropped ?? []));
 
   const sExtra: FieldChange[] = [{ field: 'mergedFrom', before: null, after: view(cmd.retired) }];
   for (const moved of await moveLinks(tx, retired.id, survivor.id, ctx.now)) {
@@ -504,7 +545,7 @@ async function mergeRecords(
   }
   await insertHistory(tx, retired.id, cmd.header, rChanges, ctx.now);
   const changes = await updateKnown(tx, survivor, cmd.data, add, insPlan, sExtra, cmd.header, ctx);
-  return { kind: 'applied', patientId: survivor.id, created: false, changes, warnings: [] };
+  return { kind: 'applied', patientId: survivor.id, created: false, changes, warnings };
 }
 
 /** A40 whose survivor is unknown: the retired record takes the PID-3 identifiers (like A47) and the PID data. */
@@ -512,8 +553,11 @@ async function mergeIntoUnknownSurvivor(
   tx: Tx, cmd: MergeCommand, ctx: ApplyContext, row: PatientRow, sRes: Resolved[],
 ): Promise<ApplyOutcome> {
   if (row.active === 0) return rejected(await retiredFinding(tx, row, cmd.retired, MRG1));
-  const planned = await planIns(tx, row.id, cmd.ins);
+  // The record is the retired one: its INS stays only on the terms an INS moving to a survivor would (decisions.md A40).
+  const keepsOwn = cmd.ins.action !== 'keep' || cmd.retiredInsDropped === null;
+  const planned = await planIns(tx, row.id, keepsOwn ? cmd.ins : { action: 'remove', reason: 'not-qualified' });
   if ('finding' in planned) return rejected(planned.finding);
+  const warnings = planned.plan.target?.length === 0 && cmd.ins.action !== 'set' ? [...(cmd.retiredInsDropped ?? [])] : [];
   // The PID-3 identifier of MRG-1's domain and type replaces it; the others are added.
   const heir = sRes.find((r) => authorityKey(r.id) === authorityKey(cmd.retired) && r.id.type === cmd.retired.type);
   const extra: FieldChange[] = [];
@@ -523,7 +567,7 @@ async function mergeIntoUnknownSurvivor(
   }
   const add = sRes.filter((r) => r !== heir).map((r) => r.id);
   const changes = await updateKnown(tx, row, cmd.data, add, planned.plan, extra, cmd.header, ctx);
-  return { kind: 'applied', patientId: row.id, created: false, changes, warnings: [] };
+  return { kind: 'applied', patientId: row.id, created: false, changes, warnings };
 }
 
 /** A PI identifier of a record (else its first one), for history entries about another record. */

@@ -97,7 +97,9 @@ function push<T>(m: Map<number, T[]>, k: number, v: T): void {
 
 function build(row: PatientRow, l: Loaded): PatientView {
   const s = decodeState(row);
-  const insRow = l.ins.get(row.id)?.[0];
+  // The record's INS is its NIR when it holds one: an NIA may be kept beside it (decisions.md "INS rules").
+  const insRows = l.ins.get(row.id);
+  const insRow = insRows?.find((r) => r.kind === 'NIR') ?? insRows?.[0];
   const ins = insRow ? { value: insRow.value, oid: insRow.oid, kind: insRow.kind } : null;
   const links: IdentifierView[] = [];
   for (const link of l.links.get(row.id) ?? []) {

@@ -103,8 +103,13 @@ describe('decodeMessage', () => {
     expect(decodedName(message('8859/1', bytes))).toBe(Buffer.from(bytes).toString('latin1'));
   });
 
-  it('decodes cp1252 bytes labelled 8859/1 as windows-1252, with a warning', () => {
-    const d = decodeMessage(message('8859/1', [0x80, 0x8c, 0x9c, 0x9f, 0xe9]), OPTS);
+  it('8859/1 with cp1252-only bytes (0x80-0x9F) is undecodable by default: AE 102 at MSH-18, never a replacement', () => {
+    expect(() => decodeMessage(message('8859/1', [0x80, 0x8c, 0x9c, 0x9f, 0xe9]), DEFAULT_DECODE_OPTIONS))
+      .toThrow(expect.objectContaining({ code: ErrorCode.DataType, location: { segment: 'MSH', field: 18 } }));
+  });
+
+  it('with latin1AsCp1252 on (config), decodes cp1252 bytes labelled 8859/1 as windows-1252, with a warning', () => {
+    const d = decodeMessage(message('8859/1', [0x80, 0x8c, 0x9c, 0x9f, 0xe9]), { ...OPTS, latin1AsCp1252: true });
     expect(d.text.endsWith('||€ŒœŸé\r')).toBe(true);
     expect(d.charset).toBe(Charset.Latin1);
     expect(d.warnings).toEqual([{ code: 102, severity: 'W', location: { segment: 'MSH', field: 18 }, text: 'bytes 0x80-0x9F decoded as windows-1252' }]);
@@ -115,8 +120,8 @@ describe('decodeMessage', () => {
   const MSH18 = { segment: 'MSH', field: 18 };
   it.each([
     ['8859/1 with C1 bytes when latin1AsCp1252 is off', '8859/1', [0x80], { ...OPTS, latin1AsCp1252: false }, ErrorCode.DataType],
-    ['8859/1 with a byte undefined in windows-1252 (0x81)', '8859/1', [0x81], OPTS, ErrorCode.DataType],
-    ['8859/1 with 0x9D', '8859/1', [0x41, 0x9d], OPTS, ErrorCode.DataType],
+    ['8859/1 with a byte undefined in windows-1252 (0x81)', '8859/1', [0x81], { ...OPTS, latin1AsCp1252: true }, ErrorCode.DataType],
+    ['8859/1 with 0x9D', '8859/1', [0x41, 0x9d], { ...OPTS, latin1AsCp1252: true }, ErrorCode.DataType],
     ['8859/15 with a C1 byte 0x80', '8859/15', [0x80], OPTS, ErrorCode.DataType],
     ['8859/15 with 0x9F', '8859/15', [0x4c, 0x9f], OPTS, ErrorCode.DataType],
     ['default 8859/15 with a C1 byte', '', [0x8c], OPTS, ErrorCode.DataType],

@@ -46,6 +46,13 @@ const PATIENT_VALUES = [
   'CASANOVA', 'BONAPARTE', 'MARIE', 'DURAND', 'BENALI', 'MOREL', 'CLAIRE', '1985', '2A004', '31555',
 ];
 
+/** Message `index` (0-based) of the §8.6 batch. */
+const batchMessage = (index: number): string => {
+  const messages = BATCH.split(/\r(?=MSH\|)/).slice(1).map((m) => m.split('\rBTS|')[0]!);
+  expect(messages).toHaveLength(3);
+  return messages[index]!;
+};
+
 function commandOf(text: string, overrides = {}): PamCommand {
   return command(text, overrides);
 }
@@ -86,14 +93,16 @@ describe('1. pam-fr.md §8 examples', () => {
   it.each<[string, number, Record<string, unknown>]>([
     ['8.6 message 1: A28 PROV', 0, { kind: 'upsert', event: 'A28', identifiers: [ipp('100300')], ins: REMOVE_NOT_QUALIFIED }],
     ['8.6 message 2: A31 INS attributed', 1, { kind: 'upsert', event: 'A31', identifiers: [ipp('100300')], ins: nirSet('292093155504523') }],
-    ['8.6 message 3: A40 with an unknown retired IPP', 2,
-      { kind: 'merge', event: 'A40', survivor: [ipp('100300')], retired: ipp('100301'), ins: nirSet('292093155504523') }],
   ])('%s', (_label, index, expected) => {
-    const messages = BATCH.split(/\r(?=MSH\|)/).slice(1).map((m) => m.split('\rBTS|')[0]!);
-    expect(messages).toHaveLength(3);
-    const c = commandOf(messages[index]!);
+    const c = commandOf(batchMessage(index));
     expect(c).toMatchObject(expected);
     expect(c.warnings).toEqual([]);
+  });
+
+  it('8.6 message 3: A40 without PID-11 → no birthplace code, so its INS is not integrated (W 101 at PID-11)', () => {
+    const c = commandOf(batchMessage(2));
+    expect(c).toMatchObject({ kind: 'merge', event: 'A40', survivor: [ipp('100300')], retired: ipp('100301'), ins: REMOVE_NOT_QUALIFIED, retiredInsDropped: [] });
+    expect(where(c.warnings)).toEqual([{ code: ErrorCode.RequiredFieldMissing, severity: 'W', location: { segment: 'PID', sequence: 1, field: 11 } }]);
   });
 
   it('8.1 data: traits from the L name, PID-7, PID-8 and the BDL code', () => {
@@ -230,8 +239,8 @@ describe('4. INS rules', () => {
     ['explicit-null NIA with VALI → remove explicit-null', a28WithPid3(`100234^^^CHEX^PI~${insCx('""', PROD_NIA)}`), {}, REMOVE_EXPLICIT_NULL, []],
     ['explicit null and a new qualified INS → set (replaces every INS)', a28WithPid3(`${A28_PID3}~${insCx('""', PROD_NIA)}`), {},
       nirSet('285032A00412371'), []],
-    ['NIR and NIA → NIR wins, whatever the order', a28WithPid3(`100234^^^CHEX^PI~${insCx(NIA_VALUE, PROD_NIA)}~${insCx('285032A00412371', PROD_NIR)}`), {},
-      nirSet('285032A00412371', PROD_NIR), []],
+    ['NIR and NIA → NIR wins, whatever the order; the NIA is kept beside it', a28WithPid3(`100234^^^CHEX^PI~${insCx(NIA_VALUE, PROD_NIA)}~${insCx('285032A00412371', PROD_NIR)}`), {},
+      { ...nirSet('285032A00412371', PROD_NIR), nia: { value: NIA_VALUE, oid: PROD_NIA, kind: 'NIA' } }, []],
     ['NIA only → set NIA', a28WithPid3(`100234^^^CHEX^PI~${insCx(NIA_VALUE, PROD_NIA)}`), {},
       { action: 'set', ins: { value: NIA_VALUE, oid: PROD_NIA, kind: 'NIA' } }, []],
     ['NIR and NIA not qualified → both dropped with a warning each', setField(
@@ -289,7 +298,6 @@ describe('4. INS rules', () => {
       'PID-3[2]: INS-NIR key check failed'],
     ['malformed: 14 characters', a28WithPid3(`100234^^^CHEX^PI~${insCx('28503200412371', TEST_NIR)}`), 2, 'malformed'],
     ['malformed: empty value', a28WithPid3(`100234^^^CHEX^PI~${insCx('', TEST_NIR)}`), 2, 'malformed'],
-    ['wrong key even when not qualified', setField(A28_BAD_NIR_KEY, 'PID', 32, 'PROV'), 2, 'key check failed'],
     ['wrong key in repetition 3', a28WithPid3(`100234^^^CHEX^PI~X^^^Y^NH~${insCx('292093155504524', TEST_NIR)}`), 3, 'key check failed'],
     ['two different NIR', a28WithPid3(`${A28_PID3}~${insCx('292093155504523', TEST_NIR)}`), 3, 'second INS-NIR'],
   ])('AE 102 at the PID-3 repetition: %s', (_label, text, repetition, textPart) => {
@@ -311,10 +319,15 @@ describe('5. NIR coherence → W 102, never a rejection', () => {
     ['all three', edit(setField(setField(A28_CREATE, 'PID', 8, 'M'), 'PID', 7, '19900101'), '^BDL^^2A004', '^BDL^^44109'), [
       { segment: 'PID', sequence: 1, field: 8 }, { segment: 'PID', sequence: 1, field: 7 },
       { segment: 'PID', sequence: 1, field: 11, repetition: 2, component: 9 }]],
-    ['no BDL sent: birthplace not compared', setField(A28_CREATE, 'PID', 11, '12 COURS NAPOLEON^^AJACCIO^^20000^FRA^H'), []],
-    ['sex U: not compared', setField(A28_CREATE, 'PID', 8, 'U'), []],
+    ['BDL without XAD-9: birthplace not compared', edit(A28_CREATE, '^BDL^^2A004', '^BDL'), 'strict traits'],
   ])('%s', (_label, text, locations) => {
     const c = commandOf(text);
+    if (locations === 'strict traits') {
+      // Without the birthplace code the INS is not integrated at all (strict traits): nothing to compare.
+      expect(insOf(c)).toEqual(REMOVE_NOT_QUALIFIED);
+      expect(c.warnings.map((w) => w.code)).toEqual([ErrorCode.RequiredFieldMissing]);
+      return;
+    }
     expect(insOf(c)).toEqual(nirSet('285032A00412371'));
     expect(where(c.warnings)).toEqual(locations.map((location) => ({ code: ErrorCode.DataType, severity: 'W', location })));
   });
@@ -348,7 +361,7 @@ describe('6. events', () => {
         { retired: ipp('100777') }, [{ code: ErrorCode.SegmentSequence, location: { segment: 'MRG', sequence: 1, field: 1, repetition: 2 } }]],
       ['leading empty MRG-1 repetition skipped', setField(A40_MERGE, 'MRG', 1, '~100777^^^CHEX&1.2.250.1.999999.1&ISO^PI'), { retired: ipp('100777') }, []],
       ['survivor = every non-INS PID-3 identifier', setField(A40_MERGE, 'PID', 3, '100500^^^CHEX&1.2.250.1.999999.1&ISO^PI~X1^^^OTHER^NH'),
-        { survivor: [ipp('100500'), { value: 'X1', authority: 'OTHER', oid: null, type: 'NH' }], ins: REMOVE_NOT_QUALIFIED }, []],
+        { survivor: [ipp('100500'), { value: 'X1', authority: 'OTHER', oid: null, type: 'NH' }], ins: KEEP, retiredInsDropped: null }, []],
     ])('%s', (_label, text, expected, warnings) => {
       const c = commandOf(text);
       expect(c).toMatchObject({ kind: 'merge', event: 'A40', ...expected });
@@ -409,8 +422,9 @@ describe('6. events', () => {
 
   describe('A47 with an INS in MRG-1 → change-ins', () => {
     const NEW_NIR = '285032A00412569';
-    const withNewIns = (pid32: string) =>
-      setField(setField(A47_INS_DELETE, 'PID', 3, `100234^^^CHEX&1.2.250.1.999999.1&ISO^PI~${insCx(NEW_NIR, TEST_NIR)}`), 'PID', 32, pid32);
+    // §8.3b sends no PID-11: the birthplace (a strict trait) is added so that a VALI message can qualify.
+    const withNewIns = (pid32: string) => setField(setField(setField(A47_INS_DELETE, 'PID', 3,
+      `100234^^^CHEX&1.2.250.1.999999.1&ISO^PI~${insCx(NEW_NIR, TEST_NIR)}`), 'PID', 32, pid32), 'PID', 11, '^^AJACCIO^^^FRA^BDL^^2A004');
     it.each<[string, string, Record<string, unknown>, InsAction, number[]]>([
       ['new INS, VALI → set the new INS (replace)', withNewIns('VALI'), {}, nirSet(NEW_NIR), []],
       ['new INS, PROV → remove, new INS dropped', withNewIns('PROV'), {}, REMOVE_NOT_QUALIFIED, [ErrorCode.TableValueNotFound]],
@@ -484,5 +498,109 @@ describe('7. header and texts', () => {
     const findings = r.ok ? r.command.warnings : r.findings;
     expect(findings.length).toBeGreaterThan(0);
     expectNoPatientData(findings, PATIENT_VALUES);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------------------
+// Regression: the rules revised after checking pamdrop against PAM FR 2.11.2 and DTFR 1.8.2. Before, a wrong-key INS
+// was AE 102 whatever PID-32 said, a VALI message missing a strict trait was qualified all the same, and an A40 moved
+// the retired record's INS onto any survivor.
+describe('8. PAM FR §6.6.15: a wrong-key or malformed INS without a qualified claim is integrated without it', () => {
+  const BAD_KEY = insCx('292093155504524', PROD_NIR);
+  it.each<[string, string, InsAction]>([
+    ['PID-32 absent', setField(a28WithPid3(`100234^^^CHEX^PI~${BAD_KEY}`), 'PID', 32, ''), KEEP],
+    ['PROV', setField(a28WithPid3(`100234^^^CHEX^PI~${BAD_KEY}`), 'PID', 32, 'PROV'), REMOVE_NOT_QUALIFIED],
+    ['VIDE', setField(a28WithPid3(`100234^^^CHEX^PI~${BAD_KEY}`), 'PID', 32, 'VIDE'), REMOVE_NOT_QUALIFIED],
+    ['VALI~FICT', setField(a28WithPid3(`100234^^^CHEX^PI~${BAD_KEY}`), 'PID', 32, 'VALI~FICT'), REMOVE_NOT_QUALIFIED],
+    ['malformed, PROV', setField(a28WithPid3(`100234^^^CHEX^PI~${insCx('28503200412371', PROD_NIR)}`), 'PID', 32, 'PROV'), REMOVE_NOT_QUALIFIED],
+  ])('%s → W 102 at the PID-3 repetition carrying the key error, INS dropped', (_label, text, ins) => {
+    const c = commandOf(text);
+    expect(insOf(c)).toEqual(ins);
+    expect(where(c.warnings)).toEqual([{ code: ErrorCode.DataType, severity: 'W', location: PID3_REP_C1(2) }]);
+    expect(c.warnings[0]!.text).toMatch(/^PID-3\[2\]: INS-NIR (key check failed|malformed).*; INS not integrated$/);
+    expectNoPatientData(c.warnings, PATIENT_VALUES);
+  });
+
+  it('VALI with a wrong key stays AE 102 (the sender claims a qualification it cannot have)', () => {
+    expect(where(rejection(a28WithPid3(`100234^^^CHEX^PI~${BAD_KEY}`)).findings))
+      .toEqual([{ code: ErrorCode.DataType, severity: 'E', location: PID3_REP_C1(2) }]);
+  });
+
+  it('the warning keeps its place among the others (message order)', () => {
+    const text = setField(a28WithPid3(`100234^^^CHEX^PI~${insCx('285032A00412371', '1.2.250.1.213.1.4.11')}~${BAD_KEY}`), 'PID', 32, 'PROV');
+    expect(where(commandOf(text, { acceptTestIns: false }).warnings).map((w) => [w.code, w.location])).toEqual([
+      [ErrorCode.TableValueNotFound, PID3_REP(2)], [ErrorCode.DataType, PID3_REP_C1(3)],
+    ]);
+  });
+
+  it('with a bad PID-7 too and VALI, every error is still reported at once, the INS first', () => {
+    const r = rejection(setField(a28WithPid3(`100234^^^CHEX^PI~${BAD_KEY}`), 'PID', 7, '1985X'));
+    expect(where(r.findings).map((f) => [f.code, f.location])).toEqual([
+      [ErrorCode.DataType, PID3_REP_C1(2)], [ErrorCode.DataType, { segment: 'PID', sequence: 1, field: 7 }],
+    ]);
+  });
+});
+
+describe('9. DTFR 1.8.2: a qualified identity needs the strict traits', () => {
+  const PID = (field: number) => ({ segment: 'PID', sequence: 1, field });
+  it.each<[string, string, number[]]>([
+    ['no L name (only a used name)', setField(A28_CREATE, 'PID', 5, 'BONAPARTE^MARIE^^^Mme^^D'), [5, 5]],
+    ['L name without XPN-1', setField(A28_CREATE, 'PID', 5, '^MARIE^MARIE LAETITIA ANNE^^Mme^^L'), [5]],
+    ['L name without a first given name', setField(A28_CREATE, 'PID', 5, 'CASANOVA^^MARIE LAETITIA ANNE^^Mme^^L'), [5]],
+    ['PID-7 absent', setField(A28_CREATE, 'PID', 7, ''), [7]],
+    ['PID-7 at month precision', setField(A28_CREATE, 'PID', 7, '198503'), [7]],
+    ['PID-8 U', setField(A28_CREATE, 'PID', 8, 'U'), [8]],
+    ['PID-8 ""', setField(A28_CREATE, 'PID', 8, '""'), [8]],
+    ['no BDL repetition', setField(A28_CREATE, 'PID', 11, '12 COURS NAPOLEON^^AJACCIO^^20000^FRA^H'), [11]],
+    ['BDL without XAD-9', edit(A28_CREATE, '^BDL^^2A004', '^BDL'), [11]],
+    ['PID-7 and PID-11 missing', setField(setField(A28_CREATE, 'PID', 7, ''), 'PID', 11, ''), [7, 11]],
+  ])('VALI + valid INS, %s → integrated without the INS, W 101 at the field', (_label, text, fields) => {
+    const c = commandOf(text);
+    expect(insOf(c)).toEqual(REMOVE_NOT_QUALIFIED);
+    expect(where(c.warnings)).toEqual(fields.map((f) => ({ code: ErrorCode.RequiredFieldMissing, severity: 'W', location: PID(f) })));
+    for (const w of c.warnings) expect(w.text).toMatch(/missing; INS not integrated/);
+    expectNoPatientData(c.warnings, PATIENT_VALUES);
+  });
+
+  it.each([
+    ['L type shifted into XPN-8 still counts', edit(A28_CREATE, 'Mme^^L|', 'Mme^^^L|')],
+    ['BDL in XAD-8 still counts', edit(A28_CREATE, '^BDL^^2A004', '^^BDL^2A004')],
+    ['sex M with a coherent NIR', setField(setField(A28_CREATE, 'PID', 8, 'M'), 'PID', 3, `100234^^^CHEX^PI~${insCx('185032A00412324', TEST_NIR)}`)],
+  ])('%s → set', (_label, text) => {
+    expect(insOf(commandOf(text)).action).toBe('set');
+  });
+
+  it('without an INS, nothing is asked of the traits', () => {
+    expect(commandOf(setField(setField(A28_CREATE, 'PID', 3, '100234^^^CHEX^PI'), 'PID', 11, '')).warnings).toEqual([]);
+  });
+});
+
+describe('10. A40: the retired record\'s INS moves only onto a survivor that ends qualified', () => {
+  const noIns = setField(A40_MERGE, 'PID', 3, '100500^^^CHEX&1.2.250.1.999999.1&ISO^PI');
+  const merged = (text: string) => {
+    const c = commandOf(text);
+    if (c.kind !== 'merge') throw new Error('not a merge');
+    return c;
+  };
+  it.each<[string, string, InsAction, Array<number | string> | null]>([
+    ['VALI, the traits, PID-3 with the INS → set, may move', A40_MERGE, nirSet('167114410908956'), null],
+    ['VALI, the traits, no INS in PID-3 → keep the survivor\'s own, may move', noIns, KEEP, null],
+    ['PID-32 absent → keep, dropped (W 101 at PID-32)', setField(noIns, 'PID', 32, ''), KEEP, [32]],
+    ['PROV → remove, dropped', setField(noIns, 'PID', 32, 'PROV'), REMOVE_NOT_QUALIFIED, [32]],
+    ['VALI~FICT → remove, dropped', setField(noIns, 'PID', 32, 'VALI~FICT'), REMOVE_NOT_QUALIFIED, [32]],
+    ['VALI, no INS, no BDL → keep, dropped (W 101 at PID-11)', setField(noIns, 'PID', 11, ''), KEEP, [11]],
+    ['VALI, no INS, PID-7 and PID-8 missing → dropped, W at each', setField(setField(noIns, 'PID', 7, ''), 'PID', 8, ''), KEEP, [7, 8]],
+    ['VALI, INS sent, no BDL → its own W 101 said it already', setField(A40_MERGE, 'PID', 11, ''), REMOVE_NOT_QUALIFIED, []],
+    ['PID-3 INS "" → remove, dropped (W 101 at PID-3)', setField(noIns, 'PID', 3, `100500^^^CHEX^PI~${insCx('""', TEST_NIR)}`),
+      REMOVE_EXPLICIT_NULL, [3]],
+  ])('%s', (_label, text, ins, dropped) => {
+    const c = merged(text);
+    expect(c.ins).toEqual(ins);
+    if (dropped === null) expect(c.retiredInsDropped).toBeNull();
+    else {
+      expect(where(c.retiredInsDropped!)).toEqual(dropped.map((f) => ({ code: ErrorCode.RequiredFieldMissing, severity: 'W', location: { segment: 'PID', sequence: 1, field: f } })));
+      for (const w of c.retiredInsDropped!) expect(w.text).toMatch(/not moved to the survivor/);
+      expectNoPatientData(c.retiredInsDropped!, PATIENT_VALUES);
+    }
   });
 });

@@ -61,10 +61,15 @@ export function upsert(
   return { kind: 'upsert', event, header: header(event, time === undefined ? undefined : time), warnings: [], identifiers, data, ins };
 }
 
+/** `retiredInsDropped` null (default): the retired record's INS may move to the survivor. */
 export function merge(
   survivor: Identifier[], retired: Identifier, data: PatientData = {}, ins: InsAction = keep, time?: string | null,
+  retiredInsDropped: MergeCommand['retiredInsDropped'] = null,
 ): MergeCommand {
-  return { kind: 'merge', event: 'A40', header: header('A40', time === undefined ? undefined : time), warnings: [], survivor, retired, data, ins };
+  return {
+    kind: 'merge', event: 'A40', header: header('A40', time === undefined ? undefined : time), warnings: [], survivor, retired, data, ins,
+    retiredInsDropped,
+  };
 }
 
 export function changeId(
