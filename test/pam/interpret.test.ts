@@ -240,7 +240,7 @@ describe('4. INS rules', () => {
     ['explicit null and a new qualified INS → set (replaces every INS)', a28WithPid3(`${A28_PID3}~${insCx('""', PROD_NIA)}`), {},
       nirSet('285032A00412371'), []],
     ['NIR and NIA → NIR wins, whatever the order; the NIA is kept beside it', a28WithPid3(`100234^^^CHEX^PI~${insCx(NIA_VALUE, PROD_NIA)}~${insCx('285032A00412371', PROD_NIR)}`), {},
-      { ...nirSet('285032A00412371', PROD_NIR), nia: { value: NIA_VALUE, oid: PROD_NIA, kind: 'NIA' } }, []],
+      { action: 'set', ins: { value: '285032A00412371', oid: PROD_NIR, kind: 'NIR' }, nia: { value: NIA_VALUE, oid: PROD_NIA, kind: 'NIA' } }, []],
     ['NIA only → set NIA', a28WithPid3(`100234^^^CHEX^PI~${insCx(NIA_VALUE, PROD_NIA)}`), {},
       { action: 'set', ins: { value: NIA_VALUE, oid: PROD_NIA, kind: 'NIA' } }, []],
     ['NIR and NIA not qualified → both dropped with a warning each', setField(
@@ -319,15 +319,8 @@ describe('5. NIR coherence → W 102, never a rejection', () => {
     ['all three', edit(setField(setField(A28_CREATE, 'PID', 8, 'M'), 'PID', 7, '19900101'), '^BDL^^2A004', '^BDL^^44109'), [
       { segment: 'PID', sequence: 1, field: 8 }, { segment: 'PID', sequence: 1, field: 7 },
       { segment: 'PID', sequence: 1, field: 11, repetition: 2, component: 9 }]],
-    ['BDL without XAD-9: birthplace not compared', edit(A28_CREATE, '^BDL^^2A004', '^BDL'), 'strict traits'],
   ])('%s', (_label, text, locations) => {
     const c = commandOf(text);
-    if (locations === 'strict traits') {
-      // Without the birthplace code the INS is not integrated at all (strict traits): nothing to compare.
-      expect(insOf(c)).toEqual(REMOVE_NOT_QUALIFIED);
-      expect(c.warnings.map((w) => w.code)).toEqual([ErrorCode.RequiredFieldMissing]);
-      return;
-    }
     expect(insOf(c)).toEqual(nirSet('285032A00412371'));
     expect(where(c.warnings)).toEqual(locations.map((location) => ({ code: ErrorCode.DataType, severity: 'W', location })));
   });

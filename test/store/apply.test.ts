@@ -199,15 +199,49 @@ const cases: Case[] = [
     kind: 'rejected', findings: ['E 205'],
   },
   {
-    name: 'INS set: the NIR replaces the stored NIA (one INS per patient)',
+    name: 'INS set: the NIR becomes the INS of a record holding an NIA, which is kept beside it',
     setup: () => [upsert('A28', [ipp('1')], traits(), setIns(nia(NIA1)))],
     cmd: () => upsert('A31', [ipp('1')], {}, setIns(nir(NIR1))),
     kind: 'applied', findings: [],
     check: async (tx, out) => {
       expect((await one(tx, '1')).ins).toEqual({ value: NIR1, oid: '1.2.250.1.213.1.4.8', kind: 'NIR' });
+      expect((await findPatients(tx, { ins: NIA1 })).map((p) => p.ins?.value)).toEqual([NIR1]);
       expect(out.kind === 'applied' && out.changes).toEqual([{
-        field: 'ins', before: { value: NIA1, oid: '1.2.250.1.213.1.4.9', kind: 'NIA' }, after: { value: NIR1, oid: '1.2.250.1.213.1.4.8', kind: 'NIR' },
+        field: 'ins', before: { value: NIA1, oid: '1.2.250.1.213.1.4.9', kind: 'NIA' },
+        after: [{ value: NIR1, oid: '1.2.250.1.213.1.4.8', kind: 'NIR' }, { value: NIA1, oid: '1.2.250.1.213.1.4.9', kind: 'NIA' }],
       }]);
+    },
+  },
+  // Regression: an NIA sent beside the NIR used to be dropped, so another record could take it without a collision.
+  {
+    name: 'INS set with an NIA beside the NIR: both stored, the NIR is the INS',
+    cmd: () => upsert('A28', [ipp('1')], traits(), setIns(nir(NIR1), nia(NIA1))),
+    kind: 'applied', findings: [],
+    check: async (tx) => {
+      expect((await one(tx, '1')).ins).toEqual({ value: NIR1, oid: '1.2.250.1.213.1.4.8', kind: 'NIR' });
+      expect(await tx.all('SELECT value, kind FROM ins ORDER BY id')).toEqual([{ value: NIR1, kind: 'NIR' }, { value: NIA1, kind: 'NIA' }]);
+    },
+  },
+  {
+    name: 'the NIA kept beside an NIR is a collision for another record (AE 205)',
+    setup: () => [upsert('A28', [ipp('1')], traits(), setIns(nir(NIR1), nia(NIA1)))],
+    cmd: () => upsert('A28', [ipp('2')], traits(), setIns(nia(NIA1))),
+    kind: 'rejected', findings: ['E 205'],
+  },
+  {
+    name: 'an NIA beside a new NIR, held by another record → AE 205',
+    setup: () => [upsert('A28', [ipp('1')], traits(), setIns(nia(NIA1)))],
+    cmd: () => upsert('A28', [ipp('2')], traits(), setIns(nir(NIR1), nia(NIA1))),
+    kind: 'rejected', findings: ['E 205'],
+  },
+  {
+    name: 'a later message with the NIR alone keeps the NIA beside it; a downgrade removes both',
+    setup: () => [upsert('A28', [ipp('1')], traits(), setIns(nir(NIR1), nia(NIA1))), upsert('A31', [ipp('1')], traits(), setIns(nir(NIR1)))],
+    cmd: () => upsert('A31', [ipp('1')], { status: 'PROV' }, removeIns()),
+    kind: 'applied', findings: [],
+    check: async (tx, out) => {
+      expect(await tx.all('SELECT value FROM ins')).toEqual([]);
+      expect(out.kind === 'applied' && out.changes.find((c) => c.field === 'ins')?.before).toHaveLength(2);
     },
   },
   {
@@ -403,6 +437,49 @@ const cases: Case[] = [
       expect(s.history.at(-1)!.changes.map((c) => c.field)).toEqual(expect.arrayContaining(['mergedFrom', 'ins', 'sex']));
       expect((await findPatients(tx, { ins: NIR2 })).map((p) => p.id)).toEqual([s.id]);
     },
+  },
+  // Regression: the retired record's INS moved onto any survivor, so a PROV survivor ended holding an INS, unqualified.
+  {
+    name: 'A40 whose message does not let the survivor end qualified: the retired INS is dropped with the W 101 given',
+    setup: () => [upsert('A28', [ipp('1')], traits()), upsert('A28', [ipp('2')], traits(), setIns(nir(NIR1)))],
+    cmd: () => merge([ipp('1')], ipp('2'), { status: 'PROV' }, removeIns(), undefined,
+      [{ code: 101, severity: 'W', location: { segment: 'PID', field: 32 }, text: 'PID-32: not moved' }]),
+    kind: 'applied', findings: ['W 101'],
+    check: async (tx) => {
+      expect(await one(tx, '1')).toMatchObject({ ins: null, status: 'PROV', qualified: false });
+      expect(await tx.all('SELECT value FROM ins')).toEqual([]);
+    },
+  },
+  {
+    name: 'A40 keep + dropped (PID-32 absent): the survivor gets nothing, keeps its own status',
+    setup: () => [upsert('A28', [ipp('1')], traits('CASANOVA', { status: 'PROV' })), upsert('A28', [ipp('2')], traits(), setIns(nir(NIR1)))],
+    cmd: () => merge([ipp('1')], ipp('2'), {}, keep, undefined, [{ code: 101, severity: 'W', location: { segment: 'PID', field: 32 }, text: 'x' }]),
+    kind: 'applied', findings: ['W 101'],
+    check: async (tx) => { expect((await one(tx, '1')).ins).toBeNull(); },
+  },
+  {
+    name: 'A40 keep + dropped, survivor holding its own INS and retired none: no warning, the survivor keeps it',
+    setup: () => [upsert('A28', [ipp('1')], traits(), setIns(nir(NIR1))), upsert('A28', [ipp('2')], traits())],
+    cmd: () => merge([ipp('1')], ipp('2'), {}, keep, undefined, [{ code: 101, severity: 'W', location: { segment: 'PID', field: 32 }, text: 'x' }]),
+    kind: 'applied', findings: [],
+    check: async (tx) => { expect((await one(tx, '1')).ins?.value).toBe(NIR1); },
+  },
+  {
+    name: 'A40 may move: the retired NIR and the NIA beside it both go to the survivor',
+    setup: () => [upsert('A28', [ipp('1')], traits()), upsert('A28', [ipp('2')], traits(), setIns(nir(NIR1), nia(NIA1)))],
+    cmd: () => merge([ipp('1')], ipp('2'), { status: 'VALI' }, keep),
+    kind: 'applied', findings: [],
+    check: async (tx) => {
+      expect((await one(tx, '1')).ins?.value).toBe(NIR1);
+      expect((await findPatients(tx, { ins: NIA1 })).map((p) => p.active)).toEqual([true]);
+    },
+  },
+  {
+    name: 'A40 survivor unknown, retired known holding an INS, dropped: the record loses it with the W 101',
+    setup: () => [upsert('A28', [ipp('2')], traits(), setIns(nir(NIR1)))],
+    cmd: () => merge([ipp('1')], ipp('2'), {}, keep, undefined, [{ code: 101, severity: 'W', location: { segment: 'PID', field: 11 }, text: 'x' }]),
+    kind: 'applied', findings: ['W 101'],
+    check: async (tx) => { expect((await one(tx, '1')).ins).toBeNull(); },
   },
   {
     name: 'A40 survivor holds the INS the message confirms, retired holds none: merged, survivor keeps it',

@@ -22,7 +22,8 @@ export const nir = (value: string, oid = NIR_OID): Ins => ({ value, oid, kind: '
 export const nia = (value: string, oid = NIA_OID): Ins => ({ value, oid, kind: 'NIA' });
 
 export const keep: InsAction = { action: 'keep' };
-export const setIns = (ins: Ins): InsAction => ({ action: 'set', ins });
+/** `set` of an INS; `beside`: an NIA sent beside the NIR. */
+export const setIns = (ins: Ins, beside?: Ins): InsAction => (beside ? { action: 'set', ins, nia: beside } : { action: 'set', ins });
 export const removeIns = (reason: 'not-qualified' | 'explicit-null' = 'not-qualified'): InsAction => ({ action: 'remove', reason });
 
 /** MSH-7 as normalised by pam/time.ts: `YYYYMMDDHHMMSS.ssss`. */
