@@ -382,8 +382,9 @@ export function interpret(msg: Hl7Message, options: PamOptions): Interpretation 
         return reject(header, { errors: [error(ErrorCode.DuplicateKey, at(mrg!, 1, mrgEntry!.repetition, 1),
           `${rep(mrg!, 1, mrgEntry!.repetition)}: the retired identifier is also in PID-3; nothing to merge`)], warnings });
       }
-      // A VALI A40 without an INS in PID-3 keeps the survivor's own INS (decisions.md A40).
-      if (qualified && ins.action === 'remove' && ins.reason === 'not-qualified' && !identity.nir && !identity.nia) ins = { action: 'keep' };
+      // A VALI A40 without an INS in PID-3 keeps the survivor's own INS (decisions.md A40); so does one whose INS is
+      // not integrated for a missing trait: the message is integrated as if PID-3 carried none.
+      if (qualified && ins.action === 'remove' && ins.reason === 'not-qualified') ins = { action: 'keep' };
       const retiredIns = retiredInsDropped(pid, identity, data, qualified, ins);
       return {
         ok: true,

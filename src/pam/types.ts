@@ -92,7 +92,7 @@ export interface PatientData {
 
 /**
  * What to do with the stored INS of the patient.
- * - keep:   message says nothing usable about the INS (PID-32 absent; for A40 also VALI without an INS in PID-3).
+ * - keep:   message says nothing usable about the INS (PID-32 absent; for A40 also VALI without an integrated INS).
  * - set:    the identity is qualified (VALI, no FICT/DOUT, the strict traits all sent) and PID-3 carries a valid INS:
  *           store it (replacing any other INS). `nia`: an NIA sent beside the NIR, kept as a second INS row of kind
  *           NIA so that the same NIA on another record is a collision (decisions.md "INS rules"). A stored NIA

@@ -99,9 +99,9 @@ describe('1. pam-fr.md §8 examples', () => {
     expect(c.warnings).toEqual([]);
   });
 
-  it('8.6 message 3: A40 without PID-11 → no birthplace code, so its INS is not integrated (W 101 at PID-11)', () => {
+  it('8.6 message 3: A40 without PID-11 → no birthplace code, its INS not integrated (W 101 at PID-11), the survivor\'s kept', () => {
     const c = commandOf(batchMessage(2));
-    expect(c).toMatchObject({ kind: 'merge', event: 'A40', survivor: [ipp('100300')], retired: ipp('100301'), ins: REMOVE_NOT_QUALIFIED, retiredInsDropped: [] });
+    expect(c).toMatchObject({ kind: 'merge', event: 'A40', survivor: [ipp('100300')], retired: ipp('100301'), ins: KEEP, retiredInsDropped: [] });
     expect(where(c.warnings)).toEqual([{ code: ErrorCode.RequiredFieldMissing, severity: 'W', location: { segment: 'PID', sequence: 1, field: 11 } }]);
   });
 
@@ -583,7 +583,7 @@ describe('10. A40: the retired record\'s INS moves only onto a survivor that end
     ['VALI~FICT → remove, dropped', setField(noIns, 'PID', 32, 'VALI~FICT'), REMOVE_NOT_QUALIFIED, [32]],
     ['VALI, no INS, no BDL → keep, dropped (W 101 at PID-11)', setField(noIns, 'PID', 11, ''), KEEP, [11]],
     ['VALI, no INS, PID-7 and PID-8 missing → dropped, W at each', setField(setField(noIns, 'PID', 7, ''), 'PID', 8, ''), KEEP, [7, 8]],
-    ['VALI, INS sent, no BDL → its own W 101 said it already', setField(A40_MERGE, 'PID', 11, ''), REMOVE_NOT_QUALIFIED, []],
+    ['VALI, INS sent, no BDL → keep (as if no INS), dropped: its own W 101 said it already', setField(A40_MERGE, 'PID', 11, ''), KEEP, []],
     ['PID-3 INS "" → remove, dropped (W 101 at PID-3)', setField(noIns, 'PID', 3, `100500^^^CHEX^PI~${insCx('""', TEST_NIR)}`),
       REMOVE_EXPLICIT_NULL, [3]],
   ])('%s', (_label, text, ins, dropped) => {

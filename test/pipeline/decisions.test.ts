@@ -288,7 +288,8 @@ const perEvent: Row[] = [
   {
     rule: 'A31, known: repetitions matched by type (PID-5 by XPN-7, PID-11 by XAD-7); absent kept; present replaced',
     given: [P81],
-    when: edit(P82, { 'PID-5': 'BONAPARTE^MARIE^^^Mme^^D', 'PID-11': '4 RUE FESCH^^BASTIA^^20200^FRA^H' }),
+    // Without the INS and PID-32 (kept): a VALI message with the INS but no L name / BDL would not be qualified.
+    when: edit(P82, { 'PID-3': ipp('100234'), 'PID-32': '', 'PID-5': 'BONAPARTE^MARIE^^^Mme^^D', 'PID-11': '4 RUE FESCH^^BASTIA^^20200^FRA^H' }),
     ack: { code: 'AA' },
     then: async (ws) => {
       const p = await ws.patient('100234');
@@ -304,7 +305,8 @@ const perEvent: Row[] = [
   {
     rule: 'A31, known: "" clears (PID-8, PID-16, a typed PID-5 repetition `""^first^^^^^D`)',
     given: [P81, P82],
-    when: edit(P82, { 'MSH-10': 'GAM000150', 'MSH-7': '20250321000000', 'PID-5': '""^MARIE^^^^^D', 'PID-8': '""', 'PID-16': '""' }),
+    // Without the INS and PID-32 (kept): a VALI message with the INS but PID-8 "" would not be qualified.
+    when: edit(P82, { 'MSH-10': 'GAM000150', 'MSH-7': '20250321000000', 'PID-3': ipp('100234'), 'PID-32': '', 'PID-5': '""^MARIE^^^^^D', 'PID-8': '""', 'PID-16': '""' }),
     ack: { code: 'AA' },
     then: async (ws) => {
       const p = await ws.patient('100234');
@@ -369,7 +371,8 @@ const perEvent: Row[] = [
   {
     rule: 'A47, MRG-1 is an INS, PID-3 a new INS → replaced',
     given: [P81],
-    when: edit(P83B, { 'MSH-10': 'GAM000160', 'PID-3': `${ipp('100234')}~${nir(MARIE_NIR_2)}`, 'PID-32': 'VALI' }),
+    // §8.3b sends no PID-11: the birthplace (a strict trait) is added so that the new INS can be integrated.
+    when: edit(P83B, { 'MSH-10': 'GAM000160', 'PID-3': `${ipp('100234')}~${nir(MARIE_NIR_2)}`, 'PID-32': 'VALI', 'PID-11': '^^AJACCIO^^^FRA^BDL^^2A004' }),
     ack: { code: 'AA' },
     then: async (ws) => {
       expect(await ws.patient('100234')).toMatchObject({ ins: { value: MARIE_NIR_2, kind: 'NIR' }, qualified: true });
@@ -384,15 +387,19 @@ const perEvent: Row[] = [
     then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ ins: null, status: 'PROV' }),
   },
   {
-    rule: 'A31, NIA → NIR transition (both sent, VALI): the NIR replaces the NIA',
+    rule: 'A31, NIA → NIR transition (both sent, VALI): the NIR becomes the INS, the NIA is kept beside it',
     given: [edit(P81, { 'PID-3': `${ipp('100234')}~${nia(MARIE_NIA)}` })],
     when: edit(P82, { 'PID-3': `${ipp('100234')}~${nia(MARIE_NIA)}~${nir(MARIE_NIR)}` }),
     ack: { code: 'AA' },
     then: async (ws) => {
       const p = await ws.patient('100234');
       expect(p.ins).toEqual({ value: MARIE_NIR, oid: NIR_OID, kind: 'NIR' });
-      expect(latest(p).changes).toContainEqual({ field: 'ins', before: expect.objectContaining({ kind: 'NIA' }), after: expect.objectContaining({ kind: 'NIR' }) });
-      expect((await ws.cli('patient', '--ins', MARIE_NIA)).code).toBe(4);
+      expect(latest(p).changes).toContainEqual({
+        field: 'ins', before: expect.objectContaining({ kind: 'NIA' }), after: [expect.objectContaining({ kind: 'NIR' }), expect.objectContaining({ kind: 'NIA' })],
+      });
+      const byNia = await ws.cli('patient', '--ins', MARIE_NIA, '--json');
+      expect(byNia.code).toBe(0);
+      expect(JSON.parse(byNia.stdout).ins.value).toBe(MARIE_NIR);
     },
   },
   {
@@ -667,7 +674,7 @@ describe.each(dbKinds())('decisions.md "Messages, duplicates and order" on %s', 
   it.concurrent('a message older than the last applied to the patient is stale: skipped, AA with W, counted', async () => {
     await onSite(kind, undefined, async (ws) => {
       await given(ws, [P81, P82]);
-      const old = edit(P82, { 'MSH-10': 'OLD1', 'MSH-7': '20250315000000', 'PID-5': 'ANCIEN^MARIE^^^Mme^^D' });
+      const old = edit(P82, { 'MSH-10': 'OLD1', 'MSH-7': '20250315000000', 'PID-5': 'ANCIEN^MARIE^^^Mme^^D~CASANOVA^MARIE^MARIE LAETITIA ANNE^^Mme^^L' });
       const { run, report, ack } = await when(ws, old);
       expect(run.code).toBe(0);
       expect(summaryOf(report)).toMatchObject({ AA: 1, stale: 1 });
@@ -683,7 +690,7 @@ describe.each(dbKinds())('decisions.md "Messages, duplicates and order" on %s', 
   it.concurrent('staleUpdates "apply" (config): the older message is applied', async () => {
     await onSite(kind, { staleUpdates: 'apply' }, async (ws) => {
       await given(ws, [P81, P82]);
-      const old = edit(P82, { 'MSH-10': 'OLD1', 'MSH-7': '20250315000000', 'PID-5': 'ANCIEN^MARIE^^^Mme^^D' });
+      const old = edit(P82, { 'MSH-10': 'OLD1', 'MSH-7': '20250315000000', 'PID-5': 'ANCIEN^MARIE^^^Mme^^D~CASANOVA^MARIE^MARIE LAETITIA ANNE^^Mme^^L' });
       const { run, report, ack } = await when(ws, old);
       expect(run.code).toBe(0);
       expect(summaryOf(report)).toMatchObject({ AA: 1, stale: 0 });

@@ -111,6 +111,8 @@ describe.each(dbKinds())('pam-fr.md §8 on %s', (kind) => {
       expect(await ws.patient('200900')).toBeNull();
     });
 
+    // The §8.6 A40 sends no PID-11: without the birthplace code (a strict trait) its INS is not integrated (W 101),
+    // and a VALI A40 keeps the survivor's own INS.
     it('§8.6 batch: A28, A31 adding the INS, A40 whose MRG-1 was never seen (recorded as a retired alias, W)', async () => {
       const r = await importOne(ws, '07_batch.hl7', BATCH);
       expect(r.code).toBe(0);
@@ -118,7 +120,7 @@ describe.each(dbKinds())('pam-fr.md §8 on %s', (kind) => {
       expect([...r.acks.keys()]).toEqual(['07_batch.GAM000201.ack.hl7', '07_batch.GAM000202.ack.hl7', '07_batch.GAM000203.ack.hl7']);
       expectAck(r.acks.get('07_batch.GAM000201.ack.hl7'), BATCH_MESSAGES[0]!, { code: 'AA' });
       expectAck(r.acks.get('07_batch.GAM000202.ack.hl7'), BATCH_MESSAGES[1]!, { code: 'AA' });
-      expectAck(r.acks.get('07_batch.GAM000203.ack.hl7'), BATCH_MESSAGES[2]!, { code: 'AA', errors: [['MRG^1^1', 204, 'W']] });
+      expectAck(r.acks.get('07_batch.GAM000203.ack.hl7'), BATCH_MESSAGES[2]!, { code: 'AA', errors: [['PID^1^11', 101, 'W'], ['MRG^1^1', 204, 'W']] });
       expect(await ws.patient('100300')).toMatchObject({
         active: true, status: 'VALI', qualified: true, ins: CLAIRE_INS,
         birthName: 'MOREL', firstName: 'CLAIRE', birthGivenNames: 'CLAIRE SOPHIE', birthDate: '1992-09-15', sex: 'F', birthPlace: '31555',
