@@ -16,7 +16,7 @@ import { describe, it, expect, vi, afterEach } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { A28_8859_15, A28_BAD_NIR_KEY, A28_CREATE, A31_DOWNGRADE, A31_UPDATE, A40_MERGE, A47_INS_DELETE, A47_IPP_CHANGE } from '../fixtures/examples.js';
-import { FIXTURES } from '../fixtures/make-fixtures.js';
+import { FIXTURES, SHAPE_A28 } from '../fixtures/make-fixtures.js';
 import { dbKinds, type DbKind } from '../helpers/db.js';
 import { ackSegments, makeWorkspace, type Workspace } from '../helpers/workspace.js';
 import {
@@ -878,6 +878,267 @@ describe.each(dbKinds())('decisions.md "ACK files" on %s', (kind) => {
       const msg = edit(P81, { 'MSH-5': '', 'MSH-6': '' });
       const { ack } = await when(ws, msg);
       expect(ackSegments(ack!)[0]!.slice(2, 6)).toEqual(['TLSV', 'CHX', 'GAM', 'CHEX']);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Rules revised after checking pamdrop against PAM FR 2.11.2 and DTFR 1.8.2, and the shapes of public HL7 v2 ADT
+// samples (test/fixtures/hl7, README there). Regression rows: before, a wrong-key INS was AE 102 whatever PID-32
+// said, a VALI message missing a strict trait was qualified, an A40 moved the retired INS onto any survivor, and an
+// NIA sent beside the NIR was dropped (so another record could take it).
+
+/** The §8.8 message (wrong NIR key) on the production authority, with another PID-32. */
+const BAD_KEY_WITH = (pid32: string) => edit(prod(A28_BAD_NIR_KEY), { 'PID-32': pid32 });
+/** §8.4 patients for the A40 rows: a provisional survivor without INS, a qualified retired record with one. */
+const S100500_PROV = edit(S100500, { 'MSH-10': 'S100500P', 'PID-3': ipp('100500'), 'PID-32': 'PROV' });
+const S100777_INS = edit(S100777, { 'MSH-10': 'S100777Q', 'PID-3': `${ipp('100777')}~${nir(DURAND_NIR)}`, 'PID-32': 'VALI' });
+/** §8.4 without the INS in PID-3. */
+const P84_NO_INS = edit(P84, { 'PID-3': ipp('100500') });
+const insHolders = async (ws: Workspace, value: string) => (await ws.cli('patient', '--ins', value)).code;
+
+const revisedRules: Row[] = [
+  // PAM FR 2.11.2 §6.6.15: "intégrer le message mais sans l'INS".
+  ...(['', 'PROV', 'VIDE', 'VALI~FICT'] as const).map((pid32): Row => ({
+    rule: `wrong-key NIR with PID-32 ${pid32 === '' ? 'absent' : pid32} → integrated without the INS: AA, W 102 at the PID-3 repetition`,
+    when: BAD_KEY_WITH(pid32),
+    ack: { code: 'AA', errors: [['PID^1^3^2^1', 102, 'W']] },
+    detail: [/^PID-3\[2\]: INS-NIR key check failed; INS not integrated$/],
+    then: async (ws) => expect(await ws.patient('101000')).toMatchObject({ ins: null, qualified: false, birthName: 'MOREL', birthPlace: '31555' }),
+  })),
+  {
+    rule: 'malformed INS with PID-32 PROV → integrated without the INS: AA, W 102',
+    when: edit(P81, { 'PID-3': `${ipp('100234')}~${nir('28503A0041237')}`, 'PID-32': 'PROV' }),
+    ack: { code: 'AA', errors: [['PID^1^3^2^1', 102, 'W']] },
+    detail: [/malformed/],
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ ins: null, status: 'PROV', birthName: 'CASANOVA' }),
+  },
+  {
+    rule: 'wrong-key NIR without VALI on a known qualified patient: identity applied, the stored INS removed (PROV)',
+    given: [P81],
+    when: edit(P82, { 'PID-3': `${ipp('100234')}~${nir('285032A00412372')}`, 'PID-32': 'PROV' }),
+    ack: { code: 'AA', errors: [['PID^1^3^2^1', 102, 'W']] },
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ ins: null, status: 'PROV', usedName: 'BONAPARTE' }),
+  },
+  {
+    rule: 'VALI with a wrong-key NIR stays AE 102, nothing applied (on a known patient too)',
+    given: [P81],
+    when: edit(P82, { 'PID-3': `${ipp('100234')}~${nir('285032A00412372')}` }),
+    ack: { code: 'AE', errors: [['PID^1^3^2^1', 102, 'E']] },
+  },
+  // DTFR 1.8.2 (XPN-1/XPN-2, XAD-9) and PAM FR §6.6.4/§6.6.5: the strict traits of a qualified identity.
+  ...([
+    ['no birth name (no PID-5 repetition of type L)', { 'PID-5': 'CASANOVA^MARIE^^^Mme^^D' }, ['PID^1^5', 'PID^1^5'], /birth name/],
+    ['no first given name', { 'PID-5': 'CASANOVA^^MARIE LAETITIA ANNE^^Mme^^L' }, ['PID^1^5'], /first given name/],
+    ['PID-7 not at day precision', { 'PID-7': '198503' }, ['PID^1^7'], /day precision/],
+    ['PID-8 not M/F', { 'PID-8': 'U' }, ['PID^1^8'], /sex M or F/],
+    ['no BDL birthplace code (XAD-9)', { 'PID-11': '12 COURS NAPOLEON^^AJACCIO^^20000^FRA^H~^^AJACCIO^^^FRA^BDL' }, ['PID^1^11'], /birthplace code/],
+  ] as const).map(([what, fields, locations, detail]): Row => ({
+    rule: `VALI + valid INS but ${what} → integrated without the INS: AA, W 101 at the trait's field`,
+    when: edit(P81, fields),
+    ack: { code: 'AA', errors: locations.map((l) => [l, 101, 'W'] as [string, number, 'W']) },
+    detail: [detail],
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ ins: null, qualified: false, status: 'VALI' }),
+  })),
+  {
+    rule: 'an A31 VALI + INS missing a strict trait on a qualified patient: the stored INS is removed (kept in history)',
+    given: [P81],
+    when: edit(P82, { 'PID-11': '4 RUE FESCH^^BASTIA^^20200^FRA^H' }),
+    ack: { code: 'AA', errors: [['PID^1^11', 101, 'W']] },
+    then: async (ws) => {
+      const p = await ws.patient('100234');
+      expect(p).toMatchObject({ ins: null, qualified: false, usedName: 'BONAPARTE', birthPlace: '2A004' });
+      expect(latest(p).changes).toContainEqual({ field: 'ins', before: { value: MARIE_NIR, oid: NIR_OID, kind: 'NIR' }, after: null });
+    },
+  },
+  // decisions.md "Per event", A40.
+  {
+    rule: 'A40 with PID-32 absent: the retired record\'s INS is not moved (W 101 at PID-32); the survivor ends without INS',
+    given: [S100500_PROV, S100777_INS],
+    when: edit(P84_NO_INS, { 'PID-32': '' }),
+    ack: { code: 'AA', errors: [['PID^1^32', 101, 'W']] },
+    detail: [/not moved to the survivor/],
+    then: async (ws) => {
+      expect(await ws.patient('100500')).toMatchObject({ status: 'PROV', ins: null, qualified: false });
+      expect(await ws.patient('100777')).toMatchObject({ active: false, ins: null });
+      expect(await insHolders(ws, DURAND_NIR)).toBe(4);
+    },
+  },
+  {
+    rule: 'A40 with PID-32 PROV: the retired record\'s INS is dropped, W 101',
+    given: [S100500_PROV, S100777_INS],
+    when: edit(P84_NO_INS, { 'PID-32': 'PROV' }),
+    ack: { code: 'AA', errors: [['PID^1^32', 101, 'W']] },
+    then: async (ws) => expect(await ws.patient('100500')).toMatchObject({ status: 'PROV', ins: null }),
+  },
+  {
+    rule: 'A40 VALI, no INS in PID-3, strict traits all there: the retired record\'s INS moves; the survivor ends qualified',
+    given: [S100500_PROV, S100777_INS],
+    when: P84_NO_INS,
+    ack: { code: 'AA' },
+    then: async (ws) => expect(await ws.patient('100500')).toMatchObject({ status: 'VALI', qualified: true, ins: { value: DURAND_NIR } }),
+  },
+  {
+    rule: 'A40 VALI with the retired record\'s INS in PID-3 and the strict traits: it moves',
+    given: [S100500_PROV, S100777_INS],
+    when: P84,
+    ack: { code: 'AA' },
+    then: async (ws) => expect(await ws.patient('100500')).toMatchObject({ qualified: true, ins: { value: DURAND_NIR } }),
+  },
+  {
+    rule: 'A40 VALI, no INS in PID-3, no BDL birthplace code: the retired record\'s INS is dropped, W 101 at PID-11',
+    given: [S100500_PROV, S100777_INS],
+    when: edit(P84_NO_INS, { 'PID-11': '8 RUE DES LILAS^^PARIS^^75011^FRA^H' }),
+    ack: { code: 'AA', errors: [['PID^1^11', 101, 'W']] },
+    then: async (ws) => expect(await ws.patient('100500')).toMatchObject({ ins: null, qualified: false }),
+  },
+  {
+    rule: 'A40 VALI whose PID-3 carries no INS keeps the survivor\'s own INS',
+    given: [S100500, S100777],
+    when: P84_NO_INS,
+    ack: { code: 'AA' },
+    then: async (ws) => expect(await ws.patient('100500')).toMatchObject({ qualified: true, ins: { value: DURAND_NIR } }),
+  },
+  {
+    rule: 'A40 with a non-VALI PID-32 removes the survivor\'s own INS, as any message',
+    given: [S100500, S100777],
+    when: edit(P84_NO_INS, { 'PID-32': 'PROV' }),
+    ack: { code: 'AA' },
+    then: async (ws) => expect(await ws.patient('100500')).toMatchObject({ status: 'PROV', ins: null }),
+  },
+  {
+    rule: 'A40 survivor unknown, retired known with an INS, PID-32 absent: the record takes PID-3 but loses the INS, W 101',
+    given: [S100777_INS],
+    when: edit(P84_NO_INS, { 'PID-32': '' }),
+    ack: { code: 'AA', errors: [['PID^1^32', 101, 'W']] },
+    then: async (ws) => expect(await ws.patient('100500')).toMatchObject({ ins: null, active: true }),
+  },
+  // decisions.md "INS rules": NIR + NIA.
+  {
+    rule: 'NIR + NIA sent: the NIR is the INS, the NIA kept beside it (found by patient --ins)',
+    when: edit(P81, { 'PID-3': `${ipp('100234')}~${nia(MARIE_NIA)}~${nir(MARIE_NIR)}` }),
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      expect((await ws.patient('100234')).ins).toEqual({ value: MARIE_NIR, oid: NIR_OID, kind: 'NIR' });
+      const byNia = await ws.cli('patient', '--ins', MARIE_NIA, '--json');
+      expect(JSON.parse(byNia.stdout).identifiers).toEqual([expect.objectContaining({ value: '100234' })]);
+    },
+  },
+  {
+    rule: 'the NIA kept beside an NIR, sent on another record → AE 205 (identity collision), nothing applied',
+    given: [edit(P81, { 'PID-3': `${ipp('100234')}~${nia(MARIE_NIA)}~${nir(MARIE_NIR)}` })],
+    when: edit(P81, { 'MSH-10': 'C2', 'PID-3': `${ipp('100999')}~${nia(MARIE_NIA)}` }),
+    ack: { code: 'AE', errors: [['PID^1^3', 205, 'E']] },
+  },
+];
+
+describe.each(dbKinds())('decisions.md revised against PAM FR 2.11.2 / DTFR 1.8.2, and public sample shapes, on %s', (kind) => {
+  it.concurrent.each(revisedRules.map((r) => [r.rule, r] as const))('%s', async (_rule, row) => {
+    const ws = await makeWorkspace(kind, row.config ? { config: row.config } : {});
+    try {
+      await given(ws, row.given ?? []);
+      const before = row.ack.code === 'AA' ? [] : await ws.patients();
+      const { run, ack } = await when(ws, row.when);
+      const details = expectAck(ack, row.when, row.ack);
+      expect(run.code, run.stderr).toBe(row.ack.code === 'AA' ? 0 : 1);
+      for (const [i, re] of (row.detail ?? []).entries()) expect(details[i]).toMatch(re);
+      for (const d of details) expect(d).not.toMatch(/CASANOVA|BONAPARTE|DURAND|BENALI|MARIE|MOREL|\d{15}/);
+      if (row.ack.code !== 'AA') expect(await ws.patients(), 'nothing applied').toEqual(before);
+      await row.then?.(ws);
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  /** A fixture file of test/fixtures/hl7 (public-sample shapes). */
+  const shape = (name: string): Buffer => FIXTURES.find((f) => f.name === name)!.bytes;
+
+  it.concurrent('separators |$%*#& (five encoding characters): read with them, the qualified A28 stored as with ^~\\&', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const { run, ack } = await when(ws, shape('separators-5.hl7'), 's.hl7');
+      expect(run.code, run.stdout).toBe(0);
+      const [msh, msa, ...errs] = ack!.toString('latin1').split('\r').filter((x) => x !== '');
+      expect(msh!.split('|')[8]).toBe('ACK$A28$ACK');
+      expect(msa).toBe('MSA|AA|SHP0001');
+      expect(errs).toEqual([]);
+      expect(await ws.patient('300100')).toMatchObject({
+        qualified: true, ins: { value: '290023155508863', oid: NIR_OID, kind: 'NIR' }, birthName: 'ROUSSEL', firstName: 'ELISE',
+        birthGivenNames: 'ELISE JEANNE', birthDate: '1990-02-15', sex: 'F', birthPlace: '31555',
+      });
+    });
+  });
+
+  it.concurrent('PID-32 PROV~FICT with an INS: AA, W 103 at PID-3, integrated without the INS, status PROV + FICT', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const bytes = shape('prov-fict.hl7');
+      const { run, ack } = await when(ws, bytes, 'f.hl7');
+      expect(run.code).toBe(0);
+      expectAck(ack, bytes.toString('latin1'), { code: 'AA', errors: [['PID^1^3^2', 103, 'W']] });
+      expect(await ws.patient('300100')).toMatchObject({ status: 'PROV', attributes: ['FICT'], ins: null, qualified: false });
+    });
+  });
+
+  it.concurrent('A40 with two MRG-1 repetitions: the first is retired, W 100 at the second', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      await given(ws, [SHAPE_A28, edit(SHAPE_A28, { 'MSH-10': 'SHP0009', 'PID-3': ipp('300199'), 'PID-32': 'PROV' })]);
+      const bytes = shape('a40-two-mrg.hl7');
+      const { run, ack } = await when(ws, bytes, 'm.hl7');
+      expect(run.code).toBe(0);
+      expectAck(ack, bytes.toString('latin1'), { code: 'AA', errors: [['MRG^1^1^2', 100, 'W']] });
+      expect(await ws.patient('300199')).toMatchObject({ active: false, mergedInto: { value: '300100' } });
+      expect(await ws.patient('B7731')).toBeNull();
+      expect(await ws.patient('300100')).toMatchObject({ active: true, qualified: true, ins: { value: '290023155508863' } });
+    });
+  });
+
+  it.concurrent('8859/1 with a windows-1252-only byte (0x8C): undecodable for the declared charset → AE 102 at MSH-18, nothing applied', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const bytes = shape('latin1-cp1252.hl7');
+      const { run, ack } = await when(ws, bytes, 'c.hl7');
+      expect(run.code).toBe(1);
+      expectAck(ack, bytes.toString('latin1'), { code: 'AE', errors: [['MSH^1^18', 102, 'E']] });
+      expect(ack!.includes(Buffer.from([0xef, 0xbf, 0xbd]))).toBe(false);
+      expect(await ws.patients()).toEqual([]);
+    });
+  });
+
+  it.concurrent('the same with charset.latin1AsCp1252 (config): read as windows-1252, AA with W 102 at MSH-18', async () => {
+    await onSite(kind, { charset: { latin1AsCp1252: true } }, async (ws) => {
+      const bytes = shape('latin1-cp1252.hl7');
+      const { run, ack } = await when(ws, bytes, 'c.hl7');
+      expect(run.code).toBe(0);
+      expectAck(ack, bytes.toString('latin1'), { code: 'AA', errors: [['MSH^1^18', 102, 'W']] });
+      expect((await ws.patient('300100')).addresses.H).toMatchObject({ street: '9 RUE DU CŒUR' });
+    });
+  });
+
+  it.concurrent('PAM FR §4.4.1 shape (A31 NIA → NIR, VALI) with the example\'s wrong-key NIR → AE 102 at PID-3[3], nothing applied', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const bytes = shape('pamfr-4-4-1.hl7');
+      const { run, ack } = await when(ws, bytes, 'p1.hl7');
+      expect(run.code).toBe(1);
+      expectAck(ack, bytes.toString('latin1'), { code: 'AE', errors: [['PID^1^3^3^1', 102, 'E']] });
+      expect(await ws.patients()).toEqual([]);
+    });
+  });
+
+  it.concurrent('the §4.4.1 shape with PID-32 PROV: integrated without either INS (W 102 for the NIR, W 103 for the NIA)', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const text = shape('pamfr-4-4-1.hl7').toString('utf8').replace('||||VALI\r', '||||PROV\r');
+      const { run, ack } = await when(ws, Buffer.from(text, 'utf8'), 'p1.hl7');
+      expect(run.code).toBe(0);
+      expectAck(ack, Buffer.from(text, 'utf8').toString('latin1'), { code: 'AA', errors: [['PID^1^3^3^1', 102, 'W'], ['PID^1^3^2', 103, 'W']] });
+      expect(await ws.patient('300200')).toMatchObject({ ins: null, status: 'PROV', birthName: 'LAMBERT', firstName: 'HÉLOÏSE' });
+    });
+  });
+
+  it.concurrent.each(['pamfr-4-4-3.hl7', 'pamfr-4-4-4.hl7'])('PAM FR §4.4.3/§4.4.4 shape %s: MRG-1 holds the wrong-key NIR, which no record can hold → AE 204', async (name) => {
+    await onSite(kind, undefined, async (ws) => {
+      const bytes = shape(name);
+      const { run, ack } = await when(ws, bytes, 'p3.hl7');
+      expect(run.code).toBe(1);
+      expectAck(ack, bytes.toString('latin1'), { code: 'AE', errors: [['MRG^1^1', 204, 'E']] });
+      expect(await ws.patients()).toEqual([]);
     });
   });
 });
