@@ -1122,12 +1122,12 @@ describe.each(dbKinds())('decisions.md revised against PAM FR 2.11.2 / DTFR 1.8.
     });
   });
 
-  it.concurrent('the §4.4.1 shape with PID-32 PROV: integrated without either INS (W 102 for the NIR, W 103 for the NIA)', async () => {
+  it.concurrent('the §4.4.1 shape with PID-32 PROV: integrated without either INS (W 102 for the NIR, W 103 for the NIA), created (W 204)', async () => {
     await onSite(kind, undefined, async (ws) => {
       const text = shape('pamfr-4-4-1.hl7').toString('utf8').replace('||||VALI\r', '||||PROV\r');
       const { run, ack } = await when(ws, Buffer.from(text, 'utf8'), 'p1.hl7');
       expect(run.code).toBe(0);
-      expectAck(ack, Buffer.from(text, 'utf8').toString('latin1'), { code: 'AA', errors: [['PID^1^3^3^1', 102, 'W'], ['PID^1^3^2', 103, 'W']] });
+      expectAck(ack, Buffer.from(text, 'utf8').toString('latin1'), { code: 'AA', errors: [['PID^1^3^3^1', 102, 'W'], ['PID^1^3^2', 103, 'W'], ['PID^1^3', 204, 'W']] });
       expect(await ws.patient('300200')).toMatchObject({ ins: null, status: 'PROV', birthName: 'LAMBERT', firstName: 'HÉLOÏSE' });
     });
   });
