@@ -131,7 +131,9 @@ describe.each(dbKinds())('fixtures through import on %s', (kind) => {
         expect(file.summary).toEqual({ messages: 3, AA: 3, AE: 0, AR: 0, duplicates: 0, stale: 0 });
         expect([...ws.acks().keys()]).toEqual([`${base}.GAM000201.ack.hl7`, `${base}.GAM000202.ack.hl7`, `${base}.GAM000203.ack.hl7`]);
         for (const [i, m] of BATCH_MESSAGES.entries()) {
-          expectAck(ws.acks().get(`${base}.GAM00020${i + 1}.ack.hl7`), m, { code: 'AA', errors: i === 2 ? [['MRG^1^1', 204, 'W']] : [] });
+          // Message 3 (A40) sends no PID-11: its INS is not integrated without the birthplace code (W 101).
+          expectAck(ws.acks().get(`${base}.GAM00020${i + 1}.ack.hl7`), m,
+            { code: 'AA', errors: i === 2 ? [['PID^1^11', 101, 'W'], ['MRG^1^1', 204, 'W']] : [] });
         }
         expect(ackContent(ws)).toEqual(refBatch.acks);
         expect(patients).toEqual(refBatch.patients);
