@@ -166,6 +166,38 @@ describe.skipIf(!hasPg)('PostgreSQL group mode (pg-group.ts)', () => {
     expect((group.dump.links as unknown[]).length).toBeGreaterThan(20);
   }, 240_000);
 
+  it('NIAs kept beside NIRs (collisions included) and A40s moving or dropping the retired INS: same store', async () => {
+    // File 1: the traffic with an NIA beside every NIR of an A28 (every fifth NIA reused: AE 205 collisions).
+    // File 2: A40s between qualified and provisional records, with PID-32 VALI, PROV or absent (INS moved, kept,
+    // dropped, or two INS → AE), then more traffic.
+    const niaOf = (n: number) => { const body = String(1990000000000 + n); return body + String(97 - Number(BigInt(body) % 97n)).padStart(2, '0'); };
+    let k = 0;
+    const f1 = all.slice(0, 600).map((m) => (m.split('|')[8]!.startsWith('ADT^A28') && m.includes('^INS')
+      ? m.replace(/(\rPID\|1\|\|[^|]*?)~([^~|]*\^INS)/, (_x, head: string, ins: string) => {
+        k++;
+        return `${head}~${niaOf(k % 5 === 0 ? k - 1 : k)}^^^ASIP-SANTE-INS-NIA&1.2.250.1.213.1.4.9&ISO^INS~${ins}`;
+      })
+      : m));
+    expect(k).toBeGreaterThan(20);
+    const created = f1.filter((m) => m.split('|')[8]!.startsWith('ADT^A28')).map((m) => /\rPID\|1\|\|([^|]*)\|/.exec(m)![1]!.split('~')[0]!);
+    const merge = (n: number, survivor: string, retired: string, pid32: string) => [
+      `MSH|^~\\&|GAM|CHEX|TLSV|EDITEUR|20250402120000||ADT^A40^ADT_A39|MRG${n}|P|2.5^FRA^2.11|||||FRA|8859/15|FR||2.11^IHE_FRANCE-2.11-PAM`,
+      'EVN||20250402120000',
+      `PID|1||${survivor}||NOM^PRENOM^PRENOM^^^^L||19800101|F|||^^PARIS^^^FRA^BDL^^75056|||||||||||||||||||||${pid32}`,
+      `MRG|${retired}`,
+    ].map((x) => `${x}\r`).join('');
+    const f2 = [
+      ...Array.from({ length: 60 }, (_x, i) => merge(i, created[2 * i]!, created[2 * i + 1]!, ['VALI', 'PROV', ''][i % 3]!)),
+      ...all.slice(600, 900),
+    ];
+    const { group, plain } = await both([f1, f2]);
+    expect(group.totals).toEqual(plain.totals);
+    expect(group.totals[0]!.AE).toBeGreaterThan(0);
+    expect(group.ids).toEqual(plain.ids);
+    expect(group.dump).toEqual(plain.dump);
+    expect((group.dump.ins as Array<{ kind: string }>).some((r) => r.kind === 'NIA')).toBe(true);
+  }, 240_000);
+
   it('literals: quotes, backslashes and non-ASCII text are stored as sent', async () => {
     const odd = all.slice(0, 40).map((m, i) => (i % 2 === 0 ? m.replace(/\rPID\|1\|\|([^|]*)\|\|([^^|]*)\^/, (_x, ids, fam) => `\rPID|1||${ids}||${fam}'O\\E\\X'\u00e9^`) : m));
     const { group, plain } = await both([odd]);
