@@ -13,6 +13,7 @@ import type { ImporterConfig, ResolvedConfig, SourceConfig } from './types.js';
 
 const TOP_KEYS = new Set(['$schema', 'comment', 'database', 'sqliteDriver', 'self', 'pam', 'charset', 'order', 'staleUpdates', 'groupSize',
   'maxMessageBytes', 'maxFileBytes', 'sources', 'log', 'lockTtlMs', 'httpPort', 'httpHost', 'httpAllowRemote', 'showIdentities']);
+const PAM_KEYS = new Set(['acceptTestIns', 'statusMap', 'linkUnlink', 'authorityAliases', 'comment']);
 const SOURCE_KEYS = new Set(['name', 'type', 'inbox', 'ackDir', 'archiveDir', 'errorDir', 'pattern', 'ignore', 'sort', 'stableMs',
   'minBytes', 'pollMs', 'doneMarker', 'expectEveryMs', 'sftp', 'comment']);
 const SFTP_KEYS = new Set(['host', 'port', 'username', 'passwordEnv', 'passwordFile', 'privateKeyFile', 'passphraseEnv', 'hostKeySha256',
@@ -28,6 +29,26 @@ function oneOf<T extends string>(key: string, v: unknown, allowed: readonly T[])
 function posInt(key: string, v: unknown, min = 0): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min) fail(key, `must be an integer ≥ ${min}`);
   return v;
+}
+
+/**
+ * `pam.authorityAliases`: { "OLDNAME": "NEWNAME" }, CX-4.1 namespace IDs as sent (case counts). One step only: a
+ * name that is both renamed and a rename target would make the meaning of a namespace depend on reading order.
+ */
+function authorityAliases(v: unknown): Record<string, string> {
+  const key = 'pam.authorityAliases';
+  if (v === undefined) return {};
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(key, 'must be an object { "OLDNAME": "NEWNAME" } of CX-4.1 namespace IDs');
+  const out: Record<string, string> = {};
+  for (const [from, to] of Object.entries(v as Record<string, unknown>)) {
+    if (from === '' || typeof to !== 'string' || to === '') fail(`${key}.${from}`, 'must map a non-empty namespace ID to a non-empty namespace ID');
+    if (from === to) fail(`${key}.${from}`, 'maps a namespace ID to itself');
+    out[from] = to;
+  }
+  for (const [from, to] of Object.entries(out)) {
+    if (Object.prototype.hasOwnProperty.call(out, to)) fail(`${key}.${from}`, `${to} is itself renamed: give the final name directly`);
+  }
+  return out;
 }
 
 /** Reads and parses a JSON config file. */
@@ -63,7 +84,10 @@ export function resolveConfig(user: ImporterConfig, baseDir = process.cwd()): Re
   if (user.self) out.self = { ...d.self, ...user.self };
   if (user.pam) {
     const p = user.pam;
-    out.pam = { ...d.pam, ...p, statusMap: { ...d.pam.statusMap, ...(p.statusMap ?? {}) } };
+    for (const k of Object.keys(p)) if (!PAM_KEYS.has(k)) fail(`pam.${k}`, 'unknown key');
+    const { comment: _comment, ...given } = p as typeof p & { comment?: unknown };
+    out.pam = { ...d.pam, ...given, statusMap: { ...d.pam.statusMap, ...(p.statusMap ?? {}) } };
+    out.pam.authorityAliases = authorityAliases(p.authorityAliases);
     if (typeof out.pam.acceptTestIns !== 'boolean') fail('pam.acceptTestIns', 'must be true or false');
     if (typeof out.pam.linkUnlink !== 'boolean') fail('pam.linkUnlink', 'must be true or false');
   }

@@ -155,6 +155,30 @@ function checkDisk(paths: ReadonlyArray<[string, string]>, minFreeMb: number): C
   return out;
 }
 
+/** What each kind of maintenance change needs from the operator (maintenance_log, written by migrations). */
+const MAINTENANCE: Record<string, { status: Check['status']; what: string; hint?: string }> = {
+  'authority-merged': { status: 'OK', what: 'namespace-only assigning authorities merged into their OID' },
+  'spellings-unified': { status: 'OK', what: 'assigning authorities given one namespace per OID' },
+  'records-merged': { status: 'WARN', what: 'records holding one identifier under two spellings of its authority merged (the one updated last survives)',
+    hint: 'identity vigilance: review each retired record (`pamdrop patient` by its identifiers, `pamdrop history`); a retired record\'s INS was removed, not moved' },
+  'authority-ambiguous': { status: 'WARN', what: 'namespace-only assigning authorities spelled with several OIDs, left apart (their messages get AE 204)',
+    hint: 'ask the sender to send CX-4.2, or map the namespace with pam.authorityAliases' },
+};
+
+/** One check per kind of change the migrations made to the data, with its details (no patient data: authorities, record ids, counts). */
+async function maintenanceChecks(db: Db): Promise<Check[]> {
+  const rows = await db.all<{ migration: string; kind: string; detail: string }>('SELECT migration, kind, detail FROM maintenance_log ORDER BY id');
+  const out: Check[] = [];
+  for (const kind of [...new Set(rows.map((r) => r.kind))]) {
+    const mine = rows.filter((r) => r.kind === kind);
+    const m = MAINTENANCE[kind] ?? { status: 'OK' as const, what: kind };
+    const shown = mine.slice(0, 10).map((r) => r.detail).join('; ');
+    out.push({ name: `migration ${mine[0]!.migration}`, status: m.status,
+      detail: `${m.what}: ${mine.length} — ${shown}${mine.length > 10 ? '; …' : ''}`, ...(m.hint ? { hint: m.hint } : {}) });
+  }
+  return out;
+}
+
 /** Applied vs known migrations, read without writing (knex's migrate.list would create its table). */
 async function migrationState(db: Db): Promise<{ applied: string[]; known: string[] }> {
   const known = (await migrationSource.getMigrations([])).map((m) => migrationSource.getMigrationName(m));
@@ -198,6 +222,7 @@ async function checkDatabase(config: ResolvedConfig, log: Logger, opts: Required
         hint: 'any command that opens the store migrates it (e.g. pamdrop status); take a backup first' });
     } else {
       out.push({ name: 'database migrated', status: 'OK', detail: `schema at ${LATEST_MIGRATION}` });
+      out.push(...await maintenanceChecks(db));
       const lock = await readLock(db, WRITER_LOCK);
       if (!lock) out.push({ name: 'writer lock', status: 'OK', detail: 'free' });
       else if (lock.expires_at < new Date().toISOString()) {

@@ -10,8 +10,8 @@ import { acceptanceOf } from './acceptance.js';
 import { extractPatientData, readCxField, type BirthplaceOut, type CxEntry, type FindingSink } from './extract.js';
 import { insCoherence, type InsEnvironment } from './ins.js';
 import { parseHl7Time } from './time.js';
+import { sameAuthority, type AuthorityAliases } from './authority.js';
 import {
-  authorityKey,
   type Identifier,
   type Ins,
   type InsAction,
@@ -61,8 +61,8 @@ function warning(code: ErrorCode, location: Location, text: string): Finding {
   return { code, severity: Severity.Warning, location, text };
 }
 
-function sameIdentifier(a: Identifier, b: Identifier): boolean {
-  return a.value === b.value && a.type === b.type && authorityKey(a) === authorityKey(b);
+function sameIdentifier(a: Identifier, b: Identifier, aliases: AuthorityAliases): boolean {
+  return a.value === b.value && a.type === b.type && sameAuthority(a, b, aliases);
 }
 
 const ENV_TEXT: Record<InsEnvironment, string> = { production: 'production', test: 'test', demo: 'demonstration' };
@@ -378,7 +378,7 @@ export function interpret(msg: Hl7Message, options: PamOptions): Interpretation 
       return { ok: true, command: { kind: 'upsert', event, header, warnings, identifiers: identity.ids, data, ins } };
     case 'A40': {
       const old = retired!;
-      if (identity.ids.some((id) => sameIdentifier(id, old))) {
+      if (identity.ids.some((id) => sameIdentifier(id, old, options.authorityAliases))) {
         return reject(header, { errors: [error(ErrorCode.DuplicateKey, at(mrg!, 1, mrgEntry!.repetition, 1),
           `${rep(mrg!, 1, mrgEntry!.repetition)}: the retired identifier is also in PID-3; nothing to merge`)], warnings });
       }
@@ -398,13 +398,13 @@ export function interpret(msg: Hl7Message, options: PamOptions): Interpretation 
         return { ok: true, command: { kind: 'change-ins', event, header, warnings, old: oldIns, identifiers: identity.ids, data, ins } };
       }
       const old = retired!;
-      const key = authorityKey(old);
-      const replacement = identity.ids.find((id) => id.type === old.type && authorityKey(id) === key && id.value !== old.value);
+      // Same domain by DTFR 1.8.2 N.1 (the two may be spelled differently).
+      const replacement = identity.ids.find((id) => id.type === old.type && sameAuthority(id, old, options.authorityAliases) && id.value !== old.value);
       if (!replacement) {
         return reject(header, { errors: [error(ErrorCode.RequiredFieldMissing, at(pid, 3),
           `${segLabel(pid)}-3: no new identifier with the authority and type of MRG-1`)], warnings });
       }
-      const identifiers = identity.ids.filter((id) => !sameIdentifier(id, old));
+      const identifiers = identity.ids.filter((id) => !sameIdentifier(id, old, options.authorityAliases));
       return { ok: true, command: { kind: 'change-id', event, header, warnings, old, replacement, identifiers, data, ins } };
     }
     default:

@@ -202,10 +202,13 @@ export interface PamOptions {
   statusMap: Record<string, string>;
   /** Support A24/A37 (Link/Unlink option). Default true. */
   linkUnlink: boolean;
+  /** CX-4.1 namespace renames, e.g. { OLDNAME: 'NEWNAME' }: OLDNAME is matched as NEWNAME (pam/authority.ts). */
+  authorityAliases: Record<string, string>;
 }
 
 export const defaultPamOptions = (): PamOptions => ({
   acceptTestIns: false,
   statusMap: { QUAL: 'VALI', RECUP: 'PROV' },
   linkUnlink: true,
+  authorityAliases: {},
 });

@@ -328,7 +328,7 @@ async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames:
         messageTime = cmd.header.messageTime;
         try {
           const attempt = () => tx.savepoint(async (sp) => {
-            const o = await applyCommand(sp, cmd, { now: nowIso, staleUpdates: cfg.staleUpdates });
+            const o = await applyCommand(sp, cmd, { now: nowIso, staleUpdates: cfg.staleUpdates, authorityAliases: cfg.pam.authorityAliases });
             if (o.kind === 'rejected') throw new Rejected(o.findings);
             return o;
           });

@@ -27,6 +27,9 @@ import {
   mergeState, moveLinks, removeIns, renameIdentifier, retirePatient, setIns, unlink, updatePatient,
   type FieldChange, type IdentifierView, type InsRow, type PatientRow, type PatientState,
 } from './identity.js';
+import { resolveAuthorities } from './authorities.js';
+import type { AuthorityAliases } from '../pam/authority.js';
+import { eraseFromChanges, eraseInsFromHistory, removedByDowngrade } from './ins-erasure.js';
 
 export type { FieldChange } from './identity.js';
 
@@ -36,6 +39,8 @@ export interface ApplyContext {
   now: string;
   /** decisions.md: a message older than the last one applied to the patient is skipped, unless 'apply'. */
   staleUpdates: 'skip' | 'apply';
+  /** Namespace aliases (config `pam.authorityAliases`): CX-4.1 `OLD` matched as `NEW`. */
+  authorityAliases?: AuthorityAliases;
 }
 
 /** Result of applying one command. */
@@ -389,19 +394,20 @@ async function applyChangeIns(tx: Tx, cmd: ChangeInsCommand, ctx: ApplyContext):
     if (owners.length > 1) return rejected(err(ErrorCode.DuplicateKey, 'MRG-1 INS matches several patient records', MRG1));
     holder = byValue[0];
   }
-  let fallback: Finding | undefined;
+  let downgraded: Finding | undefined;
   let row: PatientRow;
   if (holder) {
     row = (await getPatientRow(tx, holder.patient_id))!;
   } else {
-    // The INS is held by nobody: typically an A31 downgrade already removed it (decisions.md) before the GAM's
-    // A47. When PID-3 names one active record that holds no INS, apply the message to it with a warning
-    // instead of a NAK the sender can do nothing about.
+    // Held by nobody → AE 204 (decisions.md A47), except after the fact: the PID-3 record's own history shows it held
+    // exactly that INS until a downgrade (status no longer VALI) removed it, before the GAM's A47 arrived.
     const byPid = distinctRows(await resolveAll(tx, cmd.identifiers));
     const only = byPid.length === 1 && byPid[0]!.active === 1 ? byPid[0]! : undefined;
-    if (!only || (await listIns(tx, only.id)).length > 0) return rejected(err(ErrorCode.UnknownKey, 'MRG-1 INS unknown', MRG1));
+    if (!only || (await listIns(tx, only.id)).length > 0 || !(await removedByDowngrade(tx, only.id, cmd.old))) {
+      return rejected(err(ErrorCode.UnknownKey, 'MRG-1 INS is held by no patient record', MRG1));
+    }
     row = only;
-    fallback = warn(ErrorCode.UnknownKey, 'MRG-1 INS is held by no record (already removed): message applied to the PID-3 record', MRG1);
+    downgraded = warn(ErrorCode.UnknownKey, 'MRG-1 INS already removed (by a downgrade): message applied to the PID-3 record', MRG1);
   }
   if (staleAgainst(ctx, cmd.header, [row])) return staleOutcome(row);
   // INS rows exist only for active records (0001_init.ts); kept as a guard.
@@ -412,7 +418,13 @@ async function applyChangeIns(tx: Tx, cmd: ChangeInsCommand, ctx: ApplyContext):
   const planned = await planIns(tx, row.id, cmd.ins);
   if ('finding' in planned) return rejected(planned.finding);
   const changes = await updateKnown(tx, row, cmd.data, free.add, planned.plan, [], cmd.header, ctx);
-  return { kind: 'applied', patientId: row.id, created: false, changes, warnings: fallback ? [fallback] : [] };
+  // An A47 that leaves the record without its INS deletes it, and its history with it (PAM FR 2.11.2 §4.4.3); a
+  // replacement keeps the old value in history, like a downgrade does.
+  const deleted = downgraded !== undefined || planned.plan.target?.length === 0;
+  if (!deleted) return { kind: 'applied', patientId: row.id, created: false, changes, warnings: [] };
+  const values = new Set([cmd.old.value, ...planned.plan.current.map((r) => r.value)]);
+  await eraseInsFromHistory(tx, row.id, values);
+  return { kind: 'applied', patientId: row.id, created: false, changes: eraseFromChanges(changes, values), warnings: downgraded ? [downgraded] : [] };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -633,6 +645,15 @@ async function applyLink(tx: Tx, cmd: LinkCommand, ctx: ApplyContext): Promise<A
  * pipeline's to add to the ACK.
  */
 export async function applyCommand(tx: Tx, cmd: PamCommand, ctx: ApplyContext): Promise<ApplyOutcome> {
+  // Every identifier in its domain's stored spelling first (DTFR 1.8.2 N.1: one authority, several spellings).
+  const resolved = await resolveAuthorities(tx, cmd, ctx.authorityAliases ?? {});
+  if ('finding' in resolved) return rejected(resolved.finding);
+  const out = await applyResolved(tx, resolved.command, ctx);
+  if (out.kind === 'applied') await resolved.commit(tx, ctx.now);
+  return out;
+}
+
+function applyResolved(tx: Tx, cmd: PamCommand, ctx: ApplyContext): Promise<ApplyOutcome> {
   switch (cmd.kind) {
     case 'upsert': return applyUpsert(tx, cmd, ctx);
     case 'change-id': return applyChangeId(tx, cmd, ctx);

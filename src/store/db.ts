@@ -66,7 +66,7 @@ function pgPassword(env: NodeJS.ProcessEnv): string | undefined {
  * knex's bookkeeping: its tables are created check-then-create ("already exists") and the loser of the migration
  * lock gets MigrationLocked. Both are retried (bounded) until the winner has finished.
  */
-async function migrateLatest(knex: Knex, config: Knex.MigratorConfig): Promise<void> {
+async function migrateLatest(knex: Knex, config: Knex.MigratorConfig): Promise<string[]> {
   // The budget covers a slow winner on a loaded host; a lock left by a process killed mid-migration still fails
   // (knex's MigrationLocked message) once it is spent.
   const giveUpAt = Date.now() + 60_000;
@@ -76,9 +76,9 @@ async function migrateLatest(knex: Knex, config: Knex.MigratorConfig): Promise<v
       // then, so a store held by another writer (BEGIN IMMEDIATE) made every command wait out this whole retry budget,
       // printing knex's "run knex migrate:unlock" advice, instead of failing after the busy timeout (hardening harness).
       const [, pending] = (await knex.migrate.list(config)) as [unknown[], unknown[]];
-      if (pending.length === 0) return;
-      await knex.migrate.latest(config);
-      return;
+      if (pending.length === 0) return [];
+      const [, ran] = (await knex.migrate.latest(config)) as [number, string[]];
+      return ran;
     } catch (err) {
       const e = err as Error;
       const race = e.name === 'MigrationLocked' || /knex_migrations(_lock)?[`"]? already exists|database is locked|SQLITE_BUSY|duplicate key value violates unique constraint "(pg_type|pg_class|knex_migrations)/i.test(e.message);
@@ -89,12 +89,25 @@ async function migrateLatest(knex: Knex, config: Knex.MigratorConfig): Promise<v
 }
 
 /** Migrates through `knex`; on failure destroys it (its pool would otherwise keep the process alive) and rethrows. */
-async function migrateOrDestroy(knex: Knex, config: Knex.MigratorConfig): Promise<void> {
+async function migrateOrDestroy(knex: Knex, config: Knex.MigratorConfig, log?: Logger): Promise<void> {
   try {
-    await migrateLatest(knex, config);
+    const ran = await migrateLatest(knex, config);
+    if (ran.length > 0) await reportMaintenance(knex, ran, log ?? createLogger({ level: 'warn' }));
   } catch (err) {
     await knex.destroy().catch(() => {});
     throw err;
+  }
+}
+
+/**
+ * What the migrations just run changed in the data (`maintenance_log`, e.g. duplicate assigning authorities merged by
+ * 0003): one warning per kind of change with its count, so that no data change goes unseen; `pamdrop doctor` lists them.
+ */
+async function reportMaintenance(knex: Knex, ran: readonly string[], log: Logger): Promise<void> {
+  const rows = (await knex('maintenance_log').whereIn('migration', [...ran]).select('migration', 'kind').count({ n: '*' })
+    .groupBy('migration', 'kind').orderBy(['migration', 'kind'])) as unknown as Array<{ migration: string; kind: string; n: number | string }>;
+  for (const r of rows) {
+    log.warn('store migration changed data: see `pamdrop doctor`', { migration: r.migration, change: r.kind, count: Number(r.n) });
   }
 }
 
@@ -126,7 +139,7 @@ async function openPostgres(target: string, opts: OpenDbOptions, env: NodeJS.Pro
       if (!exists) { await knex.destroy().catch(() => {}); throw err; }
     }
   }
-  if (opts.migrate !== false) await migrateOrDestroy(knex, { migrationSource, ...(schema ? { schemaName: schema } : {}) });
+  if (opts.migrate !== false) await migrateOrDestroy(knex, { migrationSource, ...(schema ? { schemaName: schema } : {}) }, opts.log);
   return new KnexDb(knex, 'pg', describeTarget(target));
 }
 
@@ -157,7 +170,7 @@ async function openSqlite(path: string, opts: OpenDbOptions): Promise<Db> {
         conn.serialize(() => { pragmas((sql) => conn.run(sql)); done(null, conn); });
       } },
     });
-    if (opts.migrate !== false) await migrateOrDestroy(knex, { migrationSource });
+    if (opts.migrate !== false) await migrateOrDestroy(knex, { migrationSource }, opts.log);
     return new KnexDb(knex, 'sqlite', describeTarget(path) + ' (sqlite3 driver)');
   }
   const knex = knexFactory({
@@ -170,7 +183,7 @@ async function openSqlite(path: string, opts: OpenDbOptions): Promise<Db> {
       done(null, conn);
     } },
   });
-  if (opts.migrate !== false) await migrateOrDestroy(knex, { migrationSource });
+  if (opts.migrate !== false) await migrateOrDestroy(knex, { migrationSource }, opts.log);
   // Hold knex's only connection for the process: all further work goes through prepared statements.
   const conn = (await knex.client.acquireConnection()) as BetterSqlite3.Database;
   return new SqliteDb(knex, conn, describeTarget(path));

@@ -31,6 +31,7 @@
 import { authorityKey, type Identifier } from '../pam/types.js';
 import { KnexTx, pgStatement, type PgConnection, type Row, type Tx } from './tx.js';
 import type { InsRow, PatientRow } from './identity.js';
+import type { AuthorityRow } from './authorities.js';
 
 /** Key of the transaction-scoped advisory lock serialising group transactions (lease.ts APPLY_LOCK_KEY, 'pamd'). */
 const APPLY_LOCK_KEY = 0x70616d64;
@@ -83,6 +84,11 @@ export class GroupCache {
       this.undoLog.push(() => { if (had) m.set(k, old as V); else m.delete(k); });
     }
     m.set(k, v);
+  }
+  private unset<K, V>(m: Map<K, V>, k: K): void {
+    if (!m.has(k)) return;
+    if (this.depth > 0) { const old = m.get(k) as V; this.undoLog.push(() => m.set(k, old)); }
+    m.delete(k);
   }
   private forgetValue(set: Set<string>, v: string): void {
     if (!set.has(v)) return;
@@ -195,6 +201,32 @@ export class GroupCache {
       this.idOwner.delete(k);
     }
     this.forgetValue(this.idValues, id.value);
+  }
+
+  // --- authorities (authorities.ts) ---------------------------------------------------------------------
+  private authorityRows: AuthorityRow[] | null = null;
+  /** Every registry row, or MISS before the group first read them. */
+  authorities(): readonly AuthorityRow[] | Miss { return this.authorityRows ?? MISS; }
+  learnAuthorities(rows: readonly AuthorityRow[]): void {
+    this.authorityRows = rows.map((r) => ({ namespace: r.namespace, oid: r.oid }));
+  }
+  /** A registry row inserted (`before` null) or completed. */
+  putAuthority(before: AuthorityRow | null, after: AuthorityRow): void {
+    const rows = this.authorityRows;
+    if (!rows) return;
+    if (this.depth > 0) this.undoLog.push(() => { this.authorityRows = rows; });
+    this.authorityRows = before === null ? [...rows, after]
+      : rows.map((r) => (r.namespace === before.namespace && r.oid === before.oid ? after : r));
+  }
+  /** `UPDATE identifiers SET auth_key = to WHERE auth_key = from` on the known owners. */
+  rekeyIdentifiers(fromKey: string, toKey: string): void {
+    const prefix = `${fromKey}\u0000`;
+    for (const [k, owner] of [...this.idOwner]) {
+      if (!k.startsWith(prefix)) continue;
+      const moved = `${toKey}\u0000${k.slice(prefix.length)}`;
+      this.unset(this.idOwner, k);
+      this.set(this.idOwner, moved, owner);
+    }
   }
 
   // --- INS ------------------------------------------------------------------------------------------------

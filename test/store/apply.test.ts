@@ -15,6 +15,7 @@ import { applyCommand, type ApplyContext, type ApplyOutcome } from '../../src/st
 import { findPatients, getPatient, listPatients, type PatientView } from '../../src/store/patients.js';
 import type { PamCommand } from '../../src/pam/types.js';
 import type { Tx } from '../../src/store/tx.js';
+import { ERASED_INS } from '../../src/store/ins-erasure.js';
 import {
   address, changeId, changeIns, ctx, ipp, keep, linkCmd, merge, name, nia, nir, removeIns, setIns, t, traits, upsert,
 } from './builders.js';
@@ -359,9 +360,50 @@ const cases: Case[] = [
     check: async (tx) => {
       const p = await one(tx, '100234');
       expect(p).toMatchObject({ ins: null, status: 'PROV', qualified: false });
+      // PAM FR 2.11.2 §4.4.3: the deletion erases the INS from the history too; the entries stay.
+      expect(p.history).toHaveLength(2);
       expect(p.history[1]!.changes).toEqual(expect.arrayContaining([
-        { field: 'ins', before: { value: NIR1, oid: '1.2.250.1.213.1.4.8', kind: 'NIR' }, after: null },
+        { field: 'ins', before: { value: ERASED_INS, oid: '1.2.250.1.213.1.4.8', kind: 'NIR' }, after: null },
       ]));
+      expect(p.history[0]!.changes).toContainEqual({ field: 'ins', before: null, after: { value: ERASED_INS, oid: '1.2.250.1.213.1.4.8', kind: 'NIR' } });
+      expect(JSON.stringify(await tx.all('SELECT changes FROM history'))).not.toContain(NIR1);
+    },
+  },
+  {
+    name: 'A31 downgrade (status no longer VALI) removes the INS but keeps it in history',
+    setup: () => [upsert('A28', [ipp('1')], traits(), setIns(nir(NIR1)))],
+    cmd: () => upsert('A31', [ipp('1')], { status: 'PROV' }, removeIns('not-qualified')),
+    kind: 'applied', findings: [],
+    check: async (tx) => {
+      const p = await one(tx, '1');
+      expect(p.ins).toBeNull();
+      expect(p.history[1]!.changes).toContainEqual({ field: 'ins', before: { value: NIR1, oid: '1.2.250.1.213.1.4.8', kind: 'NIR' }, after: null });
+    },
+  },
+  {
+    name: 'A47 INS replacement keeps the replaced INS in history',
+    setup: () => [upsert('A28', [ipp('1')], traits(), setIns(nir(NIR1)))],
+    cmd: () => changeIns({ value: NIR1, oid: '1.2.250.1.213.1.4.8' }, [ipp('1')], setIns(nir(NIR2))),
+    kind: 'applied', findings: [],
+    check: async (tx) => { expect(JSON.stringify((await one(tx, '1')).history)).toContain(NIR1); },
+  },
+  {
+    name: 'A47 INS deletion erases the INS from the history of a record merged into it, and only there',
+    setup: () => [
+      upsert('A28', [ipp('1')], traits()),
+      upsert('A28', [ipp('2')], traits(), setIns(nir(NIR1))),
+      merge([ipp('1')], ipp('2'), traits(), setIns(nir(NIR1))),
+      // Another record whose history shows NIR1 too (a value it was sent, then lost): its history is its own.
+      upsert('A28', [ipp('3')], traits('AUTRE'), setIns(nir(NIR3))),
+    ],
+    cmd: () => changeIns({ value: NIR1, oid: '1.2.250.1.213.1.4.8' }, [ipp('1')], removeIns('explicit-null'), { status: 'PROV' }),
+    kind: 'applied', findings: [],
+    check: async (tx) => {
+      const rows = await tx.all<{ patient_id: number; changes: string }>('SELECT patient_id, changes FROM history ORDER BY id');
+      const [s, r] = [(await one(tx, '1')).id, (await one(tx, '2')).id];
+      expect(rows.filter((h) => h.patient_id === s || h.patient_id === r).map((h) => h.changes).join()).not.toContain(NIR1);
+      expect(rows.filter((h) => h.patient_id === r).map((h) => h.changes).join()).toContain(ERASED_INS);
+      expect(rows.filter((h) => h.patient_id !== s && h.patient_id !== r).map((h) => h.changes).join()).toContain(NIR3);
     },
   },
   {
@@ -392,13 +434,40 @@ const cases: Case[] = [
   },
   {
     // Regression: an A31 downgrade removes the INS (decisions.md); the GAM's A47 deletion that follows must not be NAKed.
-    name: 'A47 INS already removed, PID-3 record holds no INS → applied to it, W 204',
-    setup: () => [upsert('A28', [ipp('1')], traits())],
+    name: 'A47 INS already removed by a downgrade of the PID-3 record → applied to it, W 204, INS erased from its history',
+    setup: () => [upsert('A28', [ipp('1')], traits(), setIns(nir(NIR1))), upsert('A31', [ipp('1')], { status: 'PROV' }, removeIns())],
     cmd: () => changeIns({ value: NIR1, oid: '1.2.250.1.213.1.4.8' }, [ipp('1')], removeIns('explicit-null'), { status: 'PROV' }),
-    kind: 'applied', findings: ['W 204'],
+    kind: 'applied', findings: ['W 204'], text: 'already removed',
     check: async (tx) => {
-      expect(await one(tx, '1')).toMatchObject({ ins: null, status: 'PROV' });
+      const p = await one(tx, '1');
+      expect(p).toMatchObject({ ins: null, status: 'PROV' });
+      // The A47 changes nothing else (already PROV, no INS): the downgrade's entry is the one erased.
+      expect(p.history).toHaveLength(2);
+      expect(JSON.stringify(p.history)).not.toContain(NIR1);
+      expect(p.history[1]!.changes).toContainEqual({ field: 'ins', before: { value: ERASED_INS, oid: '1.2.250.1.213.1.4.8', kind: 'NIR' }, after: null });
     },
+  },
+  {
+    // Regression: a never-seen INS in MRG-1 turned a PROV record without INS into a qualified one.
+    name: 'A47 INS held by nobody, PID-3 record never held it → AE 204, nothing applied',
+    setup: () => [upsert('A28', [ipp('1')], traits('CASANOVA', { status: 'PROV' }))],
+    cmd: () => changeIns({ value: NIR1, oid: '1.2.250.1.213.1.4.8' }, [ipp('1')], setIns(nir(NIR2)), { status: 'VALI' }),
+    kind: 'rejected', findings: ['E 204'],
+  },
+  {
+    name: 'A47 INS held by nobody, PID-3 record lost another INS by a downgrade → AE 204',
+    setup: () => [upsert('A28', [ipp('1')], traits(), setIns(nir(NIR2))), upsert('A31', [ipp('1')], { status: 'PROV' }, removeIns())],
+    cmd: () => changeIns({ value: NIR1, oid: '1.2.250.1.213.1.4.8' }, [ipp('1')], removeIns('explicit-null')),
+    kind: 'rejected', findings: ['E 204'],
+  },
+  {
+    name: 'A47 INS held by nobody, already deleted by an earlier A47 (history erased) → AE 204',
+    setup: () => [
+      upsert('A28', [ipp('1')], traits(), setIns(nir(NIR1))),
+      changeIns({ value: NIR1, oid: '1.2.250.1.213.1.4.8' }, [ipp('1')], removeIns('explicit-null'), { status: 'PROV' }),
+    ],
+    cmd: () => changeIns({ value: NIR1, oid: '1.2.250.1.213.1.4.8' }, [ipp('1')], removeIns('explicit-null'), { status: 'PROV' }),
+    kind: 'rejected', findings: ['E 204'],
   },
   {
     name: 'A47 INS change to an INS held by another record → AE 205',

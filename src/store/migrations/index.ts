@@ -5,10 +5,11 @@
 import type { Knex } from 'knex';
 import * as m0001 from './0001_init.js';
 import * as m0002 from './0002_sequence_number.js';
+import * as m0003 from './0003_authorities.js';
 
 interface Migration { name: string; up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> }
 
-const MIGRATIONS: readonly Migration[] = [m0001, m0002];
+const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...MIGRATIONS],
