@@ -29,6 +29,8 @@ import { Hl7Message } from '../hl7/model.js';
 import { describeLocation } from '../hl7/errors.js';
 import { interpret } from '../pam/interpret.js';
 import { authorityKey, type Identifier, type InsAction, type PatientData } from '../pam/types.js';
+import { listAuthorities, matchAuthority } from '../store/authorities.js';
+import { aliasNamespace } from '../pam/authority.js';
 import { decodeState, mergeState, type IdentifierRow, type IdentifierView, type InsRow, type PatientRow, type PatientState } from '../store/identity.js';
 import type { Tx } from '../store/tx.js';
 import type { ResolvedConfig } from '../config/types.js';
@@ -146,15 +148,23 @@ export async function reconcile(db: Tx, snapshotPath: string, config: ResolvedCo
     if (!insOf.has(Number(r.patient_id))) insOf.set(Number(r.patient_id), r);
   }
 
+  // The importer's authority matching (DTFR 1.8.2 N.1): a snapshot identifier's key is its stored domain's key,
+  // whatever its spelling; a spelling matching no stored authority keeps its own key (nothing holds it).
+  const registry = await listAuthorities(db);
+  const aliases = config.pam.authorityAliases ?? {};
+  const keyOf = (i: Identifier): string => {
+    const m = matchAuthority({ authority: aliasNamespace(i.authority, aliases), oid: i.oid || null }, registry, aliases);
+    return m.length === 1 ? authorityKey({ authority: m[0]!.namespace, oid: m[0]!.oid }) : authorityKey(i);
+  };
   const domains = new Set<string>();
   const matched = new Set<number>();
   let identical = 0;
   const counts = { matched: 0, different: 0, missingInStore: 0, retiredInStore: 0, split: 0, duplicates: 0 };
   for (const e of snap.entries) {
-    for (const id of e.identifiers) domains.add(authorityKey(id));
+    for (const id of e.identifiers) domains.add(keyOf(id));
     const label = view(e.identifiers.find((i) => i.type === 'PI') ?? e.identifiers[0]!);
     const base = { patient: label, position: e.position, controlId: e.controlId };
-    const pids = [...new Set(e.identifiers.map((i) => owner.get(idKey(authorityKey(i), i.value, i.type))).filter((p): p is number => p !== undefined))];
+    const pids = [...new Set(e.identifiers.map((i) => owner.get(idKey(keyOf(i), i.value, i.type))).filter((p): p is number => p !== undefined))];
     if (pids.length === 0) { counts.missingInStore++; items.push({ kind: 'missing-in-store', ...base }); continue; }
     if (pids.length > 1) { counts.split++; items.push({ kind: 'split', ...base, detail: `PID-3 identifiers belong to ${pids.length} different records` }); continue; }
     const pid = pids[0]!;

@@ -34,7 +34,10 @@ export function sameAuthority(a: AuthoritySpelling, b: AuthoritySpelling, aliase
   return an !== '' && an === bn;
 }
 
-/** A spelling as HL7 writes it in CX-4: `NS`, `NS&OID&ISO` or `&OID&ISO` (authority names only, never patient data). */
+/**
+ * A spelling for messages: `NS`, `NS (OID)` or `(OID)` — authority names only, never patient data, and no HL7
+ * delimiter (an ERR-8 would carry it escaped).
+ */
 export function spell(a: AuthoritySpelling): string {
-  return a.oid ? `${a.authority}&${a.oid}&ISO` : a.authority;
+  return a.oid ? `${a.authority}${a.authority ? ' ' : ''}(${a.oid})` : a.authority;
 }

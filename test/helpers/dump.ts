@@ -16,7 +16,7 @@ import { openDb } from '../../src/store/db.js';
 
 type Row = Record<string, unknown>;
 
-const TABLES = ['patients', 'identifiers', 'ins', 'history', 'links', 'files', 'messages'] as const;
+const TABLES = ['patients', 'identifiers', 'ins', 'history', 'links', 'files', 'messages', 'authorities'] as const;
 /** Columns of `files` in the dump (owner, lease and times depend on the instance and the moment). */
 const FILE_COLUMNS = ['source', 'name', 'size', 'sha256', 'state', 'message_count', 'summary', 'reason', 'archived_path'];
 /** bigint columns (PostgreSQL returns them as strings). */
@@ -91,6 +91,7 @@ export async function dumpSite(root: string, dbTarget: string): Promise<Record<s
     links: byContent(t.links.map((l) => ({ a: pk(l.patient_a), b: pk(l.patient_b), ...without(l, 'id', 'patient_a', 'patient_b') }))),
     files: byContent(t.files.map((f) => ({ key: fk(f.id), ...Object.fromEntries(FILE_COLUMNS.map((c) => [c, f[c]])) }))),
     messages: byContent(t.messages.map((m) => ({ file: fk(m.file_id), patient: pk(m.patient_id), ...without(m, 'id', 'file_id', 'patient_id') }))),
+    authorities: byContent(t.authorities.map((a) => without(a, 'id'))),
   };
   out.outbox = tree(join(root, 'outbox'), root);
   out.archive = tree(join(root, 'archive'), root);

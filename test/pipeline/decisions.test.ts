@@ -20,8 +20,11 @@ import { FIXTURES, SHAPE_A28 } from '../fixtures/make-fixtures.js';
 import { dbKinds, type DbKind } from '../helpers/db.js';
 import { ackSegments, makeWorkspace, type Workspace } from '../helpers/workspace.js';
 import {
-  append, DEMO_NIR_OID, edit, event, expectAck, get, ipp, nia, nir, NIR_OID, prod, TEST_NIR_OID, without, type AckExpectation,
+  append, DEMO_NIR_OID, edit, event, expectAck, get, ipp, IPP_OID, nia, nir, NIR_OID, prod, TEST_NIR_OID, without, type AckExpectation,
 } from '../helpers/messages.js';
+import { openDb } from '../../src/store/db.js';
+import { lookupPatient } from '../../src/observe/read.js';
+import { renderPatientPage } from '../../src/observe/page.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Messages (pam-fr.md §8 with the production INS authority)
@@ -1140,5 +1143,155 @@ describe.each(dbKinds())('decisions.md revised against PAM FR 2.11.2 / DTFR 1.8.
       expectAck(ack, bytes.toString('latin1'), { code: 'AE', errors: [['MRG^1^1', 204, 'E']] });
       expect(await ws.patients()).toEqual([]);
     });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// A47 INS deletion and history, A47 on an INS held by nobody, one assigning authority under two spellings
+
+const ERASED = '[INS supprimé]';
+/** The §8.1 IPP spelled with its namespace only (DTFR 1.8.2 N.1: the same domain as `CHEX&<OID>&ISO`). */
+const IPP_NS_ONLY = '100234^^^CHEX^PI';
+
+/** What the status page shows for a lookup (identities on), read from the site's store. */
+async function statusPageLookup(ws: Workspace, value: string): Promise<{ found: number; html: string }> {
+  const db = await openDb(ws.db, { migrate: false });
+  try {
+    const found = await lookupPatient(db, value);
+    return { found: found.length, html: renderPatientPage(value, found) };
+  } finally {
+    await db.close();
+  }
+}
+
+const a47AndAuthorities: Row[] = [
+  {
+    rule: 'A47 INS deletion erases the INS from history (PAM FR 2.11.2 §4.4.3): entries kept, value [INS supprimé] everywhere',
+    given: [P81, P82],
+    when: P83B,
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      const p = await ws.patient('100234');
+      expect(p.history).toHaveLength(3);
+      expect(p.history[0].changes).toContainEqual({ field: 'ins', before: null, after: { value: ERASED, oid: NIR_OID, kind: 'NIR' } });
+      expect(latest(p).changes).toContainEqual({ field: 'ins', before: { value: ERASED, oid: NIR_OID, kind: 'NIR' }, after: null });
+      expect(JSON.stringify(p)).not.toContain(MARIE_NIR);
+      for (const args of [['history', '100234', '--json'], ['history', '100234']]) {
+        const h = await ws.cli(...args);
+        expect(h.code).toBe(0);
+        expect(h.stdout).toContain(ERASED);
+        expect(h.stdout).not.toContain(MARIE_NIR);
+      }
+      const page = await statusPageLookup(ws, '100234');
+      expect(page.found).toBe(1);
+      expect(page.html).not.toContain(MARIE_NIR);
+      expect((await statusPageLookup(ws, MARIE_NIR)).found).toBe(0);
+      const snapshot = ws.drop('snapshot.txt', edit(P82, { 'MSH-10': 'SNAP1', 'PID-32': 'PROV' }));
+      const rec = await ws.cli('reconcile', '--snapshot', snapshot, '--json');
+      expect(rec.stdout).toContain('"matched": 1');
+      expect(rec.stdout).not.toContain(MARIE_NIR);
+    },
+  },
+  {
+    rule: 'an A31 downgrade (status no longer VALI) removes the INS and keeps it in history',
+    given: [P81],
+    when: P83A,
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      const p = await ws.patient('100234');
+      expect(p.ins).toBeNull();
+      expect(latest(p).changes).toContainEqual({ field: 'ins', before: { value: MARIE_NIR, oid: NIR_OID, kind: 'NIR' }, after: null });
+    },
+  },
+  {
+    // Regression: the PID-3 record took the never-seen INS of PID-3 and became qualified.
+    rule: 'A47 on an INS held by nobody, the PID-3 record never held it → AE 204, nothing applied',
+    given: [edit(P81, { 'PID-3': ipp('100234'), 'PID-32': 'PROV' })],
+    when: edit(P83B, { 'PID-3': `${ipp('100234')}~${nir(MARIE_NIR_2)}`, 'PID-11': '^^AJACCIO^^^FRA^BDL^^2A004', 'PID-32': 'VALI' }),
+    ack: { code: 'AE', errors: [['MRG^1^1', 204, 'E']] },
+    then: async (ws) => expect(await ws.patient('100234')).toMatchObject({ ins: null, status: 'PROV', qualified: false }),
+  },
+  {
+    rule: 'A47 on an INS a downgrade already removed from the PID-3 record → AA, W 204 "already removed", INS erased from its history',
+    given: [P81, P83A],
+    when: P83B,
+    ack: { code: 'AA', errors: [['MRG^1^1', 204, 'W']] },
+    detail: [/already removed/],
+    then: async (ws) => {
+      const p = await ws.patient('100234');
+      expect(p).toMatchObject({ ins: null, status: 'PROV' });
+      expect(JSON.stringify(p.history)).not.toContain(MARIE_NIR);
+      expect(JSON.stringify(p.history)).toContain(ERASED);
+    },
+  },
+  {
+    // Regression: the two spellings made two records, and `patient 100234` exited 2 (ambiguous).
+    rule: 'one assigning authority, two spellings (DTFR 1.8.2 N.1): CHEX^PI and CHEX&OID&ISO^PI are one record',
+    given: [P81],
+    when: edit(P82, { 'PID-3': `${IPP_NS_ONLY}~${nir(MARIE_NIR)}` }),
+    ack: { code: 'AA' }, // known patient: no "created" warning
+    then: async (ws) => {
+      expect(await ws.patients()).toHaveLength(1);
+      const r = await ws.cli('patient', '100234', '--json');
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ usedName: 'BONAPARTE', identifiers: [{ value: '100234', authority: 'CHEX', oid: IPP_OID, type: 'PI' }] });
+    },
+  },
+  {
+    rule: 'a namespace-only authority gains its OID when a full spelling arrives (the most complete spelling is stored)',
+    given: [edit(P81, { 'PID-3': `${IPP_NS_ONLY}~${nir(MARIE_NIR)}` })],
+    when: P82,
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      expect(await ws.patients()).toHaveLength(1);
+      expect((await ws.patient('100234')).identifiers).toEqual([{ value: '100234', authority: 'CHEX', oid: IPP_OID, type: 'PI' }]);
+    },
+  },
+  {
+    rule: 'two universal IDs under one namespace are two authorities; a namespace-only identifier that could mean either → AE 204 naming both',
+    given: [P81, edit(P81, { 'MSH-10': 'K1', 'PID-3': ipp('100234', '1.2.250.1.999999.2'), 'PID-32': 'PROV' })],
+    when: edit(P82, { 'PID-3': IPP_NS_ONLY }),
+    ack: { code: 'AE', errors: [['PID^1^3', 204, 'E']] },
+    detail: [/CHEX \(1\.2\.250\.1\.999999\.1\) or CHEX \(1\.2\.250\.1\.999999\.2\)/],
+  },
+  {
+    rule: 'config pam.authorityAliases: a sender that renamed its domain reaches the records of the old name',
+    config: { pam: { authorityAliases: { OLDCHEX: 'CHEX' } } },
+    given: [edit(P81, { 'PID-3': `100234^^^OLDCHEX^PI~${nir(MARIE_NIR)}` })],
+    when: edit(P82, { 'PID-3': `${IPP_NS_ONLY}~${nir(MARIE_NIR)}` }),
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      expect(await ws.patients()).toHaveLength(1);
+      expect(await ws.patient('100234')).toMatchObject({ usedName: 'BONAPARTE', ins: { value: MARIE_NIR } });
+    },
+  },
+  {
+    rule: 'A47 whose MRG-1 spells the domain without its OID renames the PID-3 identifier of that domain',
+    given: [S100900],
+    when: edit(P85, { 'MRG-1': '100900^^^CHEX^PI' }),
+    ack: { code: 'AA' },
+    then: async (ws) => {
+      expect((await ws.patient('200900')).identifiers.map((i: any) => i.value)).toEqual(['200900']);
+      expect((await ws.cli('patient', '100900')).code).toBe(4);
+    },
+  },
+];
+
+describe.each(dbKinds())('decisions.md A47 INS deletion, authority spellings, on %s', (kind) => {
+  it.concurrent.each(a47AndAuthorities.map((r) => [r.rule, r] as const))('%s', async (_rule, row) => {
+    const ws = await makeWorkspace(kind, row.config ? { config: row.config } : {});
+    try {
+      await given(ws, row.given ?? []);
+      const before = row.ack.code === 'AA' ? [] : await ws.patients();
+      const { run, ack } = await when(ws, row.when);
+      const details = expectAck(ack, row.when, row.ack);
+      expect(run.code, run.stderr).toBe(row.ack.code === 'AA' ? 0 : 1);
+      for (const [i, re] of (row.detail ?? []).entries()) expect(details[i]).toMatch(re);
+      for (const d of details) expect(d).not.toMatch(/CASANOVA|BONAPARTE|DURAND|BENALI|MARIE|\d{15}/);
+      if (row.ack.code !== 'AA') expect(await ws.patients(), 'nothing applied').toEqual(before);
+      await row.then?.(ws);
+    } finally {
+      await ws.cleanup();
+    }
   });
 });

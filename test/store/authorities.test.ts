@@ -99,8 +99,7 @@ describe.each(dbKinds())('assigning authorities on %s', (kind) => {
     expect(out.kind).toBe('rejected');
     const f = out.kind === 'rejected' ? out.findings[0]! : undefined;
     expect(f).toMatchObject({ code: 204, severity: 'E', location: { segment: 'PID', field: 3 } });
-    expect(f!.text).toContain(`CHEX&${OID}&ISO`);
-    expect(f!.text).toContain(`CHEX&${OID2}&ISO`);
+    expect(f!.text).toContain(`CHEX (${OID}) or CHEX (${OID2})`);
     expect(await snapshot()).toBe(before);
   });
 

@@ -198,6 +198,21 @@ describe.skipIf(!hasPg)('PostgreSQL group mode (pg-group.ts)', () => {
     expect((group.dump.ins as Array<{ kind: string }>).some((r) => r.kind === 'NIA')).toBe(true);
   }, 240_000);
 
+  it('one authority under two spellings: namespace-only then full (completed mid-group), mixed after: same store', async () => {
+    // DTFR 1.8.2 N.1: the registry read once per group, the authority completed and its identifiers rekeyed in the
+    // cache exactly as in the database.
+    const nsOnly = (m: string) => m.split('^^^CHEX&1.2.250.1.999999.1&ISO^').join('^^^CHEX^');
+    const f1 = all.slice(0, cut).map((m, i) => (i < 300 ? nsOnly(m) : m));
+    const f2 = all.slice(cut).map((m, i) => (i % 3 === 0 ? nsOnly(m) : m));
+    const { group, plain } = await both([f1, f2]);
+    expect(group.totals).toEqual(plain.totals);
+    expect(group.ids).toEqual(plain.ids);
+    expect(group.dump).toEqual(plain.dump);
+    expect(group.dump.authorities).toEqual(expect.arrayContaining([expect.objectContaining({ namespace: 'CHEX', oid: '1.2.250.1.999999.1' })]));
+    expect(group.dump.authorities).toHaveLength(2); // CHEX and EPISODE
+    expect(JSON.stringify(group.dump.identifiers)).not.toContain('"auth_key":"CHEX"');
+  }, 240_000);
+
   it('literals: quotes, backslashes and non-ASCII text are stored as sent', async () => {
     const odd = all.slice(0, 40).map((m, i) => (i % 2 === 0 ? m.replace(/\rPID\|1\|\|([^|]*)\|\|([^^|]*)\^/, (_x, ids, fam) => `\rPID|1||${ids}||${fam}'O\\E\\X'\u00e9^`) : m));
     const { group, plain } = await both([odd]);
