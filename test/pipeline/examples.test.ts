@@ -206,7 +206,8 @@ describe.each(dbKinds())('pam-fr.md §8 on %s', (kind) => {
       const p = await ws.patient('100234');
       expect(p).toMatchObject({ ins: null, status: 'PROV', qualified: false, usedName: 'BONAPARTE' });
       expect(p.history.at(-1)).toMatchObject({ controlId: 'GAM000104', event: 'A47' });
-      expect(p.history.at(-1).changes).toContainEqual({ field: 'ins', before: MARIE_INS, after: null });
+      // PAM FR 2.11.2 §4.4.3: the A47 deletion erases the INS from the history too.
+      expect(p.history.at(-1).changes).toContainEqual({ field: 'ins', before: { ...MARIE_INS, value: '[INS supprimé]' }, after: null });
     } finally {
       await ws.cleanup();
     }
