@@ -399,7 +399,7 @@ async function applyChangeIns(tx: Tx, cmd: ChangeInsCommand, ctx: ApplyContext):
   if (holder) {
     row = (await getPatientRow(tx, holder.patient_id))!;
   } else {
-    // Held by nobody → AE 204 (decisions.md A47), except after the fact: the PID-3 record's own history shows it held
+    // Held by nobody → AE 204 (PAM FR 2.11.2 §4.4.3), except after the fact: the PID-3 record's own history shows it held
     // exactly that INS until a downgrade (status no longer VALI) removed it, before the GAM's A47 arrived.
     const byPid = distinctRows(await resolveAll(tx, cmd.identifiers));
     const only = byPid.length === 1 && byPid[0]!.active === 1 ? byPid[0]! : undefined;

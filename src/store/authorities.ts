@@ -1,6 +1,6 @@
 /**
  * The assigning-authority registry (table `authorities`, migration 0003): one row per domain, holding the most
- * complete spelling seen (DTFR 1.8.2 N.1, decisions.md "Identity model"). Every identifier of a command is matched
+ * complete spelling seen (DTFR 1.8.2 N.1; docs/behaviour.md "Identity model"). Every identifier of a command is matched
  * against it before the command is applied, and takes the stored spelling, so that `…^^^AUT^PI` and
  * `…^^^AUT&1.2.3&ISO^PI` reach the same identifier rows (whose `auth_key` is the stored spelling's OID, else its
  * namespace).

@@ -67,7 +67,7 @@ const insValues = (v: unknown): InsLike[] =>
 
 /**
  * Whether the record's own history shows it held exactly `ins` (value and authority OID) until a downgrade removed
- * it: its last INS change took `ins` away, left no INS, and came from a message other than an A47 (decisions.md,
+ * it: its last INS change took `ins` away, left no INS, and came from a message other than an A47 (docs/behaviour.md,
  * A47 "INS held by nobody").
  */
 export async function removedByDowngrade(tx: Tx, patientId: number, ins: { oid: string; value: string }): Promise<boolean> {

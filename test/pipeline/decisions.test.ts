@@ -1235,6 +1235,10 @@ const a47AndAuthorities: Row[] = [
       const r = await ws.cli('patient', '100234', '--json');
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout)).toMatchObject({ usedName: 'BONAPARTE', identifiers: [{ value: '100234', authority: 'CHEX', oid: IPP_OID, type: 'PI' }] });
+      // reconcile matches a snapshot's identifiers as the importer does, whatever their spelling.
+      const snapshot = ws.drop('snapshot.txt', edit(P82, { 'MSH-10': 'SNAP1', 'PID-3': `${IPP_NS_ONLY}~${nir(MARIE_NIR)}` }));
+      const rec = JSON.parse((await ws.cli('reconcile', '--snapshot', snapshot, '--json')).stdout);
+      expect(rec.counts).toMatchObject({ matched: 1, missingInStore: 0, missingInSnapshot: 0 });
     },
   },
   {

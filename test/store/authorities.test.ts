@@ -1,5 +1,5 @@
 /**
- * Test program — one assigning authority, several spellings (DTFR 1.8.2 N.1, decisions.md "Identity model"), through
+ * Test program — one assigning authority, several spellings (DTFR 1.8.2 N.1; docs/behaviour.md "Identity model"), through
  * applyCommand on every database:
  *  1. the pure rule (sameAuthority, aliases);
  *  2. namespace-only and full spellings reach one record, whichever comes first; the stored spelling is completed;

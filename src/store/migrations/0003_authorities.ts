@@ -14,7 +14,7 @@
  * - writes what it did to `maintenance_log` (shown by `pamdrop doctor`, logged when the store is opened). No patient
  *   data there: authority spellings, record ids, counts.
  *
- * Forward-only and frozen (style.md §11): its SQL is its own, not the repository's, so that later changes to the
+ * Forward-only and frozen: its SQL is its own, not the repository's, so that later changes to the
  * store code never change what it did.
  */
 import type { Knex } from 'knex';
