@@ -11,6 +11,9 @@ import { migrationSource } from '../../src/store/migrations/index.js';
 import { applyCommand } from '../../src/store/apply.js';
 import { findPatients } from '../../src/store/patients.js';
 import { createLogger } from '../../src/shared/logger.js';
+import { runDoctor } from '../../src/ops/doctor.js';
+import { resolveConfig } from '../../src/config/load.js';
+import { tmpdir } from 'node:os';
 import type { Db } from '../../src/store/tx.js';
 import { ctx, ipp, upsert } from './builders.js';
 
@@ -109,6 +112,12 @@ describe.each(dbKinds())('migration 0003_authorities on %s', (kind: DbKind) => {
     expect(warned).toEqual(['authority-ambiguous:1', 'authority-merged:1', 'records-merged:1', 'spellings-unified:1']);
     expect(JSON.stringify(lines)).not.toContain(NIR1);
     expect(JSON.stringify(lines)).not.toContain('CASANOVA');
+    // `pamdrop doctor` shows them: records merged and the ambiguous namespace as warnings with what to do.
+    const checks = (await runDoctor(resolveConfig({ database: t.target }, tmpdir()), createLogger({ level: 'silent' }), { offline: true }))
+      .filter((c) => c.name === 'migration 0003_authorities');
+    expect(checks.map((c) => c.status).sort()).toEqual(['OK', 'OK', 'WARN', 'WARN']);
+    expect(checks.find((c) => /records holding one identifier/.test(c.detail))).toMatchObject({ status: 'WARN', hint: expect.stringContaining('identity vigilance') });
+    expect(checks.find((c) => /several OIDs/.test(c.detail))).toMatchObject({ status: 'WARN', hint: expect.stringContaining('pam.authorityAliases') });
 
     // The importer on the migrated store: either spelling reaches the surviving record; the ambiguous one is AE 204.
     for (const oid of [null, OID]) {
