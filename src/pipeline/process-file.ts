@@ -35,6 +35,7 @@ import { ackFileName, datedDir, freePath, moveFile, safeName, writeReason, Local
 import { AckNameSet } from './ack-names.js';
 import { closeCheckpointer, syncFile, writeAckFiles } from './ack-writer.js';
 import { markAckErrors } from './ack-errors.js';
+import { isLink, quarantineLink } from './links.js';
 
 /** Named points where tests and the hardening harness inject failures (crash between steps). */
 export type FaultPoint = 'after-claim' | 'after-commit' | 'after-acks' | 'before-archive' | 'after-archive-mark' | 'before-quarantine-move'
@@ -399,6 +400,8 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
     if (job.ackSink) await job.ackSink.write(entries);
   });
 
+  // Never follow a symbolic link (links.ts): the link itself is quarantined.
+  if (isLink(job.path)) return quarantineLink(job, ctx);
   const size = statSync(job.path).size;
   // Recovery: an earlier run of this file that stopped between the ledger and a move.
   const unfinished = await findUnfinishedFiles(db, job.source, name);
