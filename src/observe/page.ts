@@ -132,7 +132,9 @@ ${q.quarantinedFiles > q.recentQuarantined.length ? `<p class="note">The ${e(q.r
 
 function messagesSection(data: PageData, showIdentities: boolean): string {
   const rows = data.messages.map((m) => {
-    const detail = m.outcome === 'AA' && m.status === 'applied' ? '' : `${e(m.status)}${m.code !== null ? ` ${e(m.code)}` : ''}${m.reason ? `: ${e(m.reason)}` : ''}`;
+    const main = m.outcome === 'AA' && m.status === 'applied' ? '' : `${e(m.status)}${m.code !== null ? ` ${e(m.code)}` : ''}${m.reason ? `: ${e(m.reason)}` : ''}`;
+    const warnings = m.warnings.map((w) => `W ${e(w.code)}: ${e(w.text)}`);
+    const detail = [main, ...warnings].filter((x) => x !== '').join('<br>');
     const who = showIdentities ? `<td>${m.patient ? `${e(m.patient.identifier ?? '—')}<div class="note">${e(m.patient.name ?? '')}</div>` : '—'}</td>` : '';
     return `<tr><td>${e(localTime(m.at))}</td><td>${e(m.source)}</td><td class="mono">${e(m.file)}</td><td class="mono">${e(m.controlId ?? '—')}</td>`
       + `<td>${e(m.event ?? '—')}</td><td>${outcomeBadge(m)}</td><td class="reason">${detail || '—'}</td>${who}</tr>`;

@@ -568,7 +568,8 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
     }
   }
   const secs = (Date.now() - started) / 1000;
-  log.info('file processed', { fileId: file.id, ...summary, msgPerSec: secs > 0 ? Math.round(summary.messages / secs) : null });
+  // A file with refused messages needs someone's attention: warn, not info.
+  (summary.AE + summary.AR > 0 ? log.warn : log.info).call(log, 'file processed', { fileId: file.id, ...summary, msgPerSec: secs > 0 ? Math.round(summary.messages / secs) : null });
 
   const changed = await changedSinceScan(job.path, scan, scannedMtimeMs);
   if (changed) {
@@ -606,7 +607,7 @@ async function finishMove(row: FileRow, path: string, ctx: PipelineContext, resu
  */
 async function quarantine(file: FileRow, job: FileJob, reason: string, ctx: PipelineContext, summary?: FileSummary): Promise<FileReport> {
   const target = freePath(job.errorDir, file.name);
-  ctx.log.warn('file quarantined', { file: file.name, fileId: file.id, reason });
+  ctx.log.warn('file quarantined', { file: file.name, source: job.source, fileId: file.id, reason });
   await fenced(ctx.db, ctx, (tx) => transitionFile(tx, file.id, FileState.Claimed, FileState.Quarantining, { archivedPath: target, reason, summary }));
   ctx.fault?.('before-quarantine-move');
   writeReason(target, reason);
