@@ -7,7 +7,7 @@
  */
 import { describe, it, expect, afterAll } from 'vitest';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { dbKinds } from '../helpers/db.js';
 import { openDb } from '../../src/store/db.js';
 import { acquireLock, makeOwner } from '../../src/store/ledger.js';
@@ -44,6 +44,14 @@ describe.each(dbKinds())('operator wording (%s)', (kind) => {
     const r = await runIntake(s);
     const failed = r.files.find((f) => f.state === 'failed');
     expect(failed && failed.state === 'failed' && failed.error).toMatch(/^EEXIST: file already exists, mkdir /);
+ 
+    // import: the error folder cannot be made (a file in its path).
+    const t = site();
+    writeFileSync(join(t.root, 'blocker'), 'a file');
+    t.drop('adt_1.hl7', readFileSync(resolve('test/fixtures/hl7/wrong-bts-count.hl7')));
+    const imp = cli(t, ['import', join(t.inbox, 'adt_1.hl7'), '--error-dir', join(t.root, 'blocker', 'error'), '--json']);
+    const report = JSON.parse(imp.stdout);
+    expect(report.files.map((f: { error?: string }) => f.error)).toEqual([expect.stringMatching(/^ENOTDIR: not a directory, /)]);
   });
 
   it('doctor names the command holding the writer lock', async () => {
