@@ -160,6 +160,8 @@ export class SourceIntake {
       for (const l of candidates(listing.links.map((name) => ({ name, size: 0, mtimeMs: 0 })), { ...this.src, doneMarker: null }).files) {
         if (this.deps.shouldStop()) { res.stopped = true; return; }
         const startedAt = performance.now();
+        const bytes = await this.source.adopt?.(l.name); // renames the link itself, never its target
+        if (bytes) this.log.warn('file name is not valid UTF-8: renamed to its rendering before it is taken', { name: l.name, nameBytes: bytes.toString('hex') });
         const report = await processFile(this.job(l.name, this.source.inboxPath(l.name)), this.pipelineContext());
         res.files.push(report);
         this.deps.onFile?.(report, performance.now() - startedAt);

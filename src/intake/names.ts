@@ -4,8 +4,10 @@
  * does not exist, and the file would stay in the inbox unseen. Folders are therefore read as bytes here, and a name
  * that is not valid UTF-8 is given a rendering that is plain text and names the bytes: the valid UTF-8 runs as they
  * are, every other byte as `%XX` (and `%` itself as `%25`, so that two byte names never render alike). Intake
- * renames such a file to its rendering just before it takes it; from there on it is an ordinary file.
+ * renames such a file to its rendering just before it takes it; from there on it is an ordinary file. A rendering
+ * longer than 200 bytes is shortened with a hash of the name's bytes.
  */
+import { hash } from 'node:crypto';
 import { readdirSync, type Dirent } from 'node:fs';
 import { extname, sep } from 'node:path';
 
@@ -48,6 +50,30 @@ export function renderName(b: Buffer): string {
   return out + b.toString('utf8', start);
 }
 
+/**
+ * Longest rendering (bytes): NAME_MAX (255) less room for what pamdrop adds to a name it moves (`.reason.txt`
+ * beside a quarantined file, a collision suffix, a temporary name's `.` and `.tmp`).
+ */
+const RENDER_MAX = 200;
+
+/**
+ * A rendering is up to three times longer than the name (`%XX` per byte): one longer than RENDER_MAX keeps its
+ * extension and as much of its start as fits, then `~` and a hash of the original bytes (unique per name).
+ */
+function fitName(rendered: string, raw: Buffer): string {
+  if (Buffer.byteLength(rendered) <= RENDER_MAX) return rendered;
+  const ext0 = extname(rendered);
+  const ext = Buffer.byteLength(ext0) <= 16 ? ext0 : '';
+  const tag = '~' + hash('sha256', raw, 'hex').slice(0, 16);
+  // By code point: a cut never splits a character.
+  const chars = Array.from(ext === '' ? rendered : rendered.slice(0, rendered.length - ext.length));
+  let bytes = Buffer.byteLength(chars.join(''));
+  const room = RENDER_MAX - Buffer.byteLength(tag + ext);
+  while (bytes > room) bytes -= Buffer.byteLength(chars.pop()!);
+  // Never half an escape: `%E` alone would read as another byte.
+  return chars.join('').replace(/%[0-9A-F]?$/, '') + tag + ext;
+}
+
 /** One entry of a folder: its text name (the rendering when the bytes are not UTF-8) and, then, the bytes. */
 export interface DirName {
   /** The name as text: the name itself, or its rendering. */
@@ -72,7 +98,7 @@ export function readDirNames(dir: string): DirName[] {
     else odd.push(d);
   }
   for (const d of odd) {
-    const rendered = renderName(d.name);
+    const rendered = fitName(renderName(d.name), d.name);
     const ext = extname(rendered);
     const base = rendered.slice(0, rendered.length - ext.length);
     let name = rendered;

@@ -74,6 +74,23 @@ describe.each(dbKinds())('odd inbox entries (%s)', (kind) => {
     expect(status(s).sources[0].inbox).toMatchObject({ files: 0, pending: 0 });
   });
 
+  it('a long name that is not valid UTF-8 (its rendering would pass 255 bytes) is shortened with a hash, and taken; so is a link of such a name', async () => {
+    const s = site();
+    const odd = Buffer.concat([Buffer.from('adt_'), Buffer.alloc(200, 0xe9), Buffer.from('.hl7')]);
+    writeFileSync(Buffer.concat([Buffer.from(s.inbox + '/'), odd]), a28File(1, 1), 'latin1');
+    const oddLink = Buffer.concat([Buffer.from('lnk_'), Buffer.from([0xff]), Buffer.from('.hl7')]);
+    symlinkSync(join(s.root, 'nowhere.hl7'), Buffer.concat([Buffer.from(s.inbox + '/'), oddLink]));
+    const r = cli(s, ['run']);
+    expect(r.status).toBe(1); // the link is quarantined
+    expect(namesIn(s.inbox)).toEqual([]);
+    const [name] = archived(s).filter((f) => !f.startsWith('error/')).map((f) => f.split('/').pop()!);
+    expect(name).toMatch(/^adt_(%E9)+~[0-9a-f]{16}\.hl7$/);
+    expect(Buffer.byteLength(name!)).toBeLessThanOrEqual(200);
+    expect(lstatSync(join(s.error, 'lnk_%FF.hl7')).isSymbolicLink()).toBe(true);
+    // Links are quarantined at the start of the cycle (nothing of them is applied, so order does not matter).
+    expect((await ledgerFiles(s)).map((f) => [f.name, f.state])).toEqual([['lnk_%FF.hl7', 'quarantined'], [name, 'done']]);
+  });
+
   it('import of a name that is not valid UTF-8, as the shell decodes it (U+FFFD), takes that file', async () => {
     const s = site();
     const raw = Buffer.concat([Buffer.from(s.inbox + '/f'), Buffer.from([0xe9]), Buffer.from('vrier.hl7')]);
