@@ -49,10 +49,15 @@ export class LocalSource implements FileSource {
     const from = this.raw.get(name);
     if (!from) return null;
     const to = join(this.inbox, name);
-    if (existsSync(to)) throw new IntakeError(`${name}: cannot rename a file whose name is not UTF-8 to its rendering: refusing to overwrite ${to}`, 'EEXIST');
+    if (await this.statPathAny(to)) throw new IntakeError(`${name}: cannot rename a file whose name is not UTF-8 to its rendering: refusing to overwrite ${to}`, 'EEXIST');
     renameSync(from.path, to);
     this.raw.delete(name);
     return from.bytes;
+  }
+
+  /** Whether anything is at `path` (a dangling link included: existsSync follows links). */
+  private async statPathAny(path: string): Promise<boolean> {
+    try { lstatSync(path); return true; } catch { return false; }
   }
 
   async statPath(path: string | Buffer, name = String(path)): Promise<SourceEntry | null> {
@@ -98,7 +103,7 @@ export class LocalSource implements FileSource {
 
   async rename(from: string, to: string): Promise<void> {
     mkdirSync(dirname(to), { recursive: true });
-    if (existsSync(to)) throw new IntakeError(`refusing to overwrite ${to}`, 'EEXIST');
+    if (await this.statPathAny(to)) throw new IntakeError(`refusing to overwrite ${to}`, 'EEXIST');
     renameSync(from, to);
   }
 
