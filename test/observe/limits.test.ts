@@ -10,6 +10,7 @@
  * The tests open a bounded number of sockets (a few dozen), on 127.0.0.1 only.
  */
 import { describe, it, expect, afterAll } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { resolveConfig } from '../../src/config/load.js';
 import { makeSite, until, files, a28File, type Site } from '../intake/site.js';
@@ -93,10 +94,12 @@ describe('the HTTP server of watch has bounded connections and timeouts', () => 
 });
 
 describe('httpMaxConnections, httpHeadersTimeoutMs, httpRequestTimeoutMs, httpKeepAliveTimeoutMs', () => {
-  it('have bounded defaults and are checked at the edge', () => {
+  it('have bounded defaults (config.example.json says the same) and are checked at the edge', () => {
     const d = resolveConfig({});
     expect([d.httpMaxConnections, d.httpHeadersTimeoutMs, d.httpRequestTimeoutMs, d.httpKeepAliveTimeoutMs]).toEqual([64, 10_000, 30_000, 5000]);
     expect(resolveConfig(LIMITS)).toMatchObject(LIMITS);
+    const example = JSON.parse(readFileSync('config.example.json', 'utf8'));
+    expect([example.httpMaxConnections, example.httpHeadersTimeoutMs, example.httpRequestTimeoutMs, example.httpKeepAliveTimeoutMs]).toEqual([64, 10_000, 30_000, 5000]);
     expect(() => resolveConfig({ httpMaxConnections: 0 })).toThrow(/httpMaxConnections: must be an integer ≥ 1/);
     expect(() => resolveConfig({ httpKeepAliveTimeoutMs: 'soon' as unknown as number })).toThrow(/httpKeepAliveTimeoutMs: must be an integer ≥ 100/);
     expect(() => resolveConfig({ httpHeadersTimeoutMs: 5000, httpRequestTimeoutMs: 1000 })).toThrow(/httpHeadersTimeoutMs: must not exceed httpRequestTimeoutMs \(1000\)/);
