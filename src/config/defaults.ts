@@ -39,4 +39,8 @@ export const getDefaultConfig = (): ResolvedConfig => ({
   httpHost: '127.0.0.1',
   httpAllowRemote: false,
   showIdentities: false,
+  httpMaxConnections: 64,
+  httpHeadersTimeoutMs: 10_000,
+  httpRequestTimeoutMs: 30_000,
+  httpKeepAliveTimeoutMs: 5_000,
 });

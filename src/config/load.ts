@@ -12,7 +12,8 @@ import { isLoopbackHost } from '../observe/loopback.js';
 import type { ImporterConfig, ResolvedConfig, SourceConfig } from './types.js';
 
 const TOP_KEYS = new Set(['$schema', 'comment', 'database', 'sqliteDriver', 'self', 'pam', 'charset', 'order', 'staleUpdates', 'groupSize',
-  'maxMessageBytes', 'maxFileBytes', 'sources', 'log', 'lockTtlMs', 'httpPort', 'httpHost', 'httpAllowRemote', 'showIdentities']);
+  'maxMessageBytes', 'maxFileBytes', 'sources', 'log', 'lockTtlMs', 'httpPort', 'httpHost', 'httpAllowRemote', 'showIdentities',
+  'httpMaxConnections', 'httpHeadersTimeoutMs', 'httpRequestTimeoutMs', 'httpKeepAliveTimeoutMs']);
 const PAM_KEYS = new Set(['acceptTestIns', 'statusMap', 'linkUnlink', 'authorityAliases', 'comment']);
 const SOURCE_KEYS = new Set(['name', 'type', 'inbox', 'ackDir', 'archiveDir', 'errorDir', 'pattern', 'ignore', 'sort', 'stableMs',
   'minBytes', 'pollMs', 'doneMarker', 'expectEveryMs', 'sftp', 'comment']);
@@ -122,6 +123,12 @@ export function resolveConfig(user: ImporterConfig, baseDir = process.cwd()): Re
     if (typeof user.showIdentities !== 'boolean') fail('showIdentities', 'must be true or false');
     out.showIdentities = user.showIdentities;
   }
+  if (user.httpMaxConnections !== undefined) out.httpMaxConnections = posInt('httpMaxConnections', user.httpMaxConnections, 1);
+  if (user.httpHeadersTimeoutMs !== undefined) out.httpHeadersTimeoutMs = posInt('httpHeadersTimeoutMs', user.httpHeadersTimeoutMs, 100);
+  if (user.httpRequestTimeoutMs !== undefined) out.httpRequestTimeoutMs = posInt('httpRequestTimeoutMs', user.httpRequestTimeoutMs, 100);
+  if (user.httpKeepAliveTimeoutMs !== undefined) out.httpKeepAliveTimeoutMs = posInt('httpKeepAliveTimeoutMs', user.httpKeepAliveTimeoutMs, 100);
+  // node:http refuses a header timeout longer than the request timeout.
+  if (out.httpHeadersTimeoutMs > out.httpRequestTimeoutMs) fail('httpHeadersTimeoutMs', `must not exceed httpRequestTimeoutMs (${out.httpRequestTimeoutMs})`);
   if (user.log) {
     out.log = {
       level: user.log.level !== undefined ? oneOf('log.level', user.log.level, ['debug', 'info', 'warn', 'error', 'silent'] as const) : d.log.level,

@@ -86,6 +86,17 @@ export interface ResolvedConfig {
   httpAllowRemote: boolean;
   /** Show patient names and identifiers on the status page, and allow its patient lookup. */
   showIdentities: boolean;
+  /**
+   * Connections the HTTP server holds at once; more are closed as they arrive. Keeps the importer's own file
+   * descriptors (inbox, database, ACK files) out of reach of HTTP clients.
+   */
+  httpMaxConnections: number;
+  /** A connection must send its request headers within this time (ms), idle connections included. */
+  httpHeadersTimeoutMs: number;
+  /** A request must be received in full within this time (ms); a connection silent this long is closed. */
+  httpRequestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this time (ms). */
+  httpKeepAliveTimeoutMs: number;
 }
 
 /** What users write: everything optional; sources partial. */

@@ -18,7 +18,7 @@
  * (the remote disposition is finished). An I/O or database failure holds back the rest of the source
  * (order) and is retried with backoff by the caller.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { SourceConfig, ResolvedConfig } from '../config/types.js';
 import type { Db } from '../store/tx.js';
@@ -30,7 +30,7 @@ import { writeReason } from '../pipeline/files.js';
 import { naturalCompare } from '../pipeline/runner.js';
 import { candidates, select } from './select.js';
 import { monoNow, StabilityTracker } from './stability.js';
-import { IntakeError, type FileSource, type SourceEntry } from './source.js';
+import { IntakeError, unsafeName, type FileSource, type SourceEntry } from './source.js';
 import { SftpAckSink, SftpSource } from './sftp.js';
 
 /** A processed file (pipeline report) or a file that failed with an I/O or database error. */
@@ -80,8 +80,15 @@ interface Pending { name: string; remotePath: string; size: number; mtimeMs: num
 
 const errText = (err: unknown): string => {
   const e = err as NodeJS.ErrnoException;
-  return e instanceof IntakeError || !e.code ? `${e.name}: ${e.message}` : `${e.code}: ${e.message}`;
+  if (e instanceof IntakeError || !e.code) return `${e.name}: ${e.message}`;
+  // node:fs messages already start with their code ("EACCES: permission denied, open …"): not twice.
+  return e.message.startsWith(`${e.code}:`) ? e.message : `${e.code}: ${e.message}`;
 };
+
+/** Whether a path exists, a symbolic link included whatever its target (existsSync follows links). */
+function lexists(path: string): boolean {
+  try { lstatSync(path); return true; } catch { return false; }
+}
 
 /** The poll cycle of one source (stability state lives here, across cycles). */
 export class SourceIntake {
@@ -142,12 +149,24 @@ export class SourceIntake {
 
     const listing = await this.source.list();
     for (const name of listing.refused) {
-      this.warnOnce(`refused:${name}`, 'file name refused (path separator, "..", or control character): never taken', { name: JSON.stringify(name) });
+      this.warnOnce(`refused:${name}`, 'file name refused: never taken', { name: JSON.stringify(name), why: unsafeName(name) ?? 'unsafe name' });
     }
     const c = candidates(listing.entries, this.src);
     const now = this.mono();
     this.tracker.observe(c.files, now);
     await this.cleanMarkers(c.orphanMarkers);
+    // Symbolic links are refused, never followed: each one the source would take is quarantined as it is.
+    if (this.source.inPlace && listing.links.length > 0) {
+      for (const l of candidates(listing.links.map((name) => ({ name, size: 0, mtimeMs: 0 })), { ...this.src, doneMarker: null }).files) {
+        if (this.deps.shouldStop()) { res.stopped = true; return; }
+        const startedAt = performance.now();
+        const bytes = await this.source.adopt?.(l.name); // renames the link itself, never its target
+        if (bytes) this.log.warn('file name is not valid UTF-8: renamed to its rendering before it is taken', { name: l.name, nameBytes: bytes.toString('hex') });
+        const report = await processFile(this.job(l.name, this.source.inboxPath(l.name)), this.pipelineContext());
+        res.files.push(report);
+        this.deps.onFile?.(report, performance.now() - startedAt);
+      }
+    }
 
     // Files an earlier run claimed and did not finish: first, and without waiting for stability again when
     // their size still matches the claim (a changed file goes through the normal path and processFile
@@ -222,6 +241,9 @@ export class SourceIntake {
       const cur = await this.source.stat(e.name);
       if (!cur || cur.size !== e.size || cur.mtimeMs !== e.mtimeMs) { this.tracker.forget(e.name); return 'changed'; }
     }
+    const bytes = await this.source.adopt?.(e.name);
+    if (bytes) this.log.warn('file name is not valid UTF-8: renamed to its rendering before it is taken', { name: e.name, nameBytes: bytes.toString('hex') });
+    if (this.src.doneMarker) await this.source.adopt?.(e.name + this.src.doneMarker);
     this.log.debug('taking file', { name: e.name, bytes: e.size, resume });
     const report = await processFile(this.job(e.name, this.source.inboxPath(e.name)), this.pipelineContext());
     this.tracker.forget(e.name);
@@ -332,11 +354,11 @@ export class SourceIntake {
     const { db, clock } = this.deps;
     const resume: FileRow[] = [];
     for (const r of unfinished) {
-      if (existsSync(r.path)) {
+      if (lexists(r.path)) {
         if (!this.source.inPlace && r.path === this.stagedPath(r.name)) resume.push(r);
         continue;
       }
-      if ((r.state === FileState.Archiving || r.state === FileState.Quarantining) && r.archived_path && existsSync(r.archived_path)) {
+      if ((r.state === FileState.Archiving || r.state === FileState.Quarantining) && r.archived_path && lexists(r.archived_path)) {
         const quarantined = r.state === FileState.Quarantining;
         if (quarantined && !existsSync(`${r.archived_path}.reason.txt`)) writeReason(r.archived_path, r.reason ?? 'quarantined');
         await transitionFile(db, r.id, r.state, quarantined ? FileState.Quarantined : FileState.Done, { now: clock.now().toISOString() });

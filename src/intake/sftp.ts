@@ -219,11 +219,11 @@ export class SftpSource implements FileSource {
     const entries: SourceEntry[] = [];
     const refused: string[] = [];
     for (const it of items) {
-      if (it.type !== '-') continue; // folders and symlinks are never taken
+      if (it.type !== '-') continue; // folders and symlinks are never taken (a link is never followed)
       if (unsafeName(it.name)) { refused.push(it.name); continue; }
       entries.push({ name: it.name, size: it.size, mtimeMs: it.modifyTime });
     }
-    return { entries, refused };
+    return { entries, refused, links: [] };
   }
 
   async stat(name: string): Promise<SourceEntry | null> {

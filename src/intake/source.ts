@@ -17,6 +17,8 @@ export interface SourceEntry {
 export interface Listing {
   entries: SourceEntry[];
   refused: string[];
+  /** Symbolic links (local sources): never followed, quarantined as they are (unfiltered, like `entries`). */
+  links: string[];
 }
 
 /** Result of a download: bytes written and their SHA-256 (hex). */
@@ -65,6 +67,11 @@ export interface FileSource {
   statPath(path: string): Promise<SourceEntry | null>;
   /** Writes `dir/name` atomically: temporary name, then rename (an existing file is replaced). */
   write(dir: string, name: string, bytes: Buffer): Promise<void>;
+  /**
+   * Local sources: when the last listing showed `name` as the rendering of a name that is not valid UTF-8 (names.ts),
+   * renames the file to that rendering and returns the original bytes; null when there was nothing to rename.
+   */
+  adopt?(name: string): Promise<Buffer | null>;
 }
 
 /** Refused file names: path separators, `..`, control characters (a hostile server could send anything). */
@@ -74,6 +81,8 @@ export function unsafeName(name: string): string | null {
   if (name.includes('..')) return 'contains ".."';
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(name)) return 'contains a control character';
+  // The SFTP client reads names as UTF-8: other bytes arrive as U+FFFD, a name that cannot be asked for again.
+  if (name.includes('\uFFFD')) return 'not valid UTF-8 (rename it on the server)';
   if (name.length > 255) return 'longer than 255 characters';
   return null;
 }

@@ -113,7 +113,7 @@ function inboxSection(data: PageData): string {
   const unfinished = data.status.pending.unfinished.map((u) => `<tr><td>${e(u.source)}</td><td class="mono">${e(u.name)}</td><td>${badge(u.state, 'info')}</td>`
     + `<td>${e(localTime(u.claimedAt))}</td><td>${e(u.owner ?? '—')}</td></tr>`);
   const waiting = data.inbox.map((f: WaitingFile) => `<tr><td>${e(f.source)}</td><td class="mono">${e(f.name)}</td><td class="num">${e(f.size.toLocaleString('en'))}</td>`
-    + `<td>${e(duration(f.ageMs))}</td><td>${badge(f.reason, f.reason === 'pending' || f.reason === 'in-progress' ? 'info' : f.reason === 'still-changing' || f.reason === 'waiting-for-marker' ? 'warn' : 'bad')}</td></tr>`);
+    + `<td>${e(duration(f.ageMs))}</td><td>${badge(f.reason, f.reason === 'pending' || f.reason === 'in-progress' ? 'info' : f.reason === 'still-changing' || f.reason === 'waiting-for-marker' || f.reason === 'link' ? 'warn' : 'bad')}</td></tr>`);
   return `<section><h2>Pending files<span class="count">${e(data.inbox.length)}</span></h2>
 ${table(['Source', 'File', 'Bytes', 'Age', 'Why it waits'], waiting, 'pending', 'Every inbox is empty.')}
 ${unfinished.length > 0 ? `<h2 style="margin-top:14px">Being processed or interrupted<span class="count">${e(unfinished.length)}</span></h2>
@@ -132,7 +132,9 @@ ${q.quarantinedFiles > q.recentQuarantined.length ? `<p class="note">The ${e(q.r
 
 function messagesSection(data: PageData, showIdentities: boolean): string {
   const rows = data.messages.map((m) => {
-    const detail = m.outcome === 'AA' && m.status === 'applied' ? '' : `${e(m.status)}${m.code !== null ? ` ${e(m.code)}` : ''}${m.reason ? `: ${e(m.reason)}` : ''}`;
+    const main = m.outcome === 'AA' && m.status === 'applied' ? '' : `${e(m.status)}${m.code !== null ? ` ${e(m.code)}` : ''}${m.reason ? `: ${e(m.reason)}` : ''}`;
+    const warnings = m.warnings.map((w) => `W ${e(w.code)}: ${e(w.text)}`);
+    const detail = [main, ...warnings].filter((x) => x !== '').join('<br>');
     const who = showIdentities ? `<td>${m.patient ? `${e(m.patient.identifier ?? '—')}<div class="note">${e(m.patient.name ?? '')}</div>` : '—'}</td>` : '';
     return `<tr><td>${e(localTime(m.at))}</td><td>${e(m.source)}</td><td class="mono">${e(m.file)}</td><td class="mono">${e(m.controlId ?? '—')}</td>`
       + `<td>${e(m.event ?? '—')}</td><td>${outcomeBadge(m)}</td><td class="reason">${detail || '—'}</td>${who}</tr>`;

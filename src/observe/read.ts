@@ -13,6 +13,7 @@ import { buildStatus, type Status } from '../ops/status.js';
 import { listInbox, type InboxFile } from '../ops/inbox.js';
 import { claimedNames } from '../ops/report.js';
 import { findPatients, type PatientView } from '../store/patients.js';
+import { readAck } from '../ops/ack-read.js';
 
 /** One row of the "last messages" table. */
 export interface RecentMessage {
@@ -32,6 +33,8 @@ export interface RecentMessage {
   /** First error (0357 code and rule text: field locations, never values). */
   code: number | null;
   reason: string | null;
+  /** Warnings of the ACK (ERR with severity W: code and text, never values), e.g. W 204 "already removed". */
+  warnings: Array<{ code: number; text: string }>;
   /** Only with showIdentities: the record's first PI identifier and its name. */
   patient?: { identifier: string | null; name: string | null } | null;
 }
@@ -39,17 +42,20 @@ export interface RecentMessage {
 interface MessageRowLite {
   id: number; created_at: string; message_time: string | null; control_id: string | null; event: string | null; outcome: 'AA' | 'AE' | 'AR';
   status: string; error_code: number | null; error_text: string | null; patient_id: number | null; file_id: number; name: string; source: string;
+  ack: Buffer;
 }
 
 /** The last `limit` messages, newest first. Patient names and identifiers only when `withIdentities`. */
 export async function recentMessages(db: Tx, limit: number, withIdentities: boolean): Promise<RecentMessage[]> {
   const rows = await db.all<MessageRowLite>(`SELECT m.id, m.created_at, m.message_time, m.control_id, m.event, m.outcome, m.status, m.error_code,
-      m.error_text, m.patient_id, m.file_id, f.name, f.source
+      m.error_text, m.patient_id, m.file_id, f.name, f.source, m.ack
     FROM messages m JOIN files f ON f.id = m.file_id ORDER BY m.id DESC LIMIT ?`, [limit]);
   const out: RecentMessage[] = rows.map((r) => ({
     id: Number(r.id), at: r.created_at, messageTime: r.message_time, source: r.source, file: r.name, fileId: Number(r.file_id),
     controlId: r.control_id, event: r.event, outcome: r.outcome, status: r.status,
     code: r.error_code === null ? null : Number(r.error_code), reason: r.error_text,
+    // The ledger keeps the first error only; warnings are in the stored ACK (ERR text carries no patient data).
+    warnings: readAck(r.ack).findings.filter((f) => f.severity === 'W').map((f) => ({ code: f.code, text: f.text })),
   }));
   if (!withIdentities) return out;
   const ids = [...new Set(rows.map((r) => r.patient_id).filter((x): x is number => x !== null).map(Number))];

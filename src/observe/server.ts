@@ -153,17 +153,29 @@ export async function startObserveServer(o: ObserveServerOptions): Promise<Obser
     }
   };
 
-  const server: Server = createServer((req, res) => {
+  const c = o.config;
+  // Idle and slow connections are closed by node's periodic check: often enough that the timeouts mean what they say.
+  const connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(c.httpHeadersTimeoutMs / 4)));
+  const server: Server = createServer({ headersTimeout: c.httpHeadersTimeoutMs, requestTimeout: c.httpRequestTimeoutMs, connectionsCheckingInterval }, (req, res) => {
     handle(req, res).catch((err) => {
       log.error('request failed', { path: new URL(req.url ?? '/', 'http://pamdrop.invalid').pathname, error: (err as Error).message });
       if (!res.headersSent) send(res, req.method === 'HEAD', 500, 'text/plain; charset=utf-8', 'internal error (see the pamdrop log)\n');
       else res.destroy();
     });
   });
-  // A slow or idle client never holds the daemon's shutdown.
-  server.keepAliveTimeout = 5000;
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
+  // The status port must never starve the importer: a bounded number of connections (more are closed as they
+  // arrive), each closed when it sends nothing (headers timeout, idle ones included), idles between requests
+  // (keep-alive timeout) or takes too long over one (request timeout). A slow or idle client never holds the
+  // daemon's shutdown either.
+  server.maxConnections = c.httpMaxConnections;
+  server.keepAliveTimeout = c.httpKeepAliveTimeoutMs;
+  let lastDropLog = 0;
+  server.on('drop', () => {
+    const now = Date.now();
+    if (now - lastDropLog < 60_000) return;
+    lastDropLog = now;
+    log.warn('http: connection limit reached; new connections are closed until some end', { maxConnections: c.httpMaxConnections });
+  });
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {

@@ -227,7 +227,11 @@ async function checkDatabase(config: ResolvedConfig, log: Logger, opts: Required
       if (!lock) out.push({ name: 'writer lock', status: 'OK', detail: 'free' });
       else if (lock.expires_at < new Date().toISOString()) {
         out.push({ name: 'writer lock', status: 'WARN', detail: `held by ${lock.owner} since ${lock.acquired_at}, lease expired ${lock.expires_at}`, hint: 'a crashed instance: the next run takes the lock over' });
-      } else out.push({ name: 'writer lock', status: 'OK', detail: `held by ${lock.owner} since ${lock.acquired_at} (an import is running)` });
+      } else {
+        // The owner ends with the command that holds the lock (store/ledger.ts makeOwner): a `watch` is not "an import".
+        const command = lock.owner.slice(lock.owner.lastIndexOf(':') + 1) || 'a command';
+        out.push({ name: 'writer lock', status: 'OK', detail: `held by ${lock.owner} since ${lock.acquired_at} (pamdrop ${command} is running)` });
+      }
     }
   } catch (err) {
     out.push({ name: 'database migrated', status: 'FAIL', detail: errText(err) });

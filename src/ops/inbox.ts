@@ -8,15 +8,18 @@
  * remote inbox would put a network call in `status`/`report`; `doctor` connects and counts the remote files.
  * TODO(issue 4 follow-up): a remote listing with the same reasons, through intake's SftpSource, for `report`.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SourceConfig } from '../config/types.js';
 import { globMatch, matchesAny } from '../intake/match.js';
+import { rawPath, readDirNames, type DirName } from '../intake/names.js';
 
 /** Why an inbox file is still there. */
 export type InboxReason =
   /** Eligible: the next run (or the watcher's next scan) takes it. */
   | 'pending'
+  /** A symbolic link: never followed; the next run quarantines the link itself. */
+  | 'link'
   /** Claimed in the ledger and not finished: being processed, or interrupted (resumed by the next run). */
   | 'in-progress'
   /** Modified less than stableMs ago: possibly still being written. */
@@ -31,6 +34,7 @@ export type InboxReason =
   | 'ignored-name';
 
 export interface InboxFile {
+  /** The name; for a name that is not valid UTF-8, its rendering (`%XX` for the odd bytes), the name it is taken under. */
   name: string;
   size: number;
   /** ISO mtime. */
@@ -44,29 +48,34 @@ export interface InboxFile {
  * not listed). `claimed` holds the names with an unfinished ledger row. A missing inbox gives [].
  */
 export function listInbox(src: SourceConfig, now: Date, claimed: ReadonlySet<string>): InboxFile[] {
-  let names: string[];
+  let entries: DirName[];
   try {
-    names = readdirSync(src.inbox);
+    // As bytes: a name that is not valid UTF-8 is listed under its rendering, as intake lists it (intake/names.ts).
+    entries = readDirNames(src.inbox);
   } catch {
     return [];
   }
-  const present = new Set(names);
+  const present = new Set(entries.map((e) => e.name));
   const out: InboxFile[] = [];
-  for (const name of names.sort()) {
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const name = entry.name;
     // Done markers are signals, not data (intake/select.ts `candidates`).
     if (src.doneMarker && name.endsWith(src.doneMarker) && name.length > src.doneMarker.length) continue;
     let st;
     try {
-      st = statSync(join(src.inbox, name));
+      // lstat: a link is shown as a link (its own size), never as its target.
+      st = lstatSync(entry.raw ? rawPath(src.inbox, entry.raw) : join(src.inbox, name));
     } catch {
       continue; // gone meanwhile
     }
-    if (!st.isFile()) continue;
+    const link = st.isSymbolicLink();
+    if (!st.isFile() && !link) continue;
     const ageMs = now.getTime() - st.mtimeMs;
     let reason: InboxReason;
     if (claimed.has(name)) reason = 'in-progress';
     else if (matchesAny(src.ignore, name)) reason = 'ignored-name';
     else if (!globMatch(src.pattern, name)) reason = 'pattern-mismatch';
+    else if (link) reason = 'link';
     else if (st.size < src.minBytes) reason = 'too-small';
     else if (src.doneMarker && !present.has(name + src.doneMarker)) reason = 'waiting-for-marker';
     else if (ageMs < src.stableMs) reason = 'still-changing';
@@ -79,6 +88,7 @@ export function listInbox(src: SourceConfig, now: Date, claimed: ReadonlySet<str
 /** Short human text of a reason. */
 export const INBOX_REASON_TEXT: Readonly<Record<InboxReason, string>> = {
   pending: 'waiting for the next run',
+  link: 'symbolic link: never followed, quarantined by the next run',
   'in-progress': 'claimed, not finished (being processed or interrupted)',
   'still-changing': 'modified less than stableMs ago',
   'waiting-for-marker': 'no done marker yet',

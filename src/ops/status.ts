@@ -102,7 +102,7 @@ export async function buildStatus(db: Tx, config: ResolvedConfig, now: Date): Pr
   const sources: SourceStatus[] = [];
   for (const src of config.sources) {
     const files = listInbox(src, now, claimed.get(src.name) ?? new Set());
-    const pending = files.filter((f) => f.reason === 'pending' || f.reason === 'still-changing' || f.reason === 'waiting-for-marker');
+    const pending = files.filter((f) => f.reason === 'pending' || f.reason === 'still-changing' || f.reason === 'waiting-for-marker' || f.reason === 'link');
     const lastRow = await db.get<FileRowLite>(`SELECT ${COLS} FROM files WHERE source = ? AND finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1`, [src.name]);
     sources.push({
       source: src.name, type: src.type,

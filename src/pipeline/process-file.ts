@@ -35,6 +35,7 @@ import { ackFileName, datedDir, freePath, moveFile, safeName, writeReason, Local
 import { AckNameSet } from './ack-names.js';
 import { closeCheckpointer, syncFile, writeAckFiles } from './ack-writer.js';
 import { markAckErrors } from './ack-errors.js';
+import { isLink, quarantineLink } from './links.js';
 
 /** Named points where tests and the hardening harness inject failures (crash between steps). */
 export type FaultPoint = 'after-claim' | 'after-commit' | 'after-acks' | 'before-archive' | 'after-archive-mark' | 'before-quarantine-move'
@@ -191,9 +192,13 @@ async function scanFile(path: string, maxMessageBytes: number): Promise<Scan> {
   return { sha256: hash.digest('hex'), size, envelope: checker.finish(), junk, envelopeSegments };
 }
 
-/** Pass 2: the messages, in file order or sorted by MSH-7 (file order breaks ties). */
-async function* messagesInOrder(path: string, cfg: ResolvedConfig): AsyncGenerator<RawMessage> {
-  const items: AsyncIterable<FrameItem> = frameStream(createReadStream(path, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>, { maxMessageBytes: cfg.maxMessageBytes });
+/**
+ * Pass 2: the messages, in file order or sorted by MSH-7 (file order breaks ties). Reads only the `size` bytes pass 1
+ * hashed: bytes added since are never applied under a ledger row that does not describe them.
+ */
+async function* messagesInOrder(path: string, cfg: ResolvedConfig, size: number): AsyncGenerator<RawMessage> {
+  const bytes: AsyncIterable<Buffer> = size === 0 ? (async function* () {})() : createReadStream(path, { highWaterMark: 256 * 1024, start: 0, end: size - 1 }) as AsyncIterable<Buffer>;
+  const items: AsyncIterable<FrameItem> = frameStream(bytes, { maxMessageBytes: cfg.maxMessageBytes });
   if (cfg.order === 'file') {
     for await (const it of items) if (it.kind === 'message') yield it.message;
     return;
@@ -399,12 +404,16 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
     if (job.ackSink) await job.ackSink.write(entries);
   });
 
+  // Never follow a symbolic link (links.ts): the link itself is quarantined.
+  if (isLink(job.path)) return quarantineLink(job, ctx);
   const size = statSync(job.path).size;
   // Recovery: an earlier run of this file that stopped between the ledger and a move.
   const unfinished = await findUnfinishedFiles(db, job.source, name);
   const scan: Scan = size > cfg.maxFileBytes
     ? { sha256: `oversize:${size}`, size, envelope: { ok: false, problems: [`file size ${size} bytes exceeds maxFileBytes (${cfg.maxFileBytes})`], messageCount: 0, batchCount: 0, fileControlId: null, batchControlIds: [] }, junk: [], envelopeSegments: 0 }
     : await scanFile(job.path, cfg.maxMessageBytes);
+  // What the hashed bytes looked like on disk: compared again before the archive (a file appended meanwhile).
+  const scannedMtimeMs = statSync(job.path).mtimeMs;
 
   for (const u of unfinished) {
     if (u.sha256 !== scan.sha256) continue;
@@ -531,7 +540,7 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   walToSync = relaxed?.wal ?? null;
   checkpointDb = relaxed && overlap ? relaxed.db : null;
   try {
-    for await (const raw of messagesInOrder(job.path, cfg)) {
+    for await (const raw of messagesInOrder(job.path, cfg, scan.size)) {
       const done = recorded.get(raw.index);
       if (done) {
         count(summary, done.status, done.outcome);
@@ -559,7 +568,14 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
     }
   }
   const secs = (Date.now() - started) / 1000;
-  log.info('file processed', { fileId: file.id, ...summary, msgPerSec: secs > 0 ? Math.round(summary.messages / secs) : null });
+  // A file with refused messages needs someone's attention: warn, not info.
+  (summary.AE + summary.AR > 0 ? log.warn : log.info).call(log, 'file processed', { fileId: file.id, ...summary, msgPerSec: secs > 0 ? Math.round(summary.messages / secs) : null });
+
+  const changed = await changedSinceScan(job.path, scan, scannedMtimeMs);
+  if (changed) {
+    log.warn('file changed while it was processed: quarantined, the bytes added were not processed', { fileId: file.id, processedBytes: scan.size, bytesNow: changed.size });
+    return quarantine(file, job, changedReason(scan, changed.size, summary), ctx, summary);
+  }
 
   // Archive: record the planned path first, then move (a crash in between is finished on the next run).
   fault('before-archive');
@@ -585,12 +601,39 @@ async function finishMove(row: FileRow, path: string, ctx: PipelineContext, resu
     archivedPath: target, summary, resumed };
 }
 
-/** Quarantine: nothing applied; the file goes to the error folder with `<name>.reason.txt` beside it. */
-async function quarantine(file: FileRow, job: FileJob, reason: string, ctx: PipelineContext): Promise<FileReport> {
+/**
+ * Quarantine: the file goes to the error folder with `<name>.reason.txt` beside it. Nothing applied, unless
+ * `summary` says what was (a file that changed while it was processed).
+ */
+async function quarantine(file: FileRow, job: FileJob, reason: string, ctx: PipelineContext, summary?: FileSummary): Promise<FileReport> {
   const target = freePath(job.errorDir, file.name);
-  ctx.log.warn('file quarantined', { file: file.name, fileId: file.id, reason });
-  await fenced(ctx.db, ctx, (tx) => transitionFile(tx, file.id, FileState.Claimed, FileState.Quarantining, { archivedPath: target, reason }));
+  ctx.log.warn('file quarantined', { file: file.name, source: job.source, fileId: file.id, reason });
+  await fenced(ctx.db, ctx, (tx) => transitionFile(tx, file.id, FileState.Claimed, FileState.Quarantining, { archivedPath: target, reason, summary }));
   ctx.fault?.('before-quarantine-move');
   writeReason(target, reason);
-  return finishMove({ ...file, state: FileState.Quarantining, archived_path: target, reason }, job.path, ctx, false);
+  return finishMove({ ...file, state: FileState.Quarantining, archived_path: target, reason, summary: summary ? JSON.stringify(summary) : file.summary }, job.path, ctx, false);
+}
+
+/**
+ * The file on disk no longer holds exactly the bytes pass 1 hashed: its size differs, or its mtime moved and the
+ * first `scan.size` bytes hash differently (a `touch` alone is no change). Returns its size now, or null.
+ */
+async function changedSinceScan(path: string, scan: Scan, scannedMtimeMs: number): Promise<{ size: number } | null> {
+  const now = statSync(path);
+  if (now.size !== scan.size) return { size: now.size };
+  if (now.mtimeMs === scannedMtimeMs || scan.size === 0) return null;
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024, start: 0, end: scan.size - 1 })) h.update(chunk as Buffer);
+  return h.digest('hex') === scan.sha256 ? null : { size: now.size };
+}
+
+/** The reason file of a file that changed while it was processed: which bytes were processed, which were not. */
+function changedReason(scan: Scan, sizeNow: number, summary: FileSummary): string {
+  const done = `bytes 0–${scan.size - 1} (SHA-256 ${scan.sha256}, the size and hash in the ledger) were processed: ${summary.messages} message(s), each with its ACK file`;
+  if (sizeNow > scan.size) {
+    return `file changed while it was processed: ${done}; bytes ${scan.size}–${sizeNow - 1} were added meanwhile and were NOT processed. `
+      + 'Deliver the messages of those bytes again in a new file (messages already processed are recognised as duplicates)';
+  }
+  return `file changed while it was processed (it now holds ${sizeNow} bytes, other than the ones hashed): ${done}; `
+    + 'none of its new content was processed. Check it and deliver what was not processed in a new file';
 }

@@ -104,7 +104,9 @@ export async function runJobs(jobs: FileJob[], ctx: PipelineContext, shouldStop:
       report.totals.failed++;
       const e = err as NodeJS.ErrnoException;
       ctx.log.error('file failed; it stays claimed and resumes on the next run', { file: basename(job.path), error: e.name, code: e.code, detail: e.code ? e.message : undefined });
-      report.files.push({ file: job.name ?? basename(job.path), source: job.source, state: 'failed', error: e.code ? `${e.code}: ${e.message}` : e.name });
+      report.files.push({ file: job.name ?? basename(job.path), source: job.source, state: 'failed',
+        // node:fs messages already start with their code ("EACCES: permission denied, …"): not twice.
+        error: !e.code ? e.name : e.message.startsWith(`${e.code}:`) ? e.message : `${e.code}: ${e.message}` });
       blockedBy = job.name ?? basename(job.path);
       if (jobs.indexOf(job) < jobs.length - 1) ctx.log.error('the files after it are not started this run (order)', { file: blockedBy });
     }

@@ -221,6 +221,23 @@ describe.skipIf(!sshd)('SFTP intake (real sshd)', () => {
     expect(staging(s)).toEqual([]);
   });
 
+  // Regression: a Latin-1 name (`f\xE9vrier.hl7`) reached the source as `f\uFFFDvrier.hl7`, a name the server does not
+  // know: its download failed on every cycle and held back every file after it, with no word about the name.
+  it('a name that is not valid UTF-8 is refused with a warning saying so, never a failing download; the files after it go through', async () => {
+    const { s, remote } = sftpSite();
+    const odd = Buffer.concat([Buffer.from(remote.inbox + '/adt_1_f'), Buffer.from([0xe9]), Buffer.from('vrier.hl7')]);
+    writeFileSync(odd, a28File(1, 1), 'latin1');
+    writeFileSync(join(remote.inbox, 'adt_2.hl7'), a28File(2, 1), 'latin1');
+    const m = memoryLogger();
+    const r = await runIntake(s, { log: m.log });
+    expect(r.files.map((f) => [f.file, f.state])).toEqual([['adt_2.hl7', 'done']]);
+    expect(r.totals.failed).toBe(0);
+    const refused = m.lines.filter((l) => String(l.msg).startsWith('file name refused'));
+    expect(refused.map((l) => [l.level, JSON.parse(String(l.name)), l.why])).toEqual([['warn', 'adt_1_f\uFFFDvrier.hl7', 'not valid UTF-8 (rename it on the server)']]);
+    // The file is left where it is, untouched, for someone to rename.
+    expect(readFileSync(odd, 'latin1')).toBe(a28File(1, 1));
+  });
+
   // SQLite: every step. PostgreSQL (issue 5): the steps proper to a remote file (staged, outcome durable but remote
   // file not yet moved) and one mid-file commit; the local pipeline steps are crossed on PostgreSQL by crash.test.ts.
   const PG_FAULTS = new Set(['after-stage:1', 'after-commit:2', 'before-remote-dispose:1', 'after-stage:2', 'before-remote-dispose:2']);

@@ -3,8 +3,8 @@
  * PostgreSQL: under the lease of the file's source (runner.ts `runJobsClaimed`), beside `watch` instances of other
  * sources; a source another instance serves is refused (exit 3).
  */
-import { basename, resolve } from 'node:path';
-import { existsSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, lstatSync, renameSync, type Stats } from 'node:fs';
 import type { CliContext } from '../context.js';
 import { naturalCompare, runExitCode, runJobsClaimed, type RunReport } from '../../pipeline/runner.js';
 import type { FileJob, FileReport } from '../../pipeline/process-file.js';
@@ -12,6 +12,7 @@ import { emptySummary, findFinishedByPath, listUnfinishedFiles, transitionFile, 
 import { writeReason } from '../../pipeline/files.js';
 import type { Db } from '../../store/tx.js';
 import { ConfigError } from '../../shared/errors.js';
+import { rawPath, readDirNames } from '../../intake/names.js';
 
 export interface ImportArgs { files: string[]; ackDir?: string; archiveDir?: string; errorDir?: string; source?: string }
 
@@ -26,11 +27,19 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
   const present: string[] = [];
   try {
     for (const f of files) {
-      if (existsSync(f) && statSync(f).isFile()) { present.push(f); continue; }
+      const st = lstatOrNull(f);
+      // A symbolic link is taken as a link: processFile quarantines it without following it (pipeline/links.ts).
+      if (st && (st.isFile() || st.isSymbolicLink())) { present.push(f); continue; }
+      if (st) throw new ConfigError(`${f}: ${kindOf(st)}, not a file: nothing imported`);
       const row = await findFinishedByPath(db, f) ?? await finishInterruptedMove(ctx, db, f);
-      if (!row) throw new ConfigError(`${f}: no such file`);
-      previous.push({ file: row.name, source: row.source, fileId: row.id, state: row.state === 'quarantined' ? 'quarantined' : 'done',
-        reason: row.reason, archivedPath: row.archived_path, summary: row.summary ? JSON.parse(row.summary) : emptySummary(), resumed: true, alreadyProcessed: true });
+      if (row) {
+        previous.push({ file: row.name, source: row.source, fileId: row.id, state: row.state === 'quarantined' ? 'quarantined' : 'done',
+          reason: row.reason, archivedPath: row.archived_path, summary: row.summary ? JSON.parse(row.summary) : emptySummary(), resumed: true, alreadyProcessed: true });
+        continue;
+      }
+      const adopted = adoptNonUtf8(ctx, f);
+      if (adopted) { present.push(adopted); continue; }
+      throw new ConfigError(`${f}: no such file`);
     }
   } catch (err) {
     await db.close();
@@ -50,6 +59,43 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
   } finally {
     await db.close();
   }
+}
+
+function lstatOrNull(path: string): Stats | null {
+  try { return lstatSync(path); } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** What a path that is not a file is, for the message. */
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/**
+ * A name that is not valid UTF-8 reaches us with U+FFFD in place of its odd bytes (the command line is decoded as
+ * UTF-8), a path that does not exist. When exactly one entry of the folder decodes to it, that file is renamed to its
+ * rendering (intake/names.ts, as `watch` does) and imported under it; returns the new path, or null.
+ */
+function adoptNonUtf8(ctx: CliContext, path: string): string | null {
+  if (!basename(path).includes('\uFFFD')) return null;
+  const dir = dirname(path);
+  let entries;
+  try { entries = readDirNames(dir); } catch { return null; }
+  const hits = entries.filter((e) => e.raw && e.raw.toString('utf8') === basename(path));
+  if (hits.length > 1) throw new ConfigError(`${path}: ${hits.length} files of ${dir} match this name once decoded; their names are not valid UTF-8: rename them`);
+  const hit = hits[0];
+  if (!hit?.raw || (!hit.type.isFile() && !hit.type.isSymbolicLink())) return null;
+  const to = join(dir, hit.name);
+  if (existsSync(to)) throw new ConfigError(`${path}: its name is not valid UTF-8 and ${to}, its rendering, already exists: rename it`);
+  renameSync(rawPath(dir, hit.raw), to);
+  ctx.log.warn('file name is not valid UTF-8: renamed to its rendering before it is taken', { name: hit.name, nameBytes: hit.raw.toString('hex') });
+  return to;
 }
 
 /**
