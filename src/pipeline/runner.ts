@@ -114,8 +114,20 @@ export async function runJobs(jobs: FileJob[], ctx: PipelineContext, shouldStop:
   return report;
 }
 
-/** Exit code of a run (decisions.md): 0 all accepted; 1 any AE/AR, quarantine or failure. */
-export function runExitCode(r: RunReport): 0 | 1 {
+/**
+ * How a run went, whose fault it was (decisions.md "Exit codes"); the command line turns it into an exit code.
+ * - `accepted`: every message accepted, no file quarantined or failed;
+ * - `rejected`: the data's fault: some message got AE/AR, or a file was quarantined;
+ * - `system-fault`: a file failed on I/O or the database (store unreachable, folder unreadable or unwritable, disk
+ *   full) and stays claimed: nothing of it was refused, the next run resumes it. It wins over `rejected`: the files
+ *   after it were not started, so the run is not over.
+ */
+export const RunOutcome = { Accepted: 'accepted', Rejected: 'rejected', SystemFault: 'system-fault' } as const;
+export type RunOutcome = (typeof RunOutcome)[keyof typeof RunOutcome];
+
+/** The outcome of a run report (see RunOutcome). */
+export function runOutcome(r: RunReport): RunOutcome {
   const t = r.totals;
-  return t.AE + t.AR + t.quarantined + t.failed > 0 ? 1 : 0;
+  if (t.failed > 0) return RunOutcome.SystemFault;
+  return t.AE + t.AR + t.quarantined > 0 ? RunOutcome.Rejected : RunOutcome.Accepted;
 }

@@ -6,7 +6,8 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { existsSync, lstatSync, renameSync, type Stats } from 'node:fs';
 import type { CliContext } from '../context.js';
-import { naturalCompare, runExitCode, runJobsClaimed, type RunReport } from '../../pipeline/runner.js';
+import { naturalCompare, runJobsClaimed, type RunReport } from '../../pipeline/runner.js';
+import { runExitCode } from '../exit-codes.js';
 import type { FileJob, FileReport } from '../../pipeline/process-file.js';
 import { emptySummary, findFinishedByPath, listUnfinishedFiles, transitionFile, FileState, type FileRow } from '../../store/ledger.js';
 import { writeReason } from '../../pipeline/files.js';

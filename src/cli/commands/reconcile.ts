@@ -11,7 +11,8 @@ import { basename, resolve } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import type { CliContext } from '../context.js';
 import { ConfigError, ExitCode } from '../../shared/errors.js';
-import { runExitCode, runJobsClaimed, type RunReport } from '../../pipeline/runner.js';
+import { runJobsClaimed, type RunReport } from '../../pipeline/runner.js';
+import { runExitCode } from '../exit-codes.js';
 import { hasFindings, reconcile, writeReport, type ReconcileItem, type ReconcileReport } from '../../ops/reconcile.js';
 import { assertNoPendingClaim, cleanStaging, stageCopy } from '../../ops/reimport.js';
 import { formatIdentifier, formatValue } from '../../ops/format.js';
@@ -68,8 +69,9 @@ export async function reconcileCommand(ctx: CliContext, args: ReconcileArgs): Pr
         cleanStaging(staging);
       }
     }
-    const exitCode = refused ? ExitCode.Usage
-      : hasFindings(report) || (applied !== null && runExitCode(applied) !== 0) ? ExitCode.Rejected : ExitCode.Ok;
+    const appliedCode = applied !== null ? runExitCode(applied) : ExitCode.Ok;
+    const exitCode = refused ? ExitCode.Usage : appliedCode === ExitCode.SystemFault ? ExitCode.SystemFault
+      : hasFindings(report) || appliedCode !== ExitCode.Ok ? ExitCode.Rejected : ExitCode.Ok;
     if (ctx.json) {
       ctx.out(JSON.stringify({ ...report, reportFile: args.report ? resolve(args.report) : null, applied, ...(refused ? { refused } : {}), exitCode }, null, 2) + '\n');
     } else {

@@ -6,7 +6,8 @@
  */
 import { resolve } from 'node:path';
 import type { CliContext } from '../context.js';
-import { runExitCode, runJobsClaimed } from '../../pipeline/runner.js';
+import { runJobsClaimed } from '../../pipeline/runner.js';
+import { runExitCode } from '../exit-codes.js';
 import { ExitCode } from '../../shared/errors.js';
 import { assertNoPendingClaim, cleanStaging, reimportConfig, resolveTarget, stageReimport, TargetNotFound, type ReimportTarget, type StagedJob } from '../../ops/reimport.js';
 import { previewExitCode, previewFiles } from '../../ops/preview.js';
