@@ -50,7 +50,7 @@ export interface EnvelopeSegment {
 export type FrameItem =
   | { kind: 'message'; message: RawMessage }
   | { kind: 'envelope'; segment: EnvelopeSegment }
-  | { kind: 'junk'; line: number; reason: string };
+  | { kind: 'junk'; line: number; reason: string; /** Control characters only (0x1A, NUL…): no data lost by ignoring it. */ control?: true };
 
 /** Framing options. */
 export interface FrameOptions {
@@ -70,6 +70,7 @@ const FS = 0x1c; // MLLP end block
 
 /** Junk reasons (human text, never patient data). */
 const REASON_BEFORE_FIRST_MSH = 'text before the first MSH is not an HL7 segment';
+const REASON_SEGMENT_BEFORE_MSH = 'segment before the first MSH';
 const REASON_SEGMENT_OUTSIDE = 'segment outside a message';
 const REASON_TEXT_OUTSIDE = 'text outside a message is not an HL7 segment';
 const REASON_CONTROL = 'line of control characters only (e.g. 0x1A, NUL)';
@@ -286,7 +287,7 @@ class Framer {
         return;
       }
       if (this.current) this.addSegment(buf, from, to, oversized);
-      else this.addJunk(this.seenMessage ? REASON_SEGMENT_OUTSIDE : REASON_BEFORE_FIRST_MSH);
+      else this.addJunk(this.seenMessage ? REASON_SEGMENT_OUTSIDE : REASON_SEGMENT_BEFORE_MSH);
       return;
     }
     // Rare lines: blank, control characters only, or free text.
@@ -388,7 +389,9 @@ class Framer {
 
   private flushJunk(): void {
     for (const j of this.junk) {
-      this.out.push({ kind: 'junk', line: j.line, reason: j.count > 1 ? `${j.reason} (${j.count} lines)` : j.reason });
+      const item: FrameItem = { kind: 'junk', line: j.line, reason: j.count > 1 ? `${j.reason} (${j.count} lines)` : j.reason };
+      if (j.reason === REASON_CONTROL) item.control = true;
+      this.out.push(item);
     }
     this.junk = [];
   }
@@ -444,6 +447,12 @@ export interface EnvelopeReport {
   fileControlId: string | null;
   /** BHS-11 of each batch, raw, in order ('' when empty). */
   batchControlIds: string[];
+  /** FHS/BHS/BTS/FTS segments seen: an explicit (possibly empty) batch, as opposed to a file with no envelope. */
+  segments: number;
+  /** BTS and FTS segments whose count (BTS-1, FTS-1) is empty: the batch does not state its size. */
+  unstatedCounts: number;
+  /** FTS-1 as a number; null without FTS, or when FTS-1 is empty or not a count. */
+  ftsCount: number | null;
 }
 
 /** Splits an envelope segment into fields numbered as in the spec (for FHS/BHS, field 1 is the separator). */
@@ -486,6 +495,8 @@ export class EnvelopeChecker {
   private outsideBatch = 0;
   private firstOutsideLine = 0;
   private itemsSeen = 0;
+  private segments = 0;
+  private unstatedCounts = 0;
   private finished: EnvelopeReport | null = null;
 
   /** Feeds one framed item (junk is ignored: it is reported by the framer itself). */
@@ -504,6 +515,7 @@ export class EnvelopeChecker {
       return;
     }
     const seg = item.segment;
+    this.segments++;
     switch (seg.name) {
       case 'FHS':
         if (this.fhsLine) this.problems.push(`second FHS at line ${seg.line} (first at line ${this.fhsLine})`);
@@ -526,6 +538,7 @@ export class EnvelopeChecker {
           break;
         }
         const count = readCount(envelopeField(seg, 1));
+        if (count === null) this.unstatedCounts++;
         if (count !== null && Number.isNaN(count)) this.problems.push(`BTS-1 at line ${seg.line} is not a message count`);
         else if (count !== null && count !== this.batchMessages) {
           this.problems.push(`BTS-1 says ${count} messages, batch has ${this.batchMessages} (BTS at line ${seg.line})`);
@@ -542,6 +555,7 @@ export class EnvelopeChecker {
         if (!this.ftsLine) {
           this.ftsLine = seg.line;
           this.ftsCount = readCount(envelopeField(seg, 1));
+          if (this.ftsCount === null) this.unstatedCounts++;
           if (this.ftsCount !== null && Number.isNaN(this.ftsCount)) this.problems.push(`FTS-1 at line ${seg.line} is not a batch count`);
         }
         break;
@@ -575,6 +589,9 @@ export class EnvelopeChecker {
       batchCount: this.batchCount,
       fileControlId: this.fileControlId,
       batchControlIds: this.batchControlIds,
+      segments: this.segments,
+      unstatedCounts: this.unstatedCounts,
+      ftsCount: fts !== null && !Number.isNaN(fts) ? fts : null,
     };
     return this.finished;
   }

@@ -12,13 +12,13 @@
  * offline (the store can add AE 204/205 and stale skips); a finding never carries patient data, only rules and
  * locations (the same PHI rule as ACKs).
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { frameBuffer, EnvelopeChecker, type FrameItem } from '../hl7/batch.js';
-import { decodeMessage, type Charset } from '../hl7/charset.js';
-import { Hl7Message, NULL_VALUE, type Hl7Segment } from '../hl7/model.js';
-import { describeLocation, ErrorCode, Hl7Error, Severity, type Finding, type Location } from '../hl7/errors.js';
-import { interpret } from '../pam/interpret.js';
+import { frameBuffer, type RawMessage } from '../hl7/batch.js';
+import { NULL_VALUE, type Hl7Message, type Hl7Segment } from '../hl7/model.js';
+import { describeLocation, ErrorCode, Severity, type Finding, type Location } from '../hl7/errors.js';
+import { fileVerdict, FileShapeReader, oversizeShape, readMessage } from '../pipeline/reading.js';
 import { classifyCx } from '../pam/ins.js';
 import { IDENTITY_ATTRIBUTES } from '../pam/extract.js';
 import { birthDate, parseHl7Time } from '../pam/time.js';
@@ -56,6 +56,9 @@ export interface MessageSummary {
 export interface FileValidation {
   file: string;
   path: string;
+  /** What `import` does with the file as a whole: processes it (archived as done), or quarantines it with `reason`. */
+  outcome: 'done' | 'quarantined';
+  reason: string | null;
   messages: MessageSummary[];
   envelope: { fhs: boolean; batches: number; ok: boolean };
   errors: number;
@@ -266,112 +269,105 @@ function checkPid(pid: Hl7Segment, msg: Hl7Message, config: ResolvedConfig, s: S
   }
 }
 
-/** Validates one framed message. */
-function validateMessage(item: Extract<FrameItem, { kind: 'message' }>, config: ResolvedConfig, seen: Map<string, string>): { summary: MessageSummary; findings: ValidationFinding[] } {
-  const raw = item.message;
+/** Rule name of a message that could not be read, by the stage that failed. */
+const UNREADABLE_RULE = { size: 'framing', charset: 'charset', syntax: 'syntax' } as const;
+
+/**
+ * Validates one framed message on the importer's own reading of it (pipeline/reading.ts): its outcome is the
+ * importer's, offline; the conformance checks the importer does not need are added on top.
+ * @param seen first reading of each idempotency key in the file: content hash and outcome.
+ */
+function validateMessage(raw: RawMessage, config: ResolvedConfig, seen: Map<string, { sha: string; outcome: MessageSummary['outcome'] }>): { summary: MessageSummary; findings: ValidationFinding[] } {
   const position = raw.index + 1;
-  const header = { message: position, line: raw.line };
-  const summary: MessageSummary = { position, line: raw.line, controlId: null, event: null, charset: null, outcome: 'AA', errors: 0, warnings: 0 };
-  const done = (s: Sink) => {
+  const reading = readMessage(raw, config);
+  const { header } = reading;
+  const controlId = header.controlId;
+  const summary: MessageSummary = { position, line: raw.line, controlId: reading.unreadable ? null : controlId, event: reading.unreadable ? null : header.event,
+    charset: reading.unreadable?.stage === 'size' || reading.unreadable?.stage === 'charset' ? null : reading.charset, outcome: reading.outcome, errors: 0, warnings: 0 };
+  const s = new Sink({ message: position, line: raw.line, ...(controlId && !reading.unreadable ? { controlId } : {}) });
+  const done = () => {
     summary.errors = s.list.filter((f) => f.severity === 'E').length;
     summary.warnings = s.list.length - summary.errors;
     return { summary, findings: s.list };
   };
-  if (raw.truncated) {
-    const s = new Sink(header);
-    s.error(ErrorCode.SegmentSequence, 'framing', `message larger than maxMessageBytes (${config.maxMessageBytes} bytes): the importer answers AE without reading it`, { segment: 'MSH' });
-    summary.outcome = 'AE';
-    return done(s);
-  }
-  let text: string;
-  let charset: Charset;
-  let declared: string;
-  const pre = new Sink(header);
-  try {
-    const d = decodeMessage(raw.bytes, { defaultCharset: config.charset.default, latin1AsCp1252: config.charset.latin1AsCp1252 });
-    text = d.text;
-    charset = d.charset;
-    declared = d.declared;
-    for (const w of d.warnings) pre.warn(w.code, 'charset', w.text, w.location);
-  } catch (err) {
-    if (!(err instanceof Hl7Error)) throw err;
-    pre.error(err.code, 'charset', err.message, err.location);
-    summary.outcome = 'AE';
-    return done(pre);
-  }
-  summary.charset = charset;
-  let msg: Hl7Message;
-  try {
-    msg = Hl7Message.parse(text);
-  } catch (err) {
-    if (!(err instanceof Hl7Error)) throw err;
-    pre.error(err.code, 'syntax', err.message, err.location);
-    summary.outcome = 'AR';
-    return done(pre);
-  }
-  const controlId = msg.msh.get(10);
-  const event = msg.msh.get(9, 2);
-  summary.controlId = controlId || null;
-  summary.event = event || null;
-  const s = new Sink({ ...header, ...(controlId ? { controlId } : {}) });
-  s.list.push(...pre.list.map((f) => ({ ...f, ...(controlId ? { controlId } : {}) })));
-  if (declared.trim() === '') s.warn(ErrorCode.RequiredFieldMissing, 'charset', `MSH-18: character set not declared; read as ${config.charset.default} (the configured default)`, { segment: 'MSH', field: 18 });
+  for (const w of reading.warnings) s.warn(w.code, 'charset', w.text, w.location);
 
-  // Duplicates inside the file: the importer replays (same content) or answers AE 205 (other content).
+  // Duplicates inside the file, as the importer's idempotency key sees them: the same content replays the first
+  // answer; other content is AE 205 whatever the message says (the importer checks the key first).
   if (controlId) {
-    const key = `${msg.msh.get(3)}\u0000${msg.msh.get(4)}\u0000${controlId}`;
+    const key = `${header.sendingApp}\u0000${header.sendingFacility}\u0000${controlId}`;
+    const sha = createHash('sha256').update(raw.bytes).digest('hex');
     const prev = seen.get(key);
-    if (prev === undefined) seen.set(key, text);
-    else if (prev === text) s.warn(ErrorCode.DuplicateKey, 'identifier', 'MSH-10: same message already in this file (a duplicate: ACK replayed, not applied again)', { segment: 'MSH', field: 10 });
-    else s.error(ErrorCode.DuplicateKey, 'identifier', 'MSH-10: control id already used in this file by a different message (AE 205)', { segment: 'MSH', field: 10 });
+    if (prev === undefined) seen.set(key, { sha, outcome: reading.outcome });
+    else if (prev.sha === sha) {
+      s.warn(ErrorCode.DuplicateKey, 'identifier', 'MSH-10: same message already in this file (a duplicate: ACK replayed, not applied again)', { segment: 'MSH', field: 10 });
+      summary.outcome = prev.outcome;
+    } else {
+      s.error(ErrorCode.DuplicateKey, 'identifier', 'MSH-10: control id already used in this file by a different message (AE 205)', { segment: 'MSH', field: 10 });
+      summary.outcome = 'AE';
+    }
   }
 
-  const interp = interpret(msg, config.pam);
+  if (reading.unreadable) {
+    const e = reading.unreadable.error;
+    const text = reading.unreadable.stage === 'size'
+      ? `message larger than maxMessageBytes (${config.maxMessageBytes} bytes): the importer answers ${reading.outcome} without reading it`
+      : e.message;
+    s.error(e.code, UNREADABLE_RULE[reading.unreadable.stage], text, e.location);
+    return done();
+  }
+  const msg = reading.msg!;
+  const event = header.event ?? '';
+  if ((reading.declared ?? '').trim() === '') s.warn(ErrorCode.RequiredFieldMissing, 'charset', `MSH-18: character set not declared; read as ${config.charset.default} (the configured default)`, { segment: 'MSH', field: 18 });
+
+  const interp = reading.interpretation!;
   const interpFindings = interp.ok ? interp.command.warnings : interp.findings;
   for (const f of interpFindings) {
     // MSH-7 is checked (as required) by checkHeader.
     if (f.location?.segment === 'MSH' && f.location.field === 7) continue;
     s.add(f.severity === Severity.Error ? 'E' : 'W', f.code, ruleOf(f), f.text, f.location);
   }
-  summary.outcome = interp.ok ? 'AA' : interp.ack;
-  if (!interp.ok && interp.ack === 'AR') return done(s); // not an ITI-30 message: nothing more to check
+  if (!interp.ok && interp.ack === 'AR') return done(); // not an ITI-30 message: nothing more to check
   checkHeader(msg, event, s);
   checkStructure(msg, event, s);
   for (const pid of msg.all('PID')) checkPid(pid, msg, config, s);
   for (const mrg of msg.all('MRG')) checkCx(mrg, 1, msg, s);
-  if (summary.outcome === 'AA' && s.list.some((f) => f.severity === 'E' && f.rule === 'identifier' && f.code === ErrorCode.DuplicateKey)) summary.outcome = 'AE';
-  return done(s);
+  return done();
 }
 
 /** Validates the bytes of one file. */
 export function validateBuffer(buf: Buffer, file: string, path: string, config: ResolvedConfig): FileValidation {
   const findings: ValidationFinding[] = [];
   const messages: MessageSummary[] = [];
-  const checker = new EnvelopeChecker();
-  const seen = new Map<string, string>();
+  const shape = new FileShapeReader();
+  const seen = new Map<string, { sha: string; outcome: MessageSummary['outcome'] }>();
   let fhs = false;
   const charsets = new Set<string>();
-  for (const item of frameBuffer(buf, { maxMessageBytes: config.maxMessageBytes })) {
-    checker.push(item);
+  const oversize = buf.length > config.maxFileBytes;
+  for (const item of oversize ? [] : frameBuffer(buf, { maxMessageBytes: config.maxMessageBytes })) {
+    shape.push(item);
     if (item.kind === 'junk') {
       findings.push({ severity: 'W', code: ErrorCode.SegmentSequence, rule: 'framing', line: item.line, text: `${item.reason}: ignored by the importer` });
     } else if (item.kind === 'envelope') {
       if (item.segment.name === 'FHS') fhs = true;
     } else {
-      const r = validateMessage(item, config, seen);
+      const r = validateMessage(item.message, config, seen);
       messages.push(r.summary);
       findings.push(...r.findings);
       if (r.summary.charset) charsets.add(r.summary.charset);
     }
   }
-  const env = checker.finish();
-  for (const p of env.problems) {
-    findings.push({ severity: 'E', code: ErrorCode.SegmentSequence, rule: 'envelope', text: `${p}: the importer quarantines the whole file` });
+  // The importer's own verdict on the whole file.
+  const fileShape = oversize ? oversizeShape(buf.length, config.maxFileBytes) : shape.finish();
+  const env = fileShape.envelope;
+  const verdict = fileVerdict(fileShape);
+  if (verdict.kind === 'quarantine') {
+    findings.push({ severity: 'E', code: ErrorCode.SegmentSequence, rule: env.ok ? 'framing' : 'envelope', text: `${verdict.reason}: the importer quarantines the whole file` });
   }
-  if (messages.length === 0) findings.push({ severity: 'E', code: ErrorCode.SegmentSequence, rule: 'framing', text: 'no HL7 message (no line starting with MSH)' });
   if (charsets.size > 1) findings.push({ severity: 'W', code: ErrorCode.DataType, rule: 'charset', text: `messages of this file use several character sets (${[...charsets].join(', ')})` });
   const errors = findings.filter((f) => f.severity === 'E').length;
-  return { file, path, messages, envelope: { fhs, batches: env.batchCount, ok: env.ok }, errors, warnings: findings.length - errors, findings };
+  return { file, path, outcome: verdict.kind === 'quarantine' ? 'quarantined' : 'done', reason: verdict.kind === 'quarantine' ? verdict.reason : null,
+    messages, envelope: { fhs, batches: env.batchCount, ok: env.ok }, errors, warnings: findings.length - errors, findings };
 }
 
 /** Validates a file on disk (read whole: validation is an offline, interactive check). */

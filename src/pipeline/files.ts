@@ -3,7 +3,8 @@
  * Synchronous on purpose: one awaited fs promise per small file costs a thread-pool round trip each
  * (1,800–4,900 files/s against ~20,000 with sync temp+rename, performance.md).
  */
-import { copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, closeSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 
 /** Where ACK files go. The local sink writes temp + rename; an SFTP sink (intake) also uploads. */
@@ -34,6 +35,47 @@ export function safeName(s: string): string {
   return out === '' ? '_' : out.slice(0, 120);
 }
 
+/**
+ * File systems refuse a name longer than 255 bytes (NAME_MAX, ENAMETOOLONG), and the refusal would repeat on every
+ * retry of the file. Every name pamdrop makes stays within it, its decorations included:
+ * - an ACK file and its temporary name `.<name>.tmp` (5 bytes more), locally and on an SFTP server;
+ * - an archived or quarantined file, its `<name>.reason.txt` and that file's temporary name (16 bytes more), and
+ *   the temporary name of a move across file systems.
+ */
+export const ACK_NAME_MAX = 255 - '..tmp'.length;
+/** Longest archive / quarantine name (see ACK_NAME_MAX). */
+export const MOVED_NAME_MAX = 255 - '..reason.txt.tmp'.length;
+
+/** The first bytes of `s` (at most `max`, in UTF-8) without cutting a character. */
+function headBytes(s: string, max: number): string {
+  let bytes = 0;
+  let end = 0;
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > max) break;
+    bytes += n;
+    end += ch.length;
+  }
+  return s.slice(0, end);
+}
+
+/**
+ * `name` when it fits in `max` bytes; otherwise its head, `~`, 12 hex digits of the SHA-256 of the whole name, and
+ * `suffix` (kept so that ACK collectors matching `*.ack.hl7` still find the file). Deterministic: the same name
+ * always gives the same short name, and two names differ after shortening unless they were equal.
+ * @param suffix kept at the end when `name` ends with it (default: the extension, when short).
+ */
+export function fitName(name: string, max: number, suffix?: string): string {
+  if (Buffer.byteLength(name) <= max) return name;
+  const ext = suffix !== undefined ? (name.endsWith(suffix) ? suffix : '') : extname(name);
+  const keep = ext.length <= 16 ? ext : '';
+  const tag = `~${createHash('sha256').update(name).digest('hex').slice(0, 12)}`;
+  return headBytes(name.slice(0, name.length - keep.length), max - Buffer.byteLength(tag) - Buffer.byteLength(keep)) + tag + keep;
+}
+
+const ACK_SUFFIX = '.ack.hl7';
+const ackName = (full: string) => fitName(full, ACK_NAME_MAX, ACK_SUFFIX);
+
 // The base of the last source file named: ackFileName runs once per message, nearly always for the same file.
 let lastSource: string | null = null;
 let lastBase = '';
@@ -45,15 +87,42 @@ function ackBase(sourceFile: string): string {
   return lastBase;
 }
 
-/** `<source file base>.<MSH-10>.ack.hl7` (decisions.md), made unique within the file with `.<idx>`. */
-export function ackFileName(sourceFile: string, controlId: string | null, idx: number, used: Set<string>): string {
+/**
+ * `<source file base>.<MSH-10>.ack.hl7` (decisions.md), made unique within the file with `.<idx>`, and never the
+ * name of an ACK file of another file still in the folder: when `free(name)` says that name holds other bytes
+ * (a later file with the same base name and MSH-10, its ACK not fetched yet), `<base>.<MSH-10>.2.ack.hl7`, then
+ * `.3`, … The name is recorded in the ledger with the ACK bytes, so a resumed run rewrites the same file.
+ * @param free true when a name may be written in the ACK folder (absent there, or holding these very bytes).
+ */
+export function ackFileName(sourceFile: string, controlId: string | null, idx: number, used: Set<string>,
+  free: (name: string) => boolean = () => true): string {
   const base = ackBase(sourceFile);
-  let name = `${base}.${controlId ? safeName(controlId) : `msg${idx + 1}`}.ack.hl7`;
-  if (used.has(name)) name = `${base}.${controlId ? safeName(controlId) : 'msg'}.${idx + 1}.ack.hl7`;
+  const id = controlId ? safeName(controlId) : null;
+  let stem = `${base}.${id ?? `msg${idx + 1}`}`;
+  let name = ackName(stem + ACK_SUFFIX);
+  if (used.has(name)) {
+    stem = `${base}.${id ?? 'msg'}.${idx + 1}`;
+    name = ackName(stem + ACK_SUFFIX);
+  }
   // `.<idx>` can itself be taken (MSH-10 `A.3` then `A`, `A` at position 3): two messages never share an ACK file.
-  for (let k = 2; used.has(name); k++) name = `${base}.${controlId ? safeName(controlId) : 'msg'}.${idx + 1}-${k}.ack.hl7`;
+  for (let k = 2; used.has(name); k++) name = ackName(`${base}.${id ?? 'msg'}.${idx + 1}-${k}${ACK_SUFFIX}`);
+  if (!free(name)) {
+    const taken = name;
+    for (let n = 2; name === taken || used.has(name) || !free(name); n++) name = ackName(`${stem}.${n}${ACK_SUFFIX}`);
+  }
   used.add(name);
   return name;
+}
+
+/**
+ * True when `dir/name` may take `bytes`: no such file, or a file holding exactly these bytes (a replay writes the
+ * same ACK again). One stat per message; the file is read only when its size matches.
+ */
+export function ackSlotFree(dir: string, name: string, bytes: Buffer): boolean {
+  const st = statSync(join(dir, name), { throwIfNoEntry: false });
+  if (st === undefined) return true;
+  if (!st.isFile() || st.size !== bytes.length) return false;
+  return readFileSync(join(dir, name)).equals(bytes);
 }
 
 /** `dir/YYYY/MM/DD` for a date (local calendar day of the importer). */
@@ -62,13 +131,16 @@ export function datedDir(root: string, d: Date): string {
   return join(root, String(d.getFullYear()), p(d.getMonth() + 1), p(d.getDate()));
 }
 
-/** A path in `dir` for `name` that does not exist yet: `name`, then `base-1.ext`, `base-2.ext`… Never overwrites. */
+/**
+ * A path in `dir` for `name` that does not exist yet: `name`, then `base-1.ext`, `base-2.ext`… Never overwrites.
+ * Names longer than MOVED_NAME_MAX bytes are shortened (fitName), so the reason file beside it fits too.
+ */
 export function freePath(dir: string, name: string, reserved?: (p: string) => boolean): string {
   const ext = extname(name);
   const base = name.slice(0, name.length - ext.length);
-  let candidate = join(dir, name);
+  let candidate = join(dir, fitName(name, MOVED_NAME_MAX));
   for (let i = 1; existsSync(candidate) || existsSync(`${candidate}.reason.txt`) || reserved?.(candidate); i++) {
-    candidate = join(dir, `${base}-${i}${ext}`);
+    candidate = join(dir, fitName(`${base}-${i}${ext}`, MOVED_NAME_MAX));
   }
   return candidate;
 }

@@ -14,12 +14,12 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync, unlinkSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { frameStream, EnvelopeChecker, type FrameItem, type RawMessage, type EnvelopeReport } from '../hl7/batch.js';
-import { decodeMessage, encodeText, resolveCharset, readMsh18, type Charset } from '../hl7/charset.js';
+import { frameStream, type FrameItem, type RawMessage } from '../hl7/batch.js';
+import { encodeText } from '../hl7/charset.js';
 import { buildAck, type AckCode } from '../hl7/ack.js';
-import { Hl7Message } from '../hl7/model.js';
-import { ErrorCode, Hl7Error, Severity, type Finding } from '../hl7/errors.js';
-import { interpret } from '../pam/interpret.js';
+import type { Hl7Message } from '../hl7/model.js';
+import { ErrorCode, Severity, type Finding } from '../hl7/errors.js';
+import { parseHl7Time } from '../pam/time.js';
 import { applyCommand, type ApplyOutcome } from '../store/apply.js';
 import { retryTransient, transientDbError } from '../store/retry.js';
 import { SqliteTx, type Db, type Tx } from '../store/tx.js';
@@ -31,11 +31,12 @@ import {
 import type { ResolvedConfig } from '../config/types.js';
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
-import { ackFileName, datedDir, freePath, moveFile, safeName, writeReason, LocalAckSink, type AckSink } from './files.js';
+import { ackFileName, ackSlotFree, datedDir, freePath, moveFile, safeName, writeReason, LocalAckSink, type AckSink } from './files.js';
 import { AckNameSet } from './ack-names.js';
 import { closeCheckpointer, syncFile, writeAckFiles } from './ack-writer.js';
 import { markAckErrors } from './ack-errors.js';
 import { isLink, quarantineLink } from './links.js';
+import { fileVerdict, FileShapeReader, oversizeShape, readMessage, type FileShape } from './reading.js';
 
 /** Named points where tests and the hardening harness inject failures (crash between steps). */
 export type FaultPoint = 'after-claim' | 'after-commit' | 'after-acks' | 'before-archive' | 'after-archive-mark' | 'before-quarantine-move'
@@ -162,12 +163,8 @@ export interface FileReport {
   alreadyProcessed?: boolean;
 }
 
-interface Scan {
-  sha256: string; size: number; envelope: EnvelopeReport;
-  /** Lines outside any message that framing ignored (line number and reason, never content; the first 20). */
-  junk: Array<{ line: number; reason: string }>;
-  /** FHS/BHS/BTS/FTS segments seen: an explicit (possibly empty) batch, as opposed to a file with nothing HL7 in it. */
-  envelopeSegments: number;
+interface Scan extends FileShape {
+  sha256: string; size: number;
 }
 
 /** Pass 1: hash, frame and check the envelope without decoding or keeping messages. */
@@ -181,19 +178,13 @@ async function scanFile(path: string, maxMessageBytes: number): Promise<Scan> {
       yield chunk as Buffer;
     }
   }
-  const checker = new EnvelopeChecker();
-  const junk: Scan['junk'] = [];
-  let envelopeSegments = 0;
-  for await (const item of frameStream(tee(), { maxMessageBytes })) {
-    checker.push(item);
-    if (item.kind === 'junk' && junk.length < 20) junk.push({ line: item.line, reason: item.reason });
-    else if (item.kind === 'envelope') envelopeSegments++;
-  }
-  return { sha256: hash.digest('hex'), size, envelope: checker.finish(), junk, envelopeSegments };
+  const shape = new FileShapeReader();
+  for await (const item of frameStream(tee(), { maxMessageBytes })) shape.push(item);
+  return { sha256: hash.digest('hex'), size, ...shape.finish() };
 }
 
 /**
- * Pass 2: the messages, in file order or sorted by MSH-7 (file order breaks ties). Reads only the `size` bytes pass 1
+ * Pass 2: the messages, in file order or sorted by the MSH-7 instant (file order breaks ties). Reads only the `size` bytes pass 1
  * hashed: bytes added since are never applied under a ledger row that does not describe them.
  */
 async function* messagesInOrder(path: string, cfg: ResolvedConfig, size: number): AsyncGenerator<RawMessage> {
@@ -205,18 +196,22 @@ async function* messagesInOrder(path: string, cfg: ResolvedConfig, size: number)
   }
   // order "timestamp": needs the whole file in memory (documented); MSH-7 read from the ASCII MSH.
   const all: Array<{ m: RawMessage; t: string }> = [];
-  for await (const it of items) if (it.kind === 'message') all.push({ m: it.message, t: rawMsh7(it.message.bytes) });
+  for await (const it of items) if (it.kind === 'message') all.push({ m: it.message, t: rawMsh7Instant(it.message.bytes) });
   all.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : a.m.index - b.m.index));
   for (const x of all) yield x.m;
 }
 
-function rawMsh7(bytes: Buffer): string {
+/**
+ * Sort key of a message: its MSH-7 as a UTC instant, read exactly as the stale guard reads it (parseHl7Time: the
+ * offset honoured, none = the importer's local time), so that the night clocks go back `02:50+0200` sorts before
+ * `02:10+0100`. No readable MSH-7 → '' (first, in file order).
+ */
+function rawMsh7Instant(bytes: Buffer): string {
   const end = bytes.indexOf(0x0d);
   const line = bytes.toString('latin1', 0, end < 0 ? bytes.length : end);
-  const sep = line[3] ?? '|';
-  const f = line.split(sep)[6] ?? '';
-  // Sort key: digits padded to seconds; a time zone offset is ignored for ordering within one sender's file.
-  return (f.split(/[+-]/)[0] ?? '').padEnd(14, '0');
+  const field = line.split(line[3] ?? '|')[6] ?? '';
+  const component = line[4] ?? '^';
+  return parseHl7Time(field.split(component)[0] ?? '') ?? '';
 }
 
 // One-shot crypto.hash: the same digest as createHash().update().digest() without a Hash object per message.
@@ -231,20 +226,6 @@ class Rejected extends Error {
   constructor(readonly findings: Finding[]) { super('rejected'); }
 }
 
-/** Best-effort header from a message that could not be parsed (for its NAK). */
-function fallbackHeader(bytes: Buffer) {
-  const end = bytes.indexOf(0x0d);
-  const line = bytes.toString('latin1', 0, end < 0 ? Math.min(bytes.length, 4096) : end);
-  const sep = line.startsWith('MSH') && line.length > 3 ? line[3]! : '|';
-  const f = line.split(sep);
-  const comp = (s: string | undefined) => (s ?? '').split('^')[0] ?? '';
-  return {
-    sendingApp: f[2] ?? '', sendingFacility: f[3] ?? '', receivingApp: f[4] ?? '', receivingFacility: f[5] ?? '',
-    controlId: f[9] ?? '', event: comp((f[8] ?? '').split('^')[1]), version: f[11] ?? '', charset: f[17] ?? '',
-    app1: comp(f[2]), fac1: comp(f[3]),
-  };
-}
-
 interface MessageResult { ackName: string; ack: Buffer; status: MsgStatus; outcome: AckCode }
 
 /** MSH-13 (NM) when it is an integer, for the report's gap detection (migration 0002); else null. */
@@ -254,44 +235,22 @@ function sequenceNumber(msg: Hl7Message | null): number | null {
 }
 
 /** Processes one message inside the group transaction. */
-async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames: Set<string>, ctx: PipelineContext, supersede?: FileJob['supersede']): Promise<MessageResult> {
+async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames: Set<string>, ctx: PipelineContext, ackDir: string, supersede?: FileJob['supersede']): Promise<MessageResult> {
   const { config: cfg, clock, log } = ctx;
   const contentSha = sha256(raw.bytes);
   const now = clock.now();
   const nowIso = now.toISOString();
   const ackId = ackControlId(file.id, raw.index, contentSha);
-  let findings: Finding[] = [];
+  // The reading `validate` shares: decode, parse, acceptance and interpretation, before the store.
+  const reading = readMessage(raw, cfg);
+  const { msg, charset } = reading;
+  let findings: Finding[] = [...reading.warnings];
   let code: AckCode = 'AA';
   let status: MsgStatus = MessageStatus.Applied;
   let patientId: number | null = null;
-  let msg: Hl7Message | null = null;
-  let charset: Charset = cfg.charset.default;
-  let decodeError: Hl7Error | null = null;
-
-  if (raw.truncated) {
-    decodeError = new Hl7Error(ErrorCode.SegmentSequence, `message exceeds maxMessageBytes (${cfg.maxMessageBytes} bytes): not read`, { segment: 'MSH' });
-  } else {
-    try {
-      const d = decodeMessage(raw.bytes, { defaultCharset: cfg.charset.default, latin1AsCp1252: cfg.charset.latin1AsCp1252 });
-      charset = d.charset;
-      findings.push(...d.warnings);
-      msg = Hl7Message.parse(d.text);
-    } catch (err) {
-      if (!(err instanceof Hl7Error)) throw err;
-      decodeError = err;
-    }
-  }
-  if (decodeError && !msg) {
-    // Read what we can of the header (MSH is ASCII) to answer with a NAK that echoes it.
-    charset = resolveCharset(readMsh18(raw.bytes)) ?? cfg.charset.default;
-    try { msg = Hl7Message.parse(raw.bytes.toString('latin1')); } catch { msg = null; }
-  }
-
-  const fb = msg ? null : fallbackHeader(raw.bytes);
-  const app = msg ? msg.msh.get(3) : fb!.app1;
-  const fac = msg ? msg.msh.get(4) : fb!.fac1;
-  const controlId = (msg ? msg.msh.get(10) : fb!.controlId) || null;
-  const event = (msg ? msg.msh.get(9, 2) : fb!.event) || null;
+  const app = reading.header.sendingApp;
+  const fac = reading.header.sendingFacility;
+  const { controlId, event } = reading.header;
   let messageTime: string | null = null;
 
   // Idempotency (decisions.md): same key + same content → duplicate, replay the stored ACK byte for byte;
@@ -303,7 +262,7 @@ async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames:
       && await supersedeOriginal(tx, orig.id, file.id);
     if (orig && !retry) {
       if (orig.content_sha256 === contentSha) {
-        const ackName = ackFileName(file.name, controlId, raw.index, usedNames);
+        const ackName = ackFileName(file.name, controlId, raw.index, usedNames, (n) => ackSlotFree(ackDir, n, orig.ack));
         await insertMessage(tx, { fileId: file.id, idx: raw.index, sendingApp: app, sendingFacility: fac, controlId, contentSha256: contentSha,
           event, messageTime: null, status: MessageStatus.Duplicate, outcome: orig.outcome, errorCode: null, errorText: null,
           patientId: orig.patient_id, ackName, ack: orig.ack, now: nowIso });
@@ -317,56 +276,50 @@ async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames:
   }
 
   if (status === MessageStatus.Applied) {
-    if (decodeError) {
-      findings.push(decodeError.toFinding());
-      code = msg ? 'AE' : 'AR';
+    const interp = reading.interpretation;
+    if (reading.unreadable || !interp) {
+      findings.push(reading.unreadable!.error.toFinding());
+      code = reading.outcome;
       status = MessageStatus.Rejected;
+    } else if (!interp.ok) {
+      findings.push(...interp.findings);
+      code = interp.ack;
+      status = MessageStatus.Rejected;
+      messageTime = interp.header.messageTime;
     } else {
-      const interp = interpret(msg!, cfg.pam);
-      if (!interp.ok) {
-        findings.push(...interp.findings);
-        code = interp.ack;
-        status = MessageStatus.Rejected;
-        messageTime = interp.header.messageTime;
-      } else {
-        const cmd = interp.command;
-        messageTime = cmd.header.messageTime;
-        try {
-          const attempt = () => tx.savepoint(async (sp) => {
-            const o = await applyCommand(sp, cmd, { now: nowIso, staleUpdates: cfg.staleUpdates, authorityAliases: cfg.pam.authorityAliases });
-            if (o.kind === 'rejected') throw new Rejected(o.findings);
-            return o;
-          });
-          // PostgreSQL: a concurrent writer's deadlock, lock timeout or same-key insert is retried (store/retry.ts).
-          const out: ApplyOutcome = tx.dialect === 'pg'
-            ? await retryTransient(attempt, { onRetry: (r) => log.warn('concurrent update while applying; retrying the message', { controlId, event, ...r }) })
-            : await attempt();
-          patientId = out.patientId;
-          findings.push(...cmd.warnings, ...out.warnings);
-          if (out.kind === 'stale') status = MessageStatus.Stale;
-        } catch (err) {
-          if (err instanceof Rejected) {
-            findings.push(...cmd.warnings.filter((w) => w.severity !== Severity.Error), ...err.findings);
-          } else if (transientDbError(err)) {
-            throw err; // retries spent: a database failure (the file stays claimed and is retried), never an AE
-          } else {
-            log.error('message failed while applying', { controlId, event, error: (err as Error).name, code: (err as { code?: string }).code });
-            findings.push({ code: ErrorCode.InternalError, severity: Severity.Error, text: 'internal error while applying the message; nothing applied' });
-          }
-          code = 'AE';
-          status = MessageStatus.Rejected;
+      const cmd = interp.command;
+      messageTime = cmd.header.messageTime;
+      try {
+        const attempt = () => tx.savepoint(async (sp) => {
+          const o = await applyCommand(sp, cmd, { now: nowIso, staleUpdates: cfg.staleUpdates, authorityAliases: cfg.pam.authorityAliases });
+          if (o.kind === 'rejected') throw new Rejected(o.findings);
+          return o;
+        });
+        // PostgreSQL: a concurrent writer's deadlock, lock timeout or same-key insert is retried (store/retry.ts).
+        const out: ApplyOutcome = tx.dialect === 'pg'
+          ? await retryTransient(attempt, { onRetry: (r) => log.warn('concurrent update while applying; retrying the message', { controlId, event, ...r }) })
+          : await attempt();
+        patientId = out.patientId;
+        findings.push(...cmd.warnings, ...out.warnings);
+        if (out.kind === 'stale') status = MessageStatus.Stale;
+      } catch (err) {
+        if (err instanceof Rejected) {
+          findings.push(...cmd.warnings.filter((w) => w.severity !== Severity.Error), ...err.findings);
+        } else if (transientDbError(err)) {
+          throw err; // retries spent: a database failure (the file stays claimed and is retried), never an AE
+        } else {
+          log.error('message failed while applying', { controlId, event, error: (err as Error).name, code: (err as { code?: string }).code });
+          findings.push({ code: ErrorCode.InternalError, severity: Severity.Error, text: 'internal error while applying the message; nothing applied' });
         }
+        code = 'AE';
+        status = MessageStatus.Rejected;
       }
     }
   }
 
-  const ackText = buildAck({
-    inbound: msg,
-    fallback: fb ? { sendingApp: fb.sendingApp, sendingFacility: fb.sendingFacility, receivingApp: fb.receivingApp, receivingFacility: fb.receivingFacility, controlId: fb.controlId, event: fb.event, version: fb.version, charset: fb.charset } : undefined,
-    code, findings, controlId: ackId, now, self: cfg.self,
-  });
+  const ackText = buildAck({ inbound: msg, fallback: reading.fallback ?? undefined, code, findings, controlId: ackId, now, self: cfg.self });
   const ack = encodeText(ackText, charset);
-  const ackName = ackFileName(file.name, controlId, raw.index, usedNames);
+  const ackName = ackFileName(file.name, controlId, raw.index, usedNames, (n) => ackSlotFree(ackDir, n, ack));
   const firstError = findings.find((f) => f.severity === Severity.Error);
   await insertMessage(tx, { fileId: file.id, idx: raw.index, sendingApp: app, sendingFacility: fac, controlId, contentSha256: contentSha,
     event, messageTime, status, outcome: code, errorCode: firstError?.code ?? null, errorText: firstError?.text ?? null,
@@ -410,7 +363,7 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   // Recovery: an earlier run of this file that stopped between the ledger and a move.
   const unfinished = await findUnfinishedFiles(db, job.source, name);
   const scan: Scan = size > cfg.maxFileBytes
-    ? { sha256: `oversize:${size}`, size, envelope: { ok: false, problems: [`file size ${size} bytes exceeds maxFileBytes (${cfg.maxFileBytes})`], messageCount: 0, batchCount: 0, fileControlId: null, batchControlIds: [] }, junk: [], envelopeSegments: 0 }
+    ? { sha256: `oversize:${size}`, size, ...oversizeShape(size, cfg.maxFileBytes) }
     : await scanFile(job.path, cfg.maxMessageBytes);
   // What the hashed bytes looked like on disk: compared again before the archive (a file appended meanwhile).
   const scannedMtimeMs = statSync(job.path).mtimeMs;
@@ -437,13 +390,9 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   fault('after-claim');
   if (resumeRow) log.info('resuming an interrupted file', { fileId: file.id });
 
-  if (!scan.envelope.ok) return quarantine(file, job, scan.envelope.problems.join('; '), ctx);
-  // Nothing HL7 in the file (empty, binary, UTF-16…): a file pamdrop cannot read, never archived as done with no ACK
-  // (hardening harness). An explicit empty batch (FHS/BHS…BTS|0/FTS) is not this case.
-  if (scan.envelope.messageCount === 0 && scan.envelopeSegments === 0) {
-    return quarantine(file, job, scan.junk.length === 0 ? 'no HL7 message in the file (empty file)'
-      : `no HL7 message in the file (no MSH segment): ${scan.junk[0]!.reason} at line ${scan.junk[0]!.line}`, ctx);
-  }
+  // The verdict `validate` shares (reading.ts): a broken envelope, or data no message frames, quarantines the file.
+  const verdict = fileVerdict(scan);
+  if (verdict.kind === 'quarantine') return quarantine(file, job, verdict.reason, ctx);
   // Junk is tolerated (the messages are processed) but never dropped silently.
   if (scan.junk.length > 0) log.warn('lines outside any message ignored', { junk: scan.junk });
 
@@ -481,7 +430,7 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   const runGroup = (batch: RawMessage[], gate?: Gate) => db.transaction(async (tx) => {
     await ctx.fence?.(tx);
     // PostgreSQL: the whole group in a few round trips, redone message by message if that fails (store/pg-group.ts).
-    const results = await applyGroup(tx, batch, usedNames, (t, raw, names) => processMessage(t, raw, file, names, ctx, job.supersede), gate);
+    const results = await applyGroup(tx, batch, usedNames, (t, raw, names) => processMessage(t, raw, file, names, ctx, job.ackDir, job.supersede), gate);
     // PostgreSQL answers COMMIT in an aborted transaction with a ROLLBACK, not an error: one awaited statement proves
     // that no earlier one failed unseen before the ACK files of this group are written (one round trip per group).
     if (tx.dialect === 'pg') await tx.get('SELECT 1 AS alive');

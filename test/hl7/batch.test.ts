@@ -160,9 +160,9 @@ describe('frameBuffer on the fixtures', () => {
 
   it('reports the envelope control IDs', () => {
     const report = check(items(fixture('envelope.hl7')));
-    expect(report).toEqual({ ok: true, problems: [], messageCount: 3, batchCount: 1, fileControlId: 'F0001', batchControlIds: ['B0001'] });
+    expect(report).toEqual({ ok: true, problems: [], messageCount: 3, batchCount: 1, fileControlId: 'F0001', batchControlIds: ['B0001'], segments: 4, unstatedCounts: 0, ftsCount: 1 });
     const bare = check(items(fixture('bare.hl7')));
-    expect(bare).toEqual({ ok: true, problems: [], messageCount: 3, batchCount: 0, fileControlId: null, batchControlIds: [] });
+    expect(bare).toEqual({ ok: true, problems: [], messageCount: 3, batchCount: 0, fileControlId: null, batchControlIds: [], segments: 0, unstatedCounts: 0, ftsCount: null });
   });
 
   it('keeps envelope text as latin1', () => {
@@ -236,6 +236,13 @@ describe('framing rules', () => {
     ]);
   });
 
+  it('a file of segments without MSH: segments before the first MSH are named so, control-only lines are marked', () => {
+    const list = items(latin1('FHS|^~\\&|GAM\rEVN||20250312\rPID|1||1^^^CHEX^PI\r\x1a\rFTS|1\r'));
+    expect(summary(list)).toEqual(['FHS line 1', 'junk line 2: segment before the first MSH (2 lines)',
+      'junk line 4: line of control characters only (e.g. 0x1A, NUL)', 'FTS line 5']);
+    expect(list.filter((i) => i.kind === 'junk').map((i) => (i as { control?: true }).control)).toEqual([undefined, true]);
+  });
+
   it('drops MLLP bytes glued to segments and a BOM at the start of a concatenated file', () => {
     const buf = latin1('\x0bMSH|^~\\&|A\rPID|1\x1c\x0bMSH|^~\\&|B\r\x1c\r\xef\xbb\xbfMSH|^~\\&|C\r');
     const list = items(buf);
@@ -250,7 +257,7 @@ describe('framing rules', () => {
     expect(messages(items(latin1('MSH|^~\\&|A\rPID|1'))).map((m) => m.bytes.toString('latin1'))).toEqual(['MSH|^~\\&|A\rPID|1\r']);
     expect(items(Buffer.alloc(0))).toEqual([]);
     expect(items(latin1('\r\n  \n'))).toEqual([]);
-    expect(check([])).toEqual({ ok: true, problems: [], messageCount: 0, batchCount: 0, fileControlId: null, batchControlIds: [] });
+    expect(check([])).toEqual({ ok: true, problems: [], messageCount: 0, batchCount: 0, fileControlId: null, batchControlIds: [], segments: 0, unstatedCounts: 0, ftsCount: null });
   });
 
   it('truncates a message beyond maxMessageBytes to its MSH and goes on with the next one', () => {
@@ -316,7 +323,9 @@ describe('EnvelopeChecker', () => {
 
   it('collects control IDs and counts', () => {
     const report = verdict(`${FHS}${BHS('B1')}${MSG('1')}BTS|1\r${BHS('')}${MSG('2')}${MSG('3')}BTS|2\rFTS|2\r`);
-    expect(report).toEqual({ ok: true, problems: [], messageCount: 3, batchCount: 2, fileControlId: 'F9', batchControlIds: ['B1', ''] });
+    expect(report).toEqual({ ok: true, problems: [], messageCount: 3, batchCount: 2, fileControlId: 'F9', batchControlIds: ['B1', ''], segments: 6, unstatedCounts: 0, ftsCount: 2 });
+    // An envelope that does not state its counts (BTS-1, FTS-1 empty): counted, for the empty-batch rule.
+    expect(verdict(`${FHS}${BHS('B1')}BTS\rFTS|\r`)).toMatchObject({ ok: true, messageCount: 0, segments: 4, unstatedCounts: 2, ftsCount: null });
   });
 
   it('reads FHS-11 with a custom separator', () => {

@@ -13,7 +13,7 @@
  * Every row runs on SQLite and, when PAMDROP_TEST_PG_URL is set, on PostgreSQL.
  */
 import { describe, it, expect, vi, afterEach } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { A28_8859_15, A28_BAD_NIR_KEY, A28_CREATE, A31_DOWNGRADE, A31_UPDATE, A40_MERGE, A47_INS_DELETE, A47_IPP_CHANGE } from '../fixtures/examples.js';
 import { FIXTURES, SHAPE_A28 } from '../fixtures/make-fixtures.js';
@@ -1297,5 +1297,150 @@ describe.each(dbKinds())('decisions.md A47 INS deletion, authority spellings, on
     } finally {
       await ws.cleanup();
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// MSH-7 instants, files without MSH, ACK names never replaced (decisions.md "Messages, duplicates and order",
+// "Files", "ACK files")
+
+/** The night clocks go back (26 October 2025, Paris): 02:50 summer time is 00:50 UTC, 02:10 winter time 01:10 UTC. */
+const BEFORE_CHANGE = edit(P82, { 'MSH-10': 'DST1', 'MSH-7': '20251026025000+0200', 'PID-5': 'ANCIEN^MARIE^^^Mme^^D' });
+const AFTER_CHANGE = edit(P82, { 'MSH-10': 'DST2', 'MSH-7': '20251026021000+0100', 'PID-5': 'NOUVEAU^MARIE^^^Mme^^D' });
+/** Envelope segments around a PID that no MSH frames. */
+const NO_MSH = `FHS|^~\\&|GAM|CHEX\rEVN||20250312101500\r${P81.split('\r').find((s) => s.startsWith('PID|'))!}\rFTS|1\r`;
+
+/** Imports `content` as `<name>` (a file with no MSH: no ACK to look up) and returns the run and its JSON report. */
+async function importOnly(ws: Workspace, content: string, name: string) {
+  ws.drop(name, content);
+  const run = await ws.importFiles(name);
+  return { run, report: JSON.parse(run.stdout) };
+}
+
+describe.each(dbKinds())('decisions.md: MSH-7 instants, files without MSH, ACK files never replaced (%s)', (kind) => {
+  it.concurrent('order "timestamp" sorts by the MSH-7 instant, offsets honoured: the night clocks go back, 02:50+0200 comes before 02:10+0100 (staleUpdates "apply")', async () => {
+    await onSite(kind, { order: 'timestamp', staleUpdates: 'apply' }, async (ws) => {
+      await given(ws, [P81]);
+      // File order (and digit order) would apply the newer message first and let the older overwrite it.
+      const { run, report } = await when(ws, AFTER_CHANGE + BEFORE_CHANGE);
+      expect(run.code).toBe(0);
+      expect(summaryOf(report)).toMatchObject({ AA: 2, stale: 0 });
+      const p = await ws.patient('100234');
+      expect(p.history.map((h: any) => h.controlId)).toEqual(['GAM000101', 'DST1', 'DST2']);
+      expect(p.usedName).toBe('NOUVEAU');
+    });
+  });
+
+  it.concurrent('order "timestamp" with the stale guard: both messages of the night apply in instant order, none is stale', async () => {
+    await onSite(kind, { order: 'timestamp' }, async (ws) => {
+      await given(ws, [P81]);
+      const { run, report } = await when(ws, AFTER_CHANGE + BEFORE_CHANGE);
+      expect(run.code).toBe(0);
+      expect(summaryOf(report)).toMatchObject({ AA: 2, stale: 0 });
+      expect((await ws.patient('100234')).usedName).toBe('NOUVEAU');
+    });
+  });
+
+  it.concurrent('the stale rule compares the same instants: 02:50+0200 after 02:10+0100 is stale', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      await given(ws, [P81, AFTER_CHANGE]);
+      const { run, report, ack } = await when(ws, BEFORE_CHANGE);
+      expect(run.code).toBe(0);
+      expect(summaryOf(report)).toMatchObject({ AA: 1, stale: 1 });
+      const [detail] = expectAck(ack, BEFORE_CHANGE, { code: 'AA', errors: [['', 0, 'W']] });
+      expect(detail).toMatch(/stale/);
+      expect((await ws.patient('100234')).usedName).toBe('NOUVEAU');
+    });
+  });
+
+  it.concurrent('a file of HL7 segments without MSH (FHS, EVN, PID, FTS) is quarantined with a reason, nothing applied, exit 1', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const { run, report } = await importOnly(ws, NO_MSH, 'nomsh.hl7');
+      expect(run.code).toBe(1);
+      expect(report.files[0]).toMatchObject({ state: 'quarantined', reason: expect.stringMatching(/^HL7 segments but no MSH/) });
+      expect(ws.quarantined()).toEqual(['nomsh.hl7', 'nomsh.hl7.reason.txt']);
+      expect(readFileSync(join(ws.error, 'nomsh.hl7.reason.txt'), 'utf8')).toMatch(/HL7 segments but no MSH: segment before the first MSH \(2 lines\) at line 2/);
+      expect(ws.archived()).toEqual([]);
+      expect([...ws.acks().keys()]).toEqual([]);
+      expect(await ws.patients()).toEqual([]);
+    });
+  });
+
+  it.concurrent.each([
+    ['FHS/BHS, BTS-1 = 0, FTS-1 = 1', 'FHS|^~\\&|GAM|CHEX\rBHS|^~\\&|GAM|CHEX\rBTS|0\rFTS|1\r'],
+    ['BHS, BTS-1 = 0 (no file header)', 'BHS|^~\\&|GAM|CHEX\rBTS|0\r'],
+    ['FHS, FTS-1 = 0 (no batch)', 'FHS|^~\\&|GAM|CHEX\rFTS|0\r'],
+  ])('an explicit empty batch (%s) is archived as done, exit 0, no ACK', async (_what, content) => {
+    await onSite(kind, undefined, async (ws) => {
+      const { run, report } = await importOnly(ws, content, 'empty.hl7');
+      expect(run.code).toBe(0);
+      expect(report.files[0]).toMatchObject({ state: 'done', summary: { messages: 0 } });
+      expect(ws.archived()).toHaveLength(1);
+      expect(ws.quarantined()).toEqual([]);
+      expect([...ws.acks().keys()]).toEqual([]);
+    });
+  });
+
+  it.concurrent('an envelope without messages that does not state its counts (BTS-1, FTS-1 empty) is quarantined', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const { run, report } = await importOnly(ws, 'FHS|^~\\&|GAM|CHEX\rBHS|^~\\&|GAM|CHEX\rBTS\rFTS\r', 'unstated.hl7');
+      expect(run.code).toBe(1);
+      expect(report.files[0]).toMatchObject({ state: 'quarantined', reason: expect.stringMatching(/does not state an empty batch/) });
+      expect(ws.quarantined()).toEqual(['unstated.hl7', 'unstated.hl7.reason.txt']);
+    });
+  });
+
+  it.concurrent('an ACK file is never replaced by different bytes: the same base name and MSH-10 again gets <base>.<MSH-10>.2.ack.hl7, then .3', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      const first = await when(ws, P81, 'adt.hl7');
+      expect(first.run.code).toBe(0);
+      const original = ws.acks().get('adt.GAM000101.ack.hl7')!;
+      // Another facility's counter gives the same MSH-10: another message, another ACK.
+      const second = edit(P82, { 'MSH-4': 'CHEY', 'MSH-10': 'GAM000101' });
+      const third = edit(P82, { 'MSH-4': 'CHEZ', 'MSH-10': 'GAM000101', 'MSH-7': '20250321000000' });
+      expect((await when(ws, second, 'adt.hl7')).run.code).toBe(0);
+      expect((await when(ws, third, 'adt.hl7')).run.code).toBe(0);
+      const acks = ws.acks();
+      expect([...acks.keys()]).toEqual(['adt.GAM000101.2.ack.hl7', 'adt.GAM000101.3.ack.hl7', 'adt.GAM000101.ack.hl7']);
+      expect(acks.get('adt.GAM000101.ack.hl7')!.equals(original)).toBe(true);
+      expectAck(acks.get('adt.GAM000101.2.ack.hl7'), second, { code: 'AA' });
+      expectAck(acks.get('adt.GAM000101.3.ack.hl7'), third, { code: 'AA' });
+    });
+  });
+
+  it.concurrent('identical ACK bytes (a replay) are rewritten in place; once the sender fetched an ACK, its name is free again', async () => {
+    await onSite(kind, undefined, async (ws) => {
+      await when(ws, P81, 'adt.hl7');
+      const original = ws.acks().get('adt.GAM000101.ack.hl7')!;
+      const replay = await when(ws, P81, 'adt.hl7');
+      expect(summaryOf(replay.report)).toMatchObject({ duplicates: 1 });
+      expect([...ws.acks().keys()]).toEqual(['adt.GAM000101.ack.hl7']);
+      expect(ws.acks().get('adt.GAM000101.ack.hl7')!.equals(original)).toBe(true);
+      // Fetched (removed by the sender): the next ACK of that name takes the plain name.
+      rmSync(join(ws.outbox, 'adt.GAM000101.ack.hl7'));
+      const other = edit(P82, { 'MSH-4': 'CHEY', 'MSH-10': 'GAM000101' });
+      await when(ws, other, 'adt.hl7');
+      expect([...ws.acks().keys()]).toEqual(['adt.GAM000101.ack.hl7']);
+      expectAck(ws.acks().get('adt.GAM000101.ack.hl7'), other, { code: 'AA' });
+    });
+  });
+});
+
+describe.each(dbKinds())('decisions.md: MSH-7 without an offset is the importer\'s local time (%s)', (kind) => {
+  // Pinned to a zone with daylight saving time; the CLI runs in-process, so it reads the same TZ.
+  afterEach(() => { vi.unstubAllEnvs(); });
+
+  it('order "timestamp": 01:30 local (Paris, summer time: 23:30 UTC the day before) comes before 00:00+0000', async () => {
+    vi.stubEnv('TZ', 'Europe/Paris');
+    await onSite(kind, { order: 'timestamp', staleUpdates: 'apply' }, async (ws) => {
+      await given(ws, [P81]);
+      const local = edit(P82, { 'MSH-10': 'LOC1', 'MSH-7': '20251026013000', 'PID-5': 'ANCIEN^MARIE^^^Mme^^D' });
+      const utc = edit(P82, { 'MSH-10': 'UTC1', 'MSH-7': '20251026000000+0000', 'PID-5': 'NOUVEAU^MARIE^^^Mme^^D' });
+      const { run } = await when(ws, utc + local);
+      expect(run.code).toBe(0);
+      const p = await ws.patient('100234');
+      expect(p.history.map((h: any) => h.controlId)).toEqual(['GAM000101', 'LOC1', 'UTC1']);
+      expect(p.usedName).toBe('NOUVEAU');
+    });
   });
 });
