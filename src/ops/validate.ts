@@ -1,9 +1,11 @@
 /**
  * `pamdrop validate` (issue 4): offline PAM FR (ITI-30, HL7 v2.5) conformance report of files, no database.
  *
- * Each file is framed (hl7/batch.ts) and its envelope checked exactly as the importer does; each message is decoded
- * (MSH-18), parsed and interpreted (pam/interpret.ts: acceptance, identifiers, INS syntax and key, dates, PID-32),
- * which gives most findings; then the checks the importer does not need but a conformant feed must pass are added:
+ * No second implementation of the importer: the file verdict (process, explicit empty batch, quarantine and its
+ * reason) and each message's reading (size, MSH-18 decoding, parsing, acceptance and interpretation by
+ * pam/interpret.ts: identifiers, INS syntax and key, dates, PID-32) come from pipeline/reading.ts, which `import`
+ * calls too; they give the outcomes and most findings. Then the checks the importer does not need but a conformant
+ * feed must pass are added:
  * header (MSH-3/4/7, MSH-9.3 structure, MSH-11, MSH-12 `2.5^FRA^2.x`, MSH-21 PAM FR profile), EVN and PV1 presence,
  * PV1-2 = N, table values (PID-8, PID-32, XPN-7), OID syntax, fields PAM FR excludes, and the INS rules for a
  * qualified identity (traits present). Severity E = not conformant (exit 1), W = tolerated but worth fixing.

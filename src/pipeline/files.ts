@@ -116,13 +116,25 @@ export function ackFileName(sourceFile: string, controlId: string | null, idx: n
 
 /**
  * True when `dir/name` may take `bytes`: no such file, or a file holding exactly these bytes (a replay writes the
- * same ACK again). One stat per message; the file is read only when its size matches.
+ * same ACK again). One stat per message; the file is read only when its size matches. A folder that cannot be
+ * looked into (not a folder, no permission) answers true: the ACK write after the commit then fails on it and is
+ * reported as what it is, an ACK write failure.
  */
 export function ackSlotFree(dir: string, name: string, bytes: Buffer): boolean {
-  const st = statSync(join(dir, name), { throwIfNoEntry: false });
+  const path = join(dir, name);
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return true;
+  }
   if (st === undefined) return true;
   if (!st.isFile() || st.size !== bytes.length) return false;
-  return readFileSync(join(dir, name)).equals(bytes);
+  try {
+    return readFileSync(path).equals(bytes);
+  } catch {
+    return false;
+  }
 }
 
 /** `dir/YYYY/MM/DD` for a date (local calendar day of the importer). */

@@ -1,6 +1,6 @@
 /**
- * Hardening harness — faults (issue 6). Each fault must end with nothing lost and a clear error (exit 1, the file
- * left claimed/resumable or quarantined with a reason), and once the fault is gone the same command must end
+ * Hardening harness — faults (issue 6). Each fault must end with nothing lost and a clear error (exit 5 when a file
+ * failed: the file left claimed/resumable, or quarantined with a reason), and once the fault is gone the same command must end
  * exactly as one clean run (every table, ACK bytes, archive, inbox).
  *
  * - Disk full while writing ACK files: a real 48 KiB tmpfs mounted over the ACK folder when the test may mount
@@ -53,13 +53,13 @@ afterAll(() => {
 });
 
 describe('disk full while writing ACK files', () => {
-  it('real tmpfs (when mountable): exit 1, files left claimed; after remounting larger, the rerun equals a clean run', async () => {
+  it('real tmpfs (when mountable): exit 5 (the system\'s fault), files left claimed; after remounting larger, the rerun equals a clean run', async () => {
     const s = site('enospc');
     const unmount = tryMountTmpfs(s.outbox, '48k');
     if (!unmount) { console.warn('faults: mount not permitted here: real disk-full case skipped (the injected ENOSPC case below still runs)'); return; }
     try {
       const r = await runImport(s);
-      expect(r.code, r.stderr).toBe(1);
+      expect(r.code, r.stderr).toBe(5);
       const rep = json(r.stdout);
       const failed = rep.files.filter((f) => f.state === 'failed');
       expect(failed.length).toBe(4);
@@ -94,13 +94,13 @@ describe('disk full while writing ACK files', () => {
     expectClean(s);
   }, 60_000);
 
-  it('the store on a full tmpfs (SQLITE_FULL, when mountable): exit 1; after remounting larger, the rerun equals a clean run', async () => {
+  it('the store on a full tmpfs (SQLITE_FULL, when mountable): exit 5; after remounting larger, the rerun equals a clean run', async () => {
     const s = site('sqlite-full');
     const unmount = tryMountTmpfs(join(s.root, 'data'), '400k');
     if (!unmount) { console.warn('faults: mount not permitted here: SQLITE_FULL case skipped'); return; }
     try {
       const r = await runImport(s);
-      expect(r.code, r.stderr).toBe(1);
+      expect(r.code, r.stderr).toBe(5);
       expect(r.stdout + r.stderr).toMatch(/SQLITE_FULL|database or disk is full/);
       expect(remountTmpfs(join(s.root, 'data'), '64m')).toBe(true);
       const again = await runImport(s);
@@ -158,7 +158,7 @@ describe('database locked by another connection (BEGIN IMMEDIATE)', () => {
 });
 
 describe('permission denied on the archive folder', () => {
-  it('archive not writable: exit 1, files left archiving/quarantining in the ledger; writable again: equals a clean run', async () => {
+  it('archive not writable: exit 5, files left archiving/quarantining in the ledger; writable again: equals a clean run', async () => {
     const s = site('eacces');
     let mode: 'chattr' | 'chmod' | 'injected';
     if (isRoot && chattr(s.archive, '+i')) mode = 'chattr';
@@ -170,7 +170,7 @@ describe('permission denied on the archive folder', () => {
         expect(rep.totals.failed).toBe(4);
       } else {
         const r = await runImport(s);
-        expect(r.code, r.stderr).toBe(1);
+        expect(r.code, r.stderr).toBe(5);
         const rep = json(r.stdout);
         expect(rep.files.map((f) => f.state)).toEqual(['failed', 'failed', 'failed', 'failed']);
         expect(rep.files[0]!.error).toMatch(/^(EPERM|EACCES)/);

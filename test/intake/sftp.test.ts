@@ -112,9 +112,9 @@ describe.skipIf(!sshd)('SFTP intake (real sshd)', () => {
     expect(staging(s)).toEqual([]);
     expect(await ledgerFiles(s)).toEqual([]);
     expect(files(remote.inbox)).toEqual(['adt_1.hl7']);
-    // Through the CLI: exit 1, the reason in the report.
+    // Through the CLI: exit 5 (the system's fault, nothing of the data refused), the reason in the report.
     const c = cli(s, ['run']);
-    expect(c.status).toBe(1);
+    expect(c.status).toBe(5);
     expect(c.stdout).toMatch(/\(source chu-sftp\): FAILED \(HostKeyError: .*refusing to connect/);
   });
 
