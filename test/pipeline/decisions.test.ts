@@ -1305,8 +1305,8 @@ describe.each(dbKinds())('decisions.md A47 INS deletion, authority spellings, on
 // "Files", "ACK files")
 
 /** The night clocks go back (26 October 2025, Paris): 02:50 summer time is 00:50 UTC, 02:10 winter time 01:10 UTC. */
-const BEFORE_CHANGE = edit(P82, { 'MSH-10': 'DST1', 'MSH-7': '20251026025000+0200', 'PID-5': 'ANCIEN^MARIE^^^Mme^^D' });
-const AFTER_CHANGE = edit(P82, { 'MSH-10': 'DST2', 'MSH-7': '20251026021000+0100', 'PID-5': 'NOUVEAU^MARIE^^^Mme^^D' });
+const BEFORE_CHANGE = edit(P82, { 'MSH-10': 'DST1', 'MSH-7': '20251026025000+0200', 'PID-5': 'ANCIEN^MARIE^^^Mme^^D~CASANOVA^MARIE^MARIE LAETITIA ANNE^^Mme^^L' });
+const AFTER_CHANGE = edit(P82, { 'MSH-10': 'DST2', 'MSH-7': '20251026021000+0100', 'PID-5': 'NOUVEAU^MARIE^^^Mme^^D~CASANOVA^MARIE^MARIE LAETITIA ANNE^^Mme^^L' });
 /** Envelope segments around a PID that no MSH frames. */
 const NO_MSH = `FHS|^~\\&|GAM|CHEX\rEVN||20250312101500\r${P81.split('\r').find((s) => s.startsWith('PID|'))!}\rFTS|1\r`;
 
@@ -1434,8 +1434,8 @@ describe.each(dbKinds())('decisions.md: MSH-7 without an offset is the importer\
     vi.stubEnv('TZ', 'Europe/Paris');
     await onSite(kind, { order: 'timestamp', staleUpdates: 'apply' }, async (ws) => {
       await given(ws, [P81]);
-      const local = edit(P82, { 'MSH-10': 'LOC1', 'MSH-7': '20251026013000', 'PID-5': 'ANCIEN^MARIE^^^Mme^^D' });
-      const utc = edit(P82, { 'MSH-10': 'UTC1', 'MSH-7': '20251026000000+0000', 'PID-5': 'NOUVEAU^MARIE^^^Mme^^D' });
+      const local = edit(P82, { 'MSH-10': 'LOC1', 'MSH-7': '20251026013000', 'PID-5': 'ANCIEN^MARIE^^^Mme^^D~CASANOVA^MARIE^MARIE LAETITIA ANNE^^Mme^^L' });
+      const utc = edit(P82, { 'MSH-10': 'UTC1', 'MSH-7': '20251026000000+0000', 'PID-5': 'NOUVEAU^MARIE^^^Mme^^D~CASANOVA^MARIE^MARIE LAETITIA ANNE^^Mme^^L' });
       const { run } = await when(ws, utc + local);
       expect(run.code).toBe(0);
       const p = await ws.patient('100234');
