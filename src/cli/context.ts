@@ -7,8 +7,8 @@ import type { ResolvedConfig } from '../config/types.js';
 import { createLogger, type Level, type Logger } from '../shared/logger.js';
 import { clockFromEnv, type Clock } from '../shared/clock.js';
 import { openDb } from '../store/db.js';
+import { checkStoreTarget, normalizeStoreTarget, type StoreMode } from '../store/target.js';
 import type { Db } from '../store/tx.js';
-import { resolve } from 'node:path';
 import type { FaultPoint } from '../pipeline/process-file.js';
 
 export interface GlobalArgs {
@@ -40,15 +40,26 @@ export function faultFromEnv(env = process.env): ((p: FaultPoint) => void) | und
   };
 }
 
-export function makeContext(args: GlobalArgs, out: (t: string) => void = (t) => process.stdout.write(t)): CliContext {
+/**
+ * How a command uses the store: `open` an existing one (read-only commands: a missing store is exit 2, never
+ * created), `create` it when missing (`watch`, `run`, `import`, `reimport`), or `none` (no database at all).
+ */
+export type StoreUse = StoreMode | 'none';
+
+/**
+ * Resolves the configuration (file, then flags) and checks the store target for the command's use: every mistake
+ * here is a ConfigError (exit 2) raised before anything is touched.
+ */
+export function makeContext(args: GlobalArgs, out: (t: string) => void = (t) => process.stdout.write(t), store: StoreUse = 'create'): CliContext {
   const config = loadConfig(args.config);
-  if (args.db) config.database = /^postgres(ql)?:\/\//i.test(args.db) || args.db === ':memory:' ? args.db : resolve(args.db);
+  if (args.db) config.database = normalizeStoreTarget(args.db, process.cwd(), '--db');
   if (args.sqliteDriver) config.sqliteDriver = args.sqliteDriver as ResolvedConfig['sqliteDriver'];
   if (args.logLevel) config.log.level = args.logLevel as Level;
+  if (store !== 'none') checkStoreTarget(config.database, store);
   const log = createLogger({ level: config.log.level, format: config.log.format === 'auto' ? undefined : config.log.format });
   return {
     config, log, clock: clockFromEnv(), json: !!args.json, out,
-    openStore: () => openDb(config.database, { sqliteDriver: config.sqliteDriver, log }),
+    openStore: () => openDb(config.database, { sqliteDriver: config.sqliteDriver, log, create: store !== 'open' }),
     fault: faultFromEnv(),
   };
 }

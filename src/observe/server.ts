@@ -200,3 +200,47 @@ export async function startObserveServer(o: ObserveServerOptions): Promise<Obser
     }),
   };
 }
+
+/** What `watch` is waiting for before it can serve (the store at start-up). */
+export interface StartupState {
+  /** e.g. `store unreachable`. */
+  waitingFor: string;
+  attempt: number;
+  /** Last error, one line, no secrets. */
+  error: string;
+  retryAt: string;
+}
+
+/**
+ * The HTTP endpoint while `watch` cannot start yet (PostgreSQL down at start-up): `/healthz` answers 503 with
+ * `{"status":"starting", …}` saying what it waits for and when it retries; everything else 503. Closed once the
+ * store opens, and the full server takes the same port.
+ */
+export async function startStartupServer(o: { host: string; port: number; log: Logger; state: () => StartupState | null }): Promise<ObserveServer> {
+  const server: Server = createServer((req, res) => {
+    const head = req.method === 'HEAD';
+    if (!hostAllowed(o.host, req.headers.host)) {
+      send(res, head, 421, 'text/plain; charset=utf-8', 'unknown Host: use the address this server listens on\n');
+      return;
+    }
+    const path = new URL(req.url ?? '/', 'http://pamdrop.invalid').pathname;
+    const s = o.state();
+    if (path === '/healthz') {
+      send(res, head, 503, JSON_TYPE, JSON.stringify({ status: 'starting', ...(s ?? {}) }, null, 2) + '\n');
+      return;
+    }
+    send(res, head, 503, 'text/plain; charset=utf-8', `pamdrop is starting${s ? `: ${s.waitingFor} (attempt ${s.attempt}, next try ${s.retryAt})` : ''}\n`, { 'Retry-After': '5' });
+  });
+  server.keepAliveTimeout = 1000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new ConfigError(`http: cannot listen on ${o.host}:${o.port}: ${err.code ?? err.message}`, { cause: err })));
+    server.listen(o.port, o.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
+  o.log.info('health check listening while the daemon starts', { url });
+  return {
+    url, port,
+    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+  };
+}

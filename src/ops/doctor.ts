@@ -13,7 +13,9 @@
  * - SFTP sources (through the intake module's SftpSource): secrets readable, host key pinned and matching, remote
  *   inbox listable, remote archive folder present, and the server's clock: a probe file is written in the remote
  *   ACK folder (else the remote inbox), its mtime compared with ours, then removed.
- * Every check is OK, WARN, FAIL or SKIP, with a hint; any FAIL makes the command exit 1.
+ * - Folders that overlap: an ACK, archive or error folder that is the inbox or inside it (or the reverse) is a FAIL.
+ * Every check is OK, WARN, FAIL or SKIP, with a hint; any FAIL makes the command exit 1. A store target with no
+ * pamdrop store at all is a ConfigError (exit 2), as for every read-only command.
  */
 import { existsSync, renameSync, statfsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -26,6 +28,8 @@ import { LATEST_MIGRATION, migrationSource } from '../store/migrations/index.js'
 import { readLock } from '../store/ledger.js';
 import { WRITER_LOCK } from '../pipeline/runner.js';
 import { SftpSource, readSecrets } from '../intake/sftp.js';
+import { folderConflicts } from '../config/folders.js';
+import { ConfigError } from '../shared/errors.js';
 
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL' | 'SKIP';
 
@@ -200,7 +204,9 @@ async function checkDatabase(config: ResolvedConfig, log: Logger, opts: Required
   }
   let db: Db | undefined;
   try {
-    db = await withTimeout(openDb(target, { migrate: false, sqliteDriver: config.sqliteDriver, env: opts.env }), opts.timeoutMs, `connect ${where}`);
+    // PostgreSQL: a database or schema without pamdrop's tables is not created (SQLite: the command line checked
+    // the file exists; an empty file is reported below as unmigrated, and left as it is).
+    db = await withTimeout(openDb(target, { migrate: false, create: isPostgresUrl(target) ? false : undefined, sqliteDriver: config.sqliteDriver, env: opts.env }), opts.timeoutMs, `connect ${where}`);
     // knex prints connection failures with console.log (stdout, breaking --json); doctor reports them itself.
     const kl = (db.knex.client as unknown as { logger?: { _warn?: unknown } }).logger;
     if (kl) kl._warn = (m: unknown) => log.debug('database driver warning', { detail: String(m).split('\n')[0] });
@@ -208,6 +214,8 @@ async function checkDatabase(config: ResolvedConfig, log: Logger, opts: Required
     out.push({ name: 'database reachable', status: 'OK', detail: `${db.description} answers` });
   } catch (err) {
     if (db) await withTimeout(db.close(), 2000, 'close').catch(() => {});
+    // No store there at all (a mistyped target): a usage error, as for every read-only command.
+    if (err instanceof ConfigError) throw err;
     return [{ name: 'database reachable', status: 'FAIL', detail: `${where}: ${errText(err)}`,
       hint: isPostgresUrl(target) ? 'check the server, the URL, the network and PAMDROP_DB_PASSWORD / PAMDROP_DB_PASSWORD_FILE' : 'check the path and the file (is it a SQLite database?)' }];
   }
@@ -313,6 +321,9 @@ export async function runDoctor(config: ResolvedConfig, log: Logger, opts: Docto
   const disk: Array<[string, string]> = [];
   for (const src of config.sources) {
     const label = `source ${src.name}`;
+    for (const conflict of folderConflicts(src)) {
+      checks.push({ name: `${label}: folders`, status: 'FAIL', detail: conflict, hint: 'give ackDir, archiveDir and errorDir folders outside the inbox (and the inbox outside them)' });
+    }
     checks.push(checkFolder(`${label}: inbox${src.type === 'sftp' ? ' (local staging)' : ''}`, src.inbox));
     checks.push(checkFolder(`${label}: ACK folder`, src.ackDir));
     checks.push(checkFolder(`${label}: archive`, src.archiveDir));

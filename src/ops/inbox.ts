@@ -29,9 +29,7 @@ export type InboxReason =
   /** Smaller than minBytes. */
   | 'too-small'
   /** Does not match the source's pattern. */
-  | 'pattern-mismatch'
-  /** Matches an ignore pattern (temporary names). */
-  | 'ignored-name';
+  | 'pattern-mismatch';
 
 export interface InboxFile {
   /** The name; for a name that is not valid UTF-8, its rendering (`%XX` for the odd bytes), the name it is taken under. */
@@ -45,7 +43,7 @@ export interface InboxFile {
 
 /**
  * Lists the regular files of a source's inbox with the reason each is still there (done markers themselves are
- * not listed). `claimed` holds the names with an unfinished ledger row. A missing inbox gives [].
+ * not listed, nor are names that match the source's ignore patterns). `claimed` holds the names with an unfinished ledger row. A missing inbox gives [].
  */
 export function listInbox(src: SourceConfig, now: Date, claimed: ReadonlySet<string>): InboxFile[] {
   let entries: DirName[];
@@ -61,6 +59,8 @@ export function listInbox(src: SourceConfig, now: Date, claimed: ReadonlySet<str
     const name = entry.name;
     // Done markers are signals, not data (intake/select.ts `candidates`).
     if (src.doneMarker && name.endsWith(src.doneMarker) && name.length > src.doneMarker.length) continue;
+    // Ignored names (temporary names, `.gitkeep`) are not input by definition: neither pending nor "never taken".
+    if (matchesAny(src.ignore, name)) continue;
     let st;
     try {
       // lstat: a link is shown as a link (its own size), never as its target.
@@ -73,7 +73,6 @@ export function listInbox(src: SourceConfig, now: Date, claimed: ReadonlySet<str
     const ageMs = now.getTime() - st.mtimeMs;
     let reason: InboxReason;
     if (claimed.has(name)) reason = 'in-progress';
-    else if (matchesAny(src.ignore, name)) reason = 'ignored-name';
     else if (!globMatch(src.pattern, name)) reason = 'pattern-mismatch';
     else if (link) reason = 'link';
     else if (st.size < src.minBytes) reason = 'too-small';
@@ -94,5 +93,4 @@ export const INBOX_REASON_TEXT: Readonly<Record<InboxReason, string>> = {
   'waiting-for-marker': 'no done marker yet',
   'too-small': 'smaller than minBytes',
   'pattern-mismatch': 'does not match the source pattern: never taken',
-  'ignored-name': 'temporary/ignored name: never taken',
 };

@@ -175,7 +175,7 @@ export async function buildReport(db: Tx, config: ResolvedConfig, since: Date, n
     const gaps = gapsBySource.get(name) ?? [];
     if (feed?.quiet) alerts.push(`${name}: no file ${feed.lastFileAt ? `since ${feed.lastFileAt}` : 'ever received'} (expected every ${Math.round(feed.expectEveryMs / 60000)} min)`);
     if (gaps.length > 0) alerts.push(`${name}: ${gaps.reduce((n, g) => n + g.missing, 0)} MSH-13 sequence number(s) never received`);
-    const stuck = inbox.filter((f) => f.reason === 'pattern-mismatch' || f.reason === 'ignored-name' || f.reason === 'too-small');
+    const stuck = inbox.filter((f) => f.reason === 'pattern-mismatch' || f.reason === 'too-small');
     if (stuck.length > 0) alerts.push(`${name}: ${stuck.length} inbox file(s) that will never be taken (name or size)`);
     if (totals.quarantined > 0) alerts.push(`${name}: ${totals.quarantined} quarantined file(s)`);
     if (totals.AE + totals.AR > 0) alerts.push(`${name}: ${totals.AE + totals.AR} message(s) answered AE/AR (see pamdrop errors)`);

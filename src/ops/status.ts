@@ -109,7 +109,7 @@ export async function buildStatus(db: Tx, config: ResolvedConfig, now: Date): Pr
       inbox: {
         files: files.length, pending: pending.length,
         oldestPendingAgeMs: pending.length > 0 ? Math.max(...pending.map((f) => f.ageMs)) : null,
-        notTaken: files.filter((f) => f.reason === 'pattern-mismatch' || f.reason === 'ignored-name' || f.reason === 'too-small'),
+        notTaken: files.filter((f) => f.reason === 'pattern-mismatch' || f.reason === 'too-small'),
       },
       lastFile: finished(lastRow),
       feed: quietFeed(src.expectEveryMs, last.get(src.name) ?? null, now),

@@ -5,16 +5,20 @@
  * SQLite driver: better-sqlite3 by default (the import loop needs prepared statements reused across
  * messages: ~8× knex + sqlite3, performance.md); `sqlite3` stays selectable (`sqliteDriver: "sqlite3"`) for
  * sites that must keep node-sqlite3, through knex, slower.
- * PostgreSQL password: never in the URL of the JSON config; from PAMDROP_DB_PASSWORD or the file named by
- * PAMDROP_DB_PASSWORD_FILE (a password in the URL is honoured but discouraged).
+ * sqlite3 is an optional package: loaded only when chosen, and a clear usage error when it is not installed.
+ * PostgreSQL password: never in the URL (refused by the configuration, store/target.ts); from PAMDROP_DB_PASSWORD,
+ * the file named by PAMDROP_DB_PASSWORD_FILE, or the driver's own PGPASSWORD / ~/.pgpass.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import knexFactory, { type Knex } from 'knex';
 import type BetterSqlite3 from 'better-sqlite3';
 import { KnexTx, SqliteTx, type Db, type Dialect, type Tx } from './tx.js';
 import { migrationSource } from './migrations/index.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { ConfigError } from '../shared/errors.js';
+import { isPostgresUrl, redactUrl } from './target.js';
 
 export type SqliteDriver = 'better-sqlite3' | 'sqlite3';
 
@@ -22,6 +26,12 @@ export interface OpenDbOptions {
   sqliteDriver?: SqliteDriver;
   /** Run pending migrations (default true). */
   migrate?: boolean;
+  /**
+   * Create the store when it is missing (default true). false: read-only commands, which open an existing store
+   * and never create one — a missing SQLite file or a PostgreSQL database/schema without pamdrop's tables is a
+   * ConfigError ("no pamdrop store at …").
+   */
+  create?: boolean;
   /** SQLite busy timeout in ms (default 5000). */
   busyTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
@@ -32,27 +42,25 @@ export interface OpenDbOptions {
 /** knex prints its warnings (e.g. "Connection Error: …") with console.log, on stdout: route them to the logger. */
 function knexLog(log: Logger = createLogger({ level: 'warn' })): Knex.Config['log'] {
   const text = (m: unknown) => (typeof m === 'string' ? m : m instanceof Error ? `${m.name}: ${m.message}` : JSON.stringify(m));
+  // One line at the default level (the stack trace only at debug). A failed connection attempt is reported by the
+  // error the caller gets (or by its retry), so knex's own notice of it is debug only.
+  const first = (m: unknown) => text(m).split('\n')[0]!;
   return {
-    warn: (m: unknown) => log.warn('database driver warning', { detail: text(m) }),
+    warn: (m: unknown) => {
+      if (!/^Acquire connection error/.test(first(m))) log.warn('database driver warning', { detail: first(m) });
+      if (text(m).includes('\n')) log.debug('database driver warning (full text)', { detail: text(m) });
+    },
     error: (m: unknown) => log.error('database driver error', { detail: text(m) }),
     deprecate: (m: unknown) => log.debug('database driver deprecation', { detail: text(m) }),
     debug: (m: unknown) => log.debug('database driver debug', { detail: text(m) }),
   };
 }
 
-export const isPostgresUrl = (target: string): boolean => /^postgres(ql)?:\/\//i.test(target);
+export { isPostgresUrl };
 
-/** Target without credentials, for logs. */
+/** Target without credentials (`postgres://user:***@host/db`), for output and logs. */
 export function describeTarget(target: string): string {
-  if (!isPostgresUrl(target)) return `sqlite:${target}`;
-  try {
-    const u = new URL(target);
-    u.password = '';
-    u.username = u.username ? u.username : '';
-    return u.toString().replace(/:@/, '@');
-  } catch {
-    return 'postgres://(unparseable url)';
-  }
+  return isPostgresUrl(target) ? redactUrl(target) : `sqlite:${target}`;
 }
 
 function pgPassword(env: NodeJS.ProcessEnv): string | undefined {
@@ -122,6 +130,7 @@ async function openPostgres(target: string, opts: OpenDbOptions, env: NodeJS.Pro
   const url = new URL(target);
   const schema = url.searchParams.get('schema') ?? undefined;
   url.searchParams.delete('schema');
+  const create = opts.create !== false;
   const password = pgPassword(env) ?? (url.password ? decodeURIComponent(url.password) : undefined);
   const knex = knexFactory({
     client: 'pg',
@@ -130,7 +139,15 @@ async function openPostgres(target: string, opts: OpenDbOptions, env: NodeJS.Pro
     log: knexLog(opts.log),
     ...(schema ? { searchPath: [schema] } : {}),
   });
-  if (schema) {
+  if (!create) {
+    // Read-only: pamdrop's tables must be there (knex keeps its bookkeeping beside them); nothing is created.
+    const found = await knex.raw('SELECT to_regclass(?)::text AS t', [`${schema ? `"${schema.replace(/"/g, '""')}".` : ''}knex_migrations`])
+      .then((r) => r.rows[0]?.t ?? null, async (err) => { await knex.destroy().catch(() => {}); throw err; });
+    if (!found) {
+      await knex.destroy().catch(() => {});
+      throw new ConfigError(`no pamdrop store at ${describeTarget(target)} (check --db / database; \`pamdrop run\` or \`pamdrop watch\` creates it)`);
+    }
+  } else if (schema) {
     try {
       await knex.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]);
     } catch (err) {
@@ -145,7 +162,11 @@ async function openPostgres(target: string, opts: OpenDbOptions, env: NodeJS.Pro
 
 async function openSqlite(path: string, opts: OpenDbOptions): Promise<Db> {
   const filename = path === ':memory:' ? path : resolve(path);
-  if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true });
+  if (filename !== ':memory:') {
+    if (opts.create === false) {
+      if (!existsSync(filename)) throw new ConfigError(`no pamdrop store at ${filename} (check --db / database; \`pamdrop run\` or \`pamdrop watch\` creates it)`);
+    } else mkdirSync(dirname(filename), { recursive: true });
+  }
   const driver = opts.sqliteDriver ?? 'better-sqlite3';
   const busy = opts.busyTimeoutMs ?? 5000;
   const pragmas = (run: (sql: string) => void) => {
@@ -161,6 +182,11 @@ async function openSqlite(path: string, opts: OpenDbOptions): Promise<Db> {
     run('PRAGMA temp_store = MEMORY');
   };
   if (driver === 'sqlite3') {
+    try {
+      createRequire(import.meta.url).resolve('sqlite3');
+    } catch {
+      throw new ConfigError('sqliteDriver sqlite3: the optional package sqlite3 is not installed (npm install sqlite3, which compiles natively), or use better-sqlite3');
+    }
     const knex = knexFactory({
       client: 'sqlite3',
       connection: { filename },
@@ -170,6 +196,7 @@ async function openSqlite(path: string, opts: OpenDbOptions): Promise<Db> {
         conn.serialize(() => { pragmas((sql) => conn.run(sql)); done(null, conn); });
       } },
     });
+    if (opts.create === false) await assertSqliteStore(knex, path);
     if (opts.migrate !== false) await migrateOrDestroy(knex, { migrationSource }, opts.log);
     return new KnexDb(knex, 'sqlite', describeTarget(path) + ' (sqlite3 driver)');
   }
@@ -183,10 +210,26 @@ async function openSqlite(path: string, opts: OpenDbOptions): Promise<Db> {
       done(null, conn);
     } },
   });
+  if (opts.create === false) await assertSqliteStore(knex, path);
   if (opts.migrate !== false) await migrateOrDestroy(knex, { migrationSource }, opts.log);
   // Hold knex's only connection for the process: all further work goes through prepared statements.
   const conn = (await knex.client.acquireConnection()) as BetterSqlite3.Database;
   return new SqliteDb(knex, conn, describeTarget(path));
+}
+
+/** Read-only commands: an existing SQLite file that holds no pamdrop tables is not a store (nothing is created in it). */
+async function assertSqliteStore(knex: Knex, path: string): Promise<void> {
+  if (path === ':memory:') return;
+  let rows: unknown[];
+  try {
+    rows = await knex.raw("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'knex_migrations'") as unknown[];
+  } catch (err) {
+    await knex.destroy().catch(() => {});
+    throw err;
+  }
+  if (rows.length > 0) return;
+  await knex.destroy().catch(() => {});
+  throw new ConfigError(`no pamdrop store at ${path}: the file holds no pamdrop tables (check --db / database)`);
 }
 
 class SqliteDb extends SqliteTx implements Db {

@@ -140,9 +140,14 @@ describe('usage', () => {
     const foreign = new Database(path);
     foreign.exec('CREATE TABLE patients (x TEXT)');
     foreign.close();
-    const r = await pamdrop(['--db', path, 'patients']);
-    expect(r.code).toBe(1);
+    // A command that may create the store tries to migrate it: the system's fault, exit 5, one line.
+    const r = await pamdrop(['--db', path, 'run'], { cwd: dir });
+    expect(r.code).toBe(5);
     expect(r.stderr).toMatch(/patients. already exists/);
+    // A read-only command does not touch a file that holds no pamdrop store: exit 2.
+    const ro = await pamdrop(['--db', path, 'patients'], { cwd: dir });
+    expect(ro.code).toBe(2);
+    expect(ro.stderr).toMatch(/no pamdrop store at .*foreign\.sqlite/);
   });
 });
 

@@ -23,7 +23,7 @@ describe('pamdrop doctor (local checks)', () => {
   beforeEach(async () => {
     s = await makeSite('sqlite');
     mkdirSync(s.error, { recursive: true });
-    expect((await s.cli('status')).code).toBe(0); // creates and migrates the store
+    await (await openDb(s.db)).close(); // creates and migrates the store
   });
   afterEach(async () => { await s.cleanup(); });
 
@@ -67,15 +67,30 @@ describe('pamdrop doctor (local checks)', () => {
     }
   });
 
-  it('folders not created yet and a database not created yet are warnings', async () => {
-    s.setConfig(siteConfig({ database: 'fresh/pamdrop.sqlite' }, { archiveDir: 'later/archive' }));
-    const r = await main(s, ['doctor', '--json']);
+  it('folders not created yet are warnings; a store that does not exist is exit 2, and nothing is created', async () => {
+    s.setConfig(siteConfig({}, { archiveDir: 'later/archive' }));
+    const r = await s.cli('doctor', '--json');
     expect(r.code, r.stdout).toBe(0);
-    const out = json(r);
-    expect(status(out, 'source local: archive')).toBe('WARN');
-    expect(out.checks.find((c: any) => c.name === 'database reachable')).toMatchObject({ status: 'WARN', detail: expect.stringContaining('does not exist yet') });
+    expect(status(json(r), 'source local: archive')).toBe('WARN');
+    expect(existsSync(join(s.root, 'later'))).toBe(false);
+    // doctor is read-only: a database path where there is no store is a mistake to report, not a store to create.
+    s.setConfig(siteConfig({ database: 'fresh/pamdrop.sqlite' }, { archiveDir: 'later/archive' }));
+    const fresh = await main(s, ['doctor', '--json']);
+    expect(fresh.code).toBe(2);
+    expect(fresh.stderr).toMatch(/no pamdrop store at .*fresh\/pamdrop\.sqlite/);
     expect(existsSync(join(s.root, 'fresh'))).toBe(false);
     expect(existsSync(join(s.root, 'later'))).toBe(false);
+  });
+
+  it('an ACK, archive or error folder that is the inbox or inside it FAILs', async () => {
+    s.setConfig(siteConfig({}, { ackDir: 'inbox', errorDir: 'inbox/errors' }));
+    const r = await s.cli('doctor', '--json');
+    expect(r.code).toBe(1);
+    const fails = json(r).checks.filter((c: any) => c.name === 'source local: folders');
+    expect(fails.map((c: any) => [c.status, c.detail])).toEqual([
+      ['FAIL', expect.stringMatching(/ackDir .*inbox is the inbox/)],
+      ['FAIL', expect.stringMatching(/errorDir .*inbox\/errors is inside the inbox/)],
+    ]);
   });
 
   it('an unmigrated database FAILs, and doctor does not migrate it', async () => {

@@ -14,12 +14,20 @@ import { writeReason } from '../../pipeline/files.js';
 import type { Db } from '../../store/tx.js';
 import { ConfigError } from '../../shared/errors.js';
 import { rawPath, readDirNames } from '../../intake/names.js';
+import { assertFolders } from '../../config/folders.js';
+import { Progress } from '../../intake/progress.js';
 
 export interface ImportArgs { files: string[]; ackDir?: string; archiveDir?: string; errorDir?: string; source?: string }
 
 export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<number> {
   const src = ctx.config.sources.find((s) => s.name === (args.source ?? ctx.config.sources[0]!.name));
   if (!src) throw new ConfigError(`--source ${args.source}: no such source in the config`);
+  const folders = {
+    ackDir: args.ackDir ? resolve(args.ackDir) : src.ackDir,
+    archiveDir: args.archiveDir ? resolve(args.archiveDir) : src.archiveDir,
+    errorDir: args.errorDir ? resolve(args.errorDir) : src.errorDir,
+  };
+  assertFolders([{ ...src, ...folders }]);
   const files = [...args.files].map((f) => resolve(f)).sort((a, b) => naturalCompare(basename(a), basename(b)));
   const db = await ctx.openStore();
   // A path that is gone but that the ledger shows processed (the same command run again after a crash or by
@@ -46,14 +54,15 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
     await db.close();
     throw err;
   }
-  const jobs: FileJob[] = present.map((path) => ({
-    source: src.name, path,
-    ackDir: args.ackDir ? resolve(args.ackDir) : src.ackDir,
-    archiveDir: args.archiveDir ? resolve(args.archiveDir) : src.archiveDir,
-    errorDir: args.errorDir ? resolve(args.errorDir) : src.errorDir,
-  }));
+  const jobs: FileJob[] = present.map((path) => ({ source: src.name, path, ...folders }));
+  // The same progress line as `run` on a terminal; nothing otherwise, nor with --json (a script reads stdout).
+  const progress = process.stderr.isTTY && !ctx.json
+    ? new Progress({ tty: true, write: (t) => process.stderr.write(t), log: ctx.log })
+    : undefined;
   try {
-    const report = await runJobsClaimed(jobs, { db, config: ctx.config, log: ctx.log, clock: ctx.clock, fault: ctx.fault }, 'import', [src.name]);
+    const report = await runJobsClaimed(jobs, { db, config: ctx.config, log: ctx.log, clock: ctx.clock, fault: ctx.fault,
+      progress: progress ? (p) => progress.update(src.name, p) : undefined }, 'import', [src.name]);
+    progress?.update(src.name, null);
     addPrevious(report, previous);
     printReport(ctx, report);
     return runExitCode(report);

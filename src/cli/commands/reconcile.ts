@@ -17,6 +17,7 @@ import { hasFindings, reconcile, writeReport, type ReconcileItem, type Reconcile
 import { assertNoPendingClaim, cleanStaging, stageCopy } from '../../ops/reimport.js';
 import { formatIdentifier, formatValue } from '../../ops/format.js';
 import { printReport } from './import.js';
+import { assertFolders } from '../../config/folders.js';
 
 export interface ReconcileArgs { snapshot: string; apply?: boolean; report?: string; source?: string }
 
@@ -47,6 +48,7 @@ export async function reconcileCommand(ctx: CliContext, args: ReconcileArgs): Pr
   if (!existsSync(snapshot) || !statSync(snapshot).isFile()) throw new ConfigError(`--snapshot ${snapshot}: no such file`);
   const src = ctx.config.sources.find((s) => s.name === (args.source ?? ctx.config.sources[0]!.name));
   if (!src) throw new ConfigError(`--source ${args.source}: no such source in the config`);
+  if (args.apply) assertFolders([src]);
   const db = await ctx.openStore();
   try {
     const report = await reconcile(db, snapshot, ctx.config, ctx.clock.now());

@@ -12,6 +12,7 @@ import { ExitCode } from '../../shared/errors.js';
 import { assertNoPendingClaim, cleanStaging, reimportConfig, resolveTarget, stageReimport, TargetNotFound, type ReimportTarget, type StagedJob } from '../../ops/reimport.js';
 import { previewExitCode, previewFiles } from '../../ops/preview.js';
 import { printReport } from './import.js';
+import { assertFolders } from '../../config/folders.js';
 import { renderPreviews } from './preview.js';
 
 export interface ReimportArgs {
@@ -29,6 +30,7 @@ const describe = (t: ReimportTarget): string => t.original
   : `reimport of ${t.path}: not in the ledger (e.g. restored database), processed as source ${t.source}`;
 
 export async function reimportCommand(ctx: CliContext, args: ReimportArgs): Promise<number> {
+  if (!args.dryRun) assertFolders(ctx.config.sources);
   const db = await ctx.openStore();
   const config = reimportConfig(ctx.config);
   const mode = args.force ? 'all' : 'failed';

@@ -14,6 +14,7 @@ import { usesSourceLeases, withAvailableSourceLeases } from '../../pipeline/leas
 import { preflight, runOnce, Wake } from '../../intake/service.js';
 import { Progress } from '../../intake/progress.js';
 import { printReport } from './import.js';
+import { assertFolders } from '../../config/folders.js';
 
 /** Flags shared by `run` and `watch`. */
 export interface IntakeArgs {
@@ -31,6 +32,12 @@ export interface IntakeArgs {
  * Otherwise the configured sources, optionally narrowed by `--source`; folder flags then need exactly one.
  */
 export function pickSources(config: ResolvedConfig, a: IntakeArgs): SourceConfig[] {
+  const sources = chooseSources(config, a);
+  assertFolders(sources);
+  return sources;
+}
+
+function chooseSources(config: ResolvedConfig, a: IntakeArgs): SourceConfig[] {
   const names = a.source ?? [];
   if (a.inbox !== undefined) {
     if (names.length > 1) throw new ConfigError('--inbox defines one source: give at most one --source name');

@@ -15,6 +15,8 @@ import { Progress } from '../../intake/progress.js';
 import { ConfigError, ExitCode } from '../../shared/errors.js';
 import { onStopSignals, pickSources, type IntakeArgs } from './run.js';
 import type { Observer } from '../../observe/observer.js';
+import type { StartupState } from '../../observe/server.js';
+import { describeTarget } from '../../store/db.js';
 
 /** Handler of `pamdrop watch`: resolves to 0 after a graceful stop (LockedError → 3 in main). */
 export async function watchCommand(ctx: CliContext, args: IntakeArgs & { httpPort?: number }): Promise<number> {
@@ -26,17 +28,26 @@ export async function watchCommand(ctx: CliContext, args: IntakeArgs & { httpPor
   const httpPort = args.httpPort ?? ctx.config.httpPort;
   // Zero configuration (`npm start`): the embedded ./inbox is created, ready for the first drop.
   for (const s of sources) mkdirSync(s.inbox, { recursive: true });
-  const db = await ctx.openStore();
   let stopping = false;
   const wake = new Wake();
   const off = onStopSignals(ctx, () => { stopping = true; wake.notify(); });
+  let db: Db | null;
+  let port = httpPort;
+  try {
+    ({ db, port } = await openStoreRetrying(ctx, httpPort, () => stopping, wake));
+  } catch (err) {
+    off();
+    throw err;
+  }
+  if (!db) { off(); return ExitCode.Ok; }
+  const store: Db = db;
   try {
     const serve = async (owner: string, leases?: Parameters<typeof watchSources>[0]['leases']) => {
-      // /metrics, /healthz and the status page (issue 4, src/observe): only once this instance may write, closed with it.
-      const http = httpPort === null ? null : await startHttp(ctx, db, sources, httpPort);
+      // /metrics, /healthz and the status page (src/observe): only once this instance may write, closed with it.
+      const http = port === null ? null : await startHttp(ctx, store, sources, port);
       try {
         await watchSources({
-          db, config: ctx.config, log: ctx.log, clock: ctx.clock, fault: ctx.fault, sources,
+          db: store, config: ctx.config, log: ctx.log, clock: ctx.clock, fault: ctx.fault, sources,
           shouldStop: () => stopping, wake, leases, observer: http?.observer,
           progress: new Progress({ tty: !!process.stderr.isTTY, write: (t) => process.stderr.write(t), log: ctx.log }),
         }, owner);
@@ -45,15 +56,49 @@ export async function watchCommand(ctx: CliContext, args: IntakeArgs & { httpPor
       }
     };
     // PostgreSQL: several instances share the feed, one per source at a time (pipeline/lease.ts); SQLite: one writer.
-    if (usesSourceLeases(db)) {
-      await withSourceLeases({ db, ttlMs: ctx.config.lockTtlMs, log: ctx.log, tag: 'watch' }, sources.map((s) => s.name), (leases) => serve(leases.owner, leases));
+    if (usesSourceLeases(store)) {
+      await withSourceLeases({ db: store, ttlMs: ctx.config.lockTtlMs, log: ctx.log, tag: 'watch' }, sources.map((s) => s.name), (leases) => serve(leases.owner, leases));
     } else {
-      await withWriterLock({ db, clock: ctx.clock, config: ctx.config }, 'watch', (owner) => serve(owner));
+      await withWriterLock({ db: store, clock: ctx.clock, config: ctx.config }, 'watch', (owner) => serve(owner));
     }
     return ExitCode.Ok;
   } finally {
     off();
-    await db.close();
+    await store.close();
+  }
+}
+
+/**
+ * Opens the store, retrying with backoff (1 s doubling to 30 s) while it is unreachable — PostgreSQL still starting
+ * or down, a network mount not there yet: a daemon never exits on a transient fault. Each attempt is logged, and
+ * with an HTTP port `/healthz` answers 503 "starting" meanwhile. A ConfigError (no such store, bad target) is not
+ * transient: it ends the command (exit 2). Resolves to db null when a stop signal came first; `port` is the port
+ * the start-up server bound (so that port 0 keeps its chosen port).
+ */
+async function openStoreRetrying(ctx: CliContext, httpPort: number | null, stopping: () => boolean, wake: Wake): Promise<{ db: Db | null; port: number | null }> {
+  let state: StartupState | null = null;
+  let http: { port: number; close(): Promise<void> } | null = null;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return { db: await ctx.openStore(), port: http?.port ?? httpPort };
+      } catch (err) {
+        if (err instanceof ConfigError) throw err;
+        const delay = Math.min(1000 * 2 ** (attempt - 1), 30_000);
+        const e = err as NodeJS.ErrnoException;
+        const error = `${typeof e.code === 'string' && !String(e.message).includes(e.code) ? `${e.code}: ` : ''}${String(e.message ?? err).split('\n')[0]}`;
+        state = { waitingFor: 'store unreachable', attempt, error, retryAt: new Date(Date.now() + delay).toISOString() };
+        ctx.log.warn('store unreachable at start-up: retrying', { store: describeTarget(ctx.config.database), attempt, retryInMs: delay, error });
+        if (!http && httpPort !== null) {
+          const { startStartupServer } = await import('../../observe/server.js');
+          http = await startStartupServer({ host: ctx.config.httpHost, port: httpPort, log: ctx.log, state: () => state });
+        }
+        await wake.wait(delay);
+        if (stopping()) return { db: null, port: null };
+      }
+    }
+  } finally {
+    await http?.close();
   }
 }
 
