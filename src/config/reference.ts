@@ -17,7 +17,7 @@ function deref(node: SchemaNode, root: SchemaNode): SchemaNode {
 }
 
 function typeText(n: SchemaNode): string {
-  if (n.enum) return n.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' \\| ');
+  if (n.enum) return n.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' | ');
   const types = Array.isArray(n.type) ? n.type : n.type ? [n.type] : ['any'];
   const range = n.minimum !== undefined || n.maximum !== undefined
     ? ` ${n.minimum !== undefined ? `≥ ${n.minimum}` : ''}${n.minimum !== undefined && n.maximum !== undefined ? ', ' : ''}${n.maximum !== undefined ? `≤ ${n.maximum}` : ''}` : '';
