@@ -145,9 +145,13 @@ describe('usage', () => {
     expect(r.code).toBe(5);
     expect(r.stderr).toMatch(/patients. already exists/);
     // A read-only command does not touch a file that holds no pamdrop store: exit 2.
-    const ro = await pamdrop(['--db', path, 'patients'], { cwd: dir });
+    const other = join(dir, 'foreign2.sqlite');
+    const foreign2 = new Database(other);
+    foreign2.exec('CREATE TABLE patients (x TEXT)');
+    foreign2.close();
+    const ro = await pamdrop(['--db', other, 'patients'], { cwd: dir });
     expect(ro.code).toBe(2);
-    expect(ro.stderr).toMatch(/no pamdrop store at .*foreign\.sqlite/);
+    expect(ro.stderr).toMatch(/no pamdrop store at .*foreign2\.sqlite: the file holds no pamdrop tables/);
   });
 });
 

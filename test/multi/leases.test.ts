@@ -67,7 +67,7 @@ describe('PostgreSQL password: from the environment or a file, never the config'
     const s = site('postgres://pamdrop:secret@127.0.0.1:5432/db', ['a']);
     const r = cli(s.root, s.config, ['run']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/must not contain a password: set PAMDROP_DB_PASSWORD or PAMDROP_DB_PASSWORD_FILE/);
+    expect(r.stderr).toMatch(/holds a password .*: remove it: the password comes from PGPASSWORD, a ~\/\.pgpass passfile, PAMDROP_DB_PASSWORD or PAMDROP_DB_PASSWORD_FILE/);
     expect(r.stderr).not.toMatch(/secret/);
   });
 

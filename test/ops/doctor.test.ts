@@ -147,6 +147,12 @@ afterAll(async () => { await sshd?.close(); });
 describe.skipIf(!sshd)('pamdrop doctor (SFTP, real sshd)', () => {
   let s: Site;
   afterEach(async () => { await s.cleanup(); });
+  /** The site with its store created (doctor opens a store, never creates one). */
+  const siteWithStore = async (config: Record<string, unknown>) => {
+    const site = await makeSite('sqlite', config);
+    await (await openDb(site.db)).close();
+    return site;
+  };
 
   function sftpConfig(pin: string, extra: Record<string, unknown> = {}) {
     const base = join(sshd!.root, `doctor-${Math.random().toString(36).slice(2)}`);
@@ -165,7 +171,7 @@ describe.skipIf(!sshd)('pamdrop doctor (SFTP, real sshd)', () => {
 
   it('reachable with the pinned key, remote folders present, clock in step; the probe file is removed', async () => {
     const { base, config } = sftpConfig(sshd!.fingerprint);
-    s = await makeSite('sqlite', config);
+    s = await siteWithStore(config);
     mkdirSync(s.error, { recursive: true });
     const r = await s.cli('doctor', '--json');
     const out = json(r);
@@ -182,7 +188,7 @@ describe.skipIf(!sshd)('pamdrop doctor (SFTP, real sshd)', () => {
 
   it('a host key that does not match the pin FAILs, naming the offered key', async () => {
     const { config } = sftpConfig('SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
-    s = await makeSite('sqlite', config);
+    s = await siteWithStore(config);
     const r = await s.cli('doctor', '--json');
     expect(r.code).toBe(1);
     expect(json(r).checks.find((c: any) => c.name === 'source chu: sftp host key')).toMatchObject({
@@ -193,7 +199,7 @@ describe.skipIf(!sshd)('pamdrop doctor (SFTP, real sshd)', () => {
   it('a missing remote archive folder FAILs', async () => {
     const { base, config } = sftpConfig(sshd!.fingerprint);
     rmSync(join(base, 'archive'), { recursive: true });
-    s = await makeSite('sqlite', config);
+    s = await siteWithStore(config);
     const out = json(await s.cli('doctor', '--json'));
     expect(status(out, 'source chu: sftp remote archive')).toBe('FAIL');
   });
