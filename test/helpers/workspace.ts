@@ -50,6 +50,9 @@ function walk(dir: string, skip?: string): string[] {
   return out;
 }
 
+/** A site before its first import has no store: read-only commands say so (exit 2) rather than create one. */
+const noStoreYet = (r: CliResult): boolean => r.code === 2 && /^pamdrop: no pamdrop store at /.test(r.stderr);
+
 export async function makeWorkspace(kind: DbKind = 'sqlite', opts: { config?: object } = {}): Promise<Workspace> {
   const root = mkdtempSync(join(tmpdir(), 'pamdrop-ws-'));
   const inbox = join(root, 'inbox'), outbox = join(root, 'outbox'), archive = join(root, 'archive'), error = join(archive, 'error');
@@ -84,12 +87,13 @@ export async function makeWorkspace(kind: DbKind = 'sqlite', opts: { config?: ob
     quarantined: () => walk(error).map((p) => relative(error, p)).sort(),
     async patient(value, ...extra) {
       const r = await cli('patient', value, '--json', ...extra);
-      if (r.code === 4) return null;
+      if (r.code === 4 || noStoreYet(r)) return null;
       if (r.code !== 0) throw new Error(`patient ${value}: exit ${r.code}: ${r.stderr}`);
       return JSON.parse(r.stdout);
     },
     async patients() {
       const r = await cli('patients', '--json');
+      if (noStoreYet(r)) return [];
       if (r.code !== 0) throw new Error(`patients: exit ${r.code}: ${r.stderr}`);
       return JSON.parse(r.stdout);
     },
