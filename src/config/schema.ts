@@ -90,7 +90,8 @@ function describeError(e: ErrorObject): string {
       if (t === 'boolean') return `${at}: must be true or false`;
       if (t === 'object') return `${at}: must be an object { … }`;
       if (t === 'array') return `${at}: must be an array [ … ]`;
-      return `${at}: must be ${t.replace(/,/g, ' or ')}`;
+      if (t === 'integer' && parent.minimum !== undefined) return `${at}: must be an integer ≥ ${parent.minimum}`;
+      return `${at}: must be ${t.replace(/,/g, ' or ').replace(/^integer/, 'an integer').replace(/^string/, 'a string')}`;
     }
     case 'minimum': return `${at}: must be ${parent.type === 'integer' || (Array.isArray(parent.type) && parent.type.includes('integer')) ? 'an integer ' : ''}≥ ${String(p.limit)}`;
     case 'maximum': return `${at}: must be ≤ ${String(p.limit)}`;

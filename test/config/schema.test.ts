@@ -35,8 +35,8 @@ describe('unknown keys at every depth', () => {
 describe('types, ranges and choices from the schema', () => {
   it.each([
     [{ pam: { acceptTestIns: 'yes' } }, /^config: pam\.acceptTestIns: must be true or false$/],
-    [{ pam: { statusMap: { QUAL: 1 } } }, /^config: pam\.statusMap\.QUAL: must be string$/],
-    [{ self: { app: 3 } }, /^config: self\.app: must be string$/],
+    [{ pam: { statusMap: { QUAL: 1 } } }, /^config: pam\.statusMap\.QUAL: must be a string$/],
+    [{ self: { app: 3 } }, /^config: self\.app: must be a string$/],
     [{ log: { level: 'verbose' } }, /^config: log\.level: must be one of debug, info, warn, error, silent$/],
     [{ groupSize: 0 }, /^config: groupSize: must be an integer ≥ 1$/],
     [{ order: 'mtime' }, /^config: order: must be one of file, timestamp$/],
