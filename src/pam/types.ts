@@ -1,8 +1,8 @@
 /**
  * Typed commands produced by the pure PAM FR interpretation of one message (src/pam) and applied to the
- * identity store (src/store/apply.ts). See ../../../shared/docs/decisions.md for every rule.
+ * identity store (src/store/apply.ts). See docs/behaviour.md for every rule.
  *
- * Tri-state convention for updates (HL7 null rules, pam-fr.md §2.1):
+ * Tri-state convention for updates (HL7 null rules: absent keeps, "" clears):
  *   property `undefined` (absent)  → field absent from the message: keep the stored value;
  *   property `null`                → field sent as `""`: clear the stored value;
  *   any other value                → replace.

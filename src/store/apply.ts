@@ -1,6 +1,6 @@
 /**
  * Applies one interpreted PAM FR command (src/pam/types.ts) to the identity store, following
- * ../../../shared/docs/decisions.md ("Identity model", "Per event", "INS rules", stale rule).
+ * the behaviour reference docs/behaviour.md (identity model, per event, INS rules, stale rule).
  *
  * The pipeline runs this inside one savepoint per message and rolls it back on `rejected` or on a throw; still,
  * every precondition is checked before the first write, so a rejected command has written nothing.

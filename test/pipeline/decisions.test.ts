@@ -1,5 +1,5 @@
 /**
- * Test program — the behaviour contract (shared/docs/decisions.md), end to end through `pamdrop import`
+ * Test program — the behaviour reference (docs/behaviour.md), end to end through `pamdrop import`
  * (issue 2, "done when" 1): one row per rule. Each row starts a fresh site (real folders, real store), imports
  * the `given` messages, then the message under test, and asserts
  *   - the exact ACK: MSH swapped, MSH-9 `ACK^<event>^ACK`, own MSH-10, MSH-12/MSH-18 echoed, MSA-1/MSA-2, and
