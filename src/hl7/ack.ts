@@ -169,5 +169,14 @@ export function buildAck(input: AckInput): string {
     err[8] = text === '' || text === ERROR_CODE_TEXT[f.code] ? '' : escapeHl7(text, seps);
     segments.push(joinFields('ERR', err, seps.field, false));
   }
-  return `${segments.join('\r')}\r`;
+  const out = `${segments.join('\r')}\r`;
+  // Values echoed from the inbound MSH (MSH-3 to MSH-6, MSA-2…) may carry control characters (answered AE 102 or
+  // AR): an ACK never carries one, it names it with a hex escape (a NUL in MSH-10 is echoed as `\X00\`).
+  return ECHOED_CONTROL_RE.test(out)
+    ? out.replace(ECHOED_CONTROL_RE_G, (ch) => `${seps.escape}X${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}${seps.escape}`)
+    : out;
 }
+
+/** Control characters other than the CR that ends segments. */
+const ECHOED_CONTROL_RE = /[\x00-\x0c\x0e-\x1f\x7f]/;
+const ECHOED_CONTROL_RE_G = /[\x00-\x0c\x0e-\x1f\x7f]/g;

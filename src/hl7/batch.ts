@@ -109,6 +109,13 @@ interface PendingJunk {
 function isSeparatorByte(b: number): boolean {
   return b > 0x20 && b < 0x7f && !(b >= 0x30 && b <= 0x39) && !(b >= 0x41 && b <= 0x5a) && !(b >= 0x61 && b <= 0x7a);
 }
+/** buf[at, end) starts with MSH, FHS, BHS, BTS or FTS followed by a separator (or the end): a segment MLLP may precede. */
+function startsMessageOrEnvelope(buf: Buffer, at: number, end: number): boolean {
+  if (end - at < 3) return false;
+  const a = buf[at]!, b = buf[at + 1]!, c = buf[at + 2]!;
+  const name = (a === 0x4d && b === 0x53 && c === 0x48) || ((a === 0x46 || a === 0x42) && ((b === 0x48 && c === 0x53) || (b === 0x54 && c === 0x53)));
+  return name && (end - at === 3 || isSeparatorByte(buf[at + 3]!));
+}
 function isUpper(b: number): boolean { return b >= 0x41 && b <= 0x5a; }
 function isUpperOrDigit(b: number): boolean { return (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39); }
 
@@ -246,15 +253,25 @@ class Framer {
       this.handlePiece(buf, start, end, offset, oversized);
       return;
     }
+    // MLLP block bytes frame a message at the start of a line (VT, or FS closing the previous block), at the end of
+    // one (FS), or right before an MSH or envelope segment.
+    // Anywhere else they are a control character inside a field: kept, so the message is refused for it (AE 102,
+    // hl7/controls.ts), never a cut that silently drops the rest of the field and of the segment.
     let from = start;
-    let vt = byteIn(buf, VT, from, end);
-    let fs = byteIn(buf, FS, from, end);
+    let scan = start;
+    let vt = byteIn(buf, VT, scan, end);
+    let fs = byteIn(buf, FS, scan, end);
     while (vt >= 0 || fs >= 0) {
       const at = vt >= 0 && (fs < 0 || vt < fs) ? vt : fs;
-      if (at > from) this.handlePiece(buf, from, at, offset + (from - start), false);
-      from = at + 1;
-      if (vt >= 0 && vt < from) vt = byteIn(buf, VT, from, end);
-      if (fs >= 0 && fs < from) fs = byteIn(buf, FS, from, end);
+      let after = at + 1;
+      while (after < end && (buf[after] === VT || buf[after] === FS)) after++;
+      if (at === from || (after === end && buf[at] === FS) || startsMessageOrEnvelope(buf, after, end)) {
+        if (at > from) this.handlePiece(buf, from, at, offset + (from - start), false);
+        from = after;
+      }
+      scan = after;
+      if (vt >= 0 && vt < scan) vt = byteIn(buf, VT, scan, end);
+      if (fs >= 0 && fs < scan) fs = byteIn(buf, FS, scan, end);
     }
     if (from < end) this.handlePiece(buf, from, end, offset + (from - start), oversized);
   }

@@ -10,6 +10,7 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import iconv from 'iconv-lite';
 import { ErrorCode, Hl7Error, Severity, type Finding, type Location } from './errors.js';
+import { hasUsableSeparators } from './encoding.js';
 
 /** Character sets pamdrop accepts in MSH-18 (HL7 table 0211 names). */
 export const Charset = { Latin1: '8859/1', Latin9: '8859/15', Utf8: 'UNICODE UTF-8', Ascii: 'ASCII' } as const;
@@ -73,6 +74,9 @@ function bomLength(bytes: Buffer): number {
 /** MSH-18 from message text whose MSH reads as ASCII ('' when absent). */
 function msh18OfText(text: string): string {
   if (text.length < 4 || !text.startsWith('MSH')) return '';
+  // Separators that cannot be trusted (`MSH||~\&|…`) would read another field as MSH-18 and blame the charset:
+  // undeclared here, and the parser then says what is wrong (MSH-2).
+  if (!hasUsableSeparators(text)) return '';
   const sep = text[3]!;
   let end = text.indexOf('\r');
   const lf = text.indexOf('\n');

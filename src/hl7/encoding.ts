@@ -34,22 +34,36 @@ export function readSeparators(text: string): Separators {
   const field = text[3]!;
   const end = text.indexOf(field, 4);
   const enc = end < 0 ? '' : text.slice(4, end);
-  if (enc.length < 4 || enc.length > 5) {
-    throw new Hl7Error(ErrorCode.DataType, 'MSH-2 must declare four encoding characters', { segment: 'MSH', field: 2 });
+  // MSH-2 is four characters (a fifth, the truncation character, since v2.7). Anything else — none (`MSH||`), a
+  // control character, a letter, a repeated one — means the separators cannot be trusted: the message is unreadable
+  // as sent, and reading it anyway would store values cut at the wrong places.
+  if (enc.length < 4 || enc.length > 5 || !usableSeparators(field, enc)) {
+    throw new Hl7Error(ErrorCode.DataType, ENCODING_CHARACTERS_INVALID, { segment: 'MSH', field: 2 });
   }
-  const seps: Separators = { field, component: enc[0]!, repetition: enc[1]!, escape: enc[2]!, subcomponent: enc[3]! };
+  return { field, component: enc[0]!, repetition: enc[1]!, escape: enc[2]!, subcomponent: enc[3]! };
+}
+
+/** The reason given (ERR-8) when MSH-1/MSH-2 cannot be used as separators. */
+export const ENCODING_CHARACTERS_INVALID = 'MSH-2 encoding characters missing or invalid: MSH-1 and MSH-2 must be five distinct punctuation characters (e.g. |^~\\&)';
+
+/** Whether `text` starts with an MSH whose MSH-1/MSH-2 readSeparators accepts (no throw, for best-effort readers). */
+export function hasUsableSeparators(text: string): boolean {
+  if (text.length < 8 || !text.startsWith('MSH')) return false;
+  const field = text[3]!;
+  const end = text.indexOf(field, 4);
+  return end >= 8 && end <= 9 && usableSeparators(field, text.slice(4, end));
+}
+
+/** MSH-1 and every MSH-2 character distinct, and none a letter, a digit, a space or a control character. */
+function usableSeparators(field: string, enc: string): boolean {
+  const all = field + enc;
   // Checked once per message: plain comparisons, no Set, no closure, no regular expression.
-  const all = [seps.field, seps.component, seps.repetition, seps.escape, seps.subcomponent];
-  let bad = false;
-  for (let i = 0; i < 5 && !bad; i++) {
-    const c = all[i]!.charCodeAt(0);
-    bad = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x0d || c === 0x0a || c === 0x20;
-    for (let j = i + 1; j < 5 && !bad; j++) bad = all[i] === all[j];
+  for (let i = 0; i < all.length; i++) {
+    const c = all.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39)) return false;
+    for (let j = i + 1; j < all.length; j++) if (all.charCodeAt(j) === c) return false;
   }
-  if (bad) {
-    throw new Hl7Error(ErrorCode.DataType, 'MSH-1/MSH-2 separators must be five distinct punctuation characters', { segment: 'MSH', field: 2 });
-  }
-  return seps;
+  return true;
 }
 
 /** The n-th (1-based) piece of `text` split on `sep`, '' when absent: `text.split(sep)[n - 1] ?? ''` without the array. */

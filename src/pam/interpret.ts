@@ -4,6 +4,7 @@
  * (AE 101/102, every error reported at once) → INS action and warnings → the command of the event.
  * Pure and allocation-light: it runs once per message in the import loop (performance.md).
  */
+import { controlCharacterFinding } from '../hl7/controls.js';
 import { ErrorCode, Severity, type Finding, type Location } from '../hl7/errors.js';
 import type { Hl7Message, Hl7Segment } from '../hl7/model.js';
 import { acceptanceOf } from './acceptance.js';
@@ -300,6 +301,9 @@ export function interpret(msg: Hl7Message, options: PamOptions): Interpretation 
   // checkAcceptance(msg, options), with the MSH-9.2 and MSH-10 just read.
   const refused = acceptanceOf(msg.msh, header.event, header.controlId, options);
   if (refused) return { ok: false, ack: 'AR', header, findings: [refused] };
+  // A control character in any field: refused before anything reads a value (hl7/controls.ts).
+  const control = controlCharacterFinding(msg);
+  if (control) return { ok: false, ack: 'AE', header, findings: [control] };
   const event = header.event;
   const sink: FindingSink = { errors: [], warnings: [] };
   if (header.messageTime === null) {
