@@ -8,8 +8,14 @@
  *   → every message has an outcome and an ACK file  →  archive (dated folder, never overwrite)
  *
  * Crash safety: the ledger is the truth. A rerun resumes a claimed file from its first message without an
- * outcome and rewrites every ACK file from the stored bytes (ACK writes are idempotent); a crash between the
- * ledger and a move is finished from the planned path recorded in the `archiving`/`quarantining` state.
+ * outcome. ACK files of a file of several groups are synced to disk a batch at a time and the ledger counts them
+ * (`files.acks_durable`); the rerun rewrites from the stored bytes only the ones after that count (the last group or
+ * two), so a resume costs the same at 10 % or 90 % of a file and never recreates ACK files the sender already
+ * fetched. A crash between the ledger and a move is finished from the planned path recorded in the
+ * `archiving`/`quarantining` state.
+ *
+ * A message the database refuses for its content (db-errors.ts: a value it cannot store, a constraint) is rolled
+ * back alone and answered AE 207; only a fault of the store (connection, I/O) fails the file.
  */
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync, unlinkSync } from 'node:fs';
@@ -22,18 +28,19 @@ import { ErrorCode, Severity, type Finding } from '../hl7/errors.js';
 import { parseHl7Time } from '../pam/time.js';
 import { applyCommand, type ApplyOutcome } from '../store/apply.js';
 import { retryTransient, transientDbError } from '../store/retry.js';
+import { contentRefusal, refusalDetail, systemFault } from '../store/db-errors.js';
 import { SqliteTx, type Db, type Tx } from '../store/tx.js';
 import { applyGroup, Gate, groupsOverlap } from '../store/pg-group.js';
 import {
-  claimFile, emptySummary, findOriginal, findUnfinishedFiles, insertMessage, messagesOfFile, supersedeOriginal, transitionFile,
-  FileState, MessageStatus, type FileRow, type FileSummary, type MessageRow, type MessageStatus as MsgStatus,
+  acksAfter, claimFile, emptySummary, findOriginal, findUnfinishedFiles, insertMessage, recordAcksDurable, resumeState, supersedeOriginal, transitionFile,
+  FileState, MessageStatus, type FileRow, type FileSummary, type MessageStatus as MsgStatus, type RecordedMessage,
 } from '../store/ledger.js';
 import type { ResolvedConfig } from '../config/types.js';
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import { ackFileName, ackSlotFree, datedDir, freePath, moveFile, safeName, writeReason, LocalAckSink, type AckSink } from './files.js';
 import { AckNameSet } from './ack-names.js';
-import { closeCheckpointer, syncFile, writeAckFiles } from './ack-writer.js';
+import { closeCheckpointer, syncAckFiles, syncFile, writeAckFiles } from './ack-writer.js';
 import { markAckErrors } from './ack-errors.js';
 import { isLink, quarantineLink } from './links.js';
 import { fileVerdict, FileShapeReader, oversizeShape, readMessage, type FileShape } from './reading.js';
@@ -234,8 +241,78 @@ function sequenceNumber(msg: Hl7Message | null): number | null {
   return /^-?\d{1,15}$/.test(v) ? Number(v) : null;
 }
 
-/** Processes one message inside the group transaction. */
-async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames: Set<string>, ctx: PipelineContext, ackDir: string, supersede?: FileJob['supersede']): Promise<MessageResult> {
+/** Control characters in a value headed for the ledger (refused with AE 102 by interpret, but stored first). */
+const CONTROL_RE = /[\x00-\x1f\x7f]/;
+const CONTROL_RE_G = /[\x00-\x1f\x7f]/g;
+/**
+ * A header value as the ledger stores it: control characters as HL7 hex escapes (`\X00\`), so that every store keeps
+ * the same text (PostgreSQL refuses a NUL) and a resend of the same bytes is still recognised as a duplicate.
+ */
+function storable(v: string): string {
+  return CONTROL_RE.test(v) ? v.replace(CONTROL_RE_G, (c) => `\\X${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}\\`) : v;
+}
+
+/** Ledger columns and the header field each comes from, to locate a refusal in ERR-2. */
+const LEDGER_FIELDS: Readonly<Record<string, number>> = { sending_app: 3, sending_facility: 4, message_time: 7, event: 9, control_id: 10, sequence_number: 13 };
+
+/** A statement the database refused for this message's content (db-errors.ts): the message is recorded as an AE 207. */
+interface Refusal { code: string; detail: string; column: string | null; keyless: boolean }
+
+function refusalOf(err: unknown, keyless = false): Refusal | null {
+  const code = contentRefusal(err);
+  if (code === null) return null;
+  const column = (err as { column?: unknown }).column;
+  return { code, detail: refusalDetail(err), column: typeof column === 'string' ? column : null, keyless };
+}
+
+function refusalFinding(r: Pick<Refusal, 'code' | 'detail' | 'column'>): Finding {
+  const field = r.column ? LEDGER_FIELDS[r.column] : undefined;
+  return { code: ErrorCode.InternalError, severity: Severity.Error, ...(field ? { location: { segment: 'MSH', field } } : {}),
+    text: `the database refused a value of this message (${r.code}${r.detail ? `, ${r.detail}` : ''}); nothing applied` };
+}
+
+/** The ACK file name processMessage took from the file's set, so that a message redone after a refusal keeps it. */
+class NameTaken extends Set<string> {
+  last: string | null = null;
+  constructor(private readonly base: Set<string>) { super(); }
+  override has(v: string): boolean { return this.base.has(v); }
+  override add(v: string): this { this.base.add(v); this.last = v; return this; }
+}
+
+/** The message's ACK file name: the one an attempt rolled back already took, else a new one (ackFileName). */
+function takeAckName(file: FileRow, controlId: string | null, idx: number, usedNames: Set<string>, ackDir: string, bytes: Buffer): string {
+  return (usedNames instanceof NameTaken ? usedNames.last : null) ?? ackFileName(file.name, controlId, idx, usedNames, (n) => ackSlotFree(ackDir, n, bytes));
+}
+
+/**
+ * processMessage in a savepoint of its own: a statement the database refuses for this message's content rolls back
+ * this message alone, which is then recorded as an AE 207 (nothing applied), and the file goes on. Any other error
+ * fails the file (it stays claimed and is retried). In a PostgreSQL group (pg-group.ts) a failing write fails the
+ * group attempt instead, and the group is redone message by message through here.
+ */
+async function processGuarded(tx: Tx, raw: RawMessage, file: FileRow, usedNames: Set<string>, ctx: PipelineContext, ackDir: string, supersede?: FileJob['supersede']): Promise<MessageResult> {
+  if (tx.groupCache) return processMessage(tx, raw, file, usedNames, ctx, ackDir, supersede);
+  const names = new NameTaken(usedNames);
+  let refusal: Refusal | null = null;
+  try {
+    return await tx.savepoint((sp) => processMessage(sp, raw, file, names, ctx, ackDir, supersede));
+  } catch (err) {
+    refusal = refusalOf(err);
+    if (!refusal) throw err;
+  }
+  ctx.log.warn('the database refused a message; answered AE', { index: raw.index, sqlstate: refusal.code });
+  try {
+    return await tx.savepoint((sp) => processMessage(sp, raw, file, names, ctx, ackDir, supersede, refusal));
+  } catch (err) {
+    // Refused again: the key itself may be the cause; recorded without it (no duplicate detection for this message).
+    const again = refusalOf(err, true);
+    if (!again) throw err;
+    return tx.savepoint((sp) => processMessage(sp, raw, file, names, ctx, ackDir, supersede, { ...refusal, keyless: true }));
+  }
+}
+
+/** Processes one message inside the group transaction; `refused`: record it as refused by the database, nothing else. */
+async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames: Set<string>, ctx: PipelineContext, ackDir: string, supersede?: FileJob['supersede'], refused?: Refusal): Promise<MessageResult> {
   const { config: cfg, clock, log } = ctx;
   const contentSha = sha256(raw.bytes);
   const now = clock.now();
@@ -248,21 +325,29 @@ async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames:
   let code: AckCode = 'AA';
   let status: MsgStatus = MessageStatus.Applied;
   let patientId: number | null = null;
-  const app = reading.header.sendingApp;
-  const fac = reading.header.sendingFacility;
-  const { controlId, event } = reading.header;
+  const app = refused?.keyless ? '' : storable(reading.header.sendingApp);
+  const fac = refused?.keyless ? '' : storable(reading.header.sendingFacility);
+  const controlId = reading.header.controlId === null ? null : storable(reading.header.controlId);
+  // The ledger's event column holds a trigger event code (8 characters at most); a longer MSH-9.2 is refused (AR 201).
+  const event = refused || reading.header.event === null ? null : storable(reading.header.event).slice(0, 8);
   let messageTime: string | null = null;
+
+  if (refused) {
+    findings.push(refusalFinding(refused));
+    code = 'AE';
+    status = MessageStatus.Rejected;
+  }
 
   // Idempotency (decisions.md): same key + same content → duplicate, replay the stored ACK byte for byte;
   // same key + other content → AE 205.
-  if (controlId) {
+  if (controlId && !refused) {
     const orig = await findOriginal(tx, app, fac, controlId);
     // Reimport: the original steps aside (superseded) and this attempt is processed as new (issue 4).
     const retry = orig !== undefined && orig.content_sha256 === contentSha && (supersede === 'all' || (supersede === 'failed' && orig.outcome !== 'AA'))
       && await supersedeOriginal(tx, orig.id, file.id);
     if (orig && !retry) {
       if (orig.content_sha256 === contentSha) {
-        const ackName = ackFileName(file.name, controlId, raw.index, usedNames, (n) => ackSlotFree(ackDir, n, orig.ack));
+        const ackName = takeAckName(file, controlId, raw.index, usedNames, ackDir, orig.ack);
         await insertMessage(tx, { fileId: file.id, idx: raw.index, sendingApp: app, sendingFacility: fac, controlId, contentSha256: contentSha,
           event, messageTime: null, status: MessageStatus.Duplicate, outcome: orig.outcome, errorCode: null, errorText: null,
           patientId: orig.patient_id, ackName, ack: orig.ack, now: nowIso });
@@ -305,8 +390,11 @@ async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames:
       } catch (err) {
         if (err instanceof Rejected) {
           findings.push(...cmd.warnings.filter((w) => w.severity !== Severity.Error), ...err.findings);
-        } else if (transientDbError(err)) {
-          throw err; // retries spent: a database failure (the file stays claimed and is retried), never an AE
+        } else if (transientDbError(err) || systemFault(err)) {
+          throw err; // retries spent, or the store failed: the file stays claimed and is retried, never an AE
+        } else if (contentRefusal(err)) {
+          log.warn('the database refused a message; answered AE', { controlId, event, sqlstate: contentRefusal(err) });
+          findings.push(refusalFinding({ code: contentRefusal(err)!, detail: refusalDetail(err), column: null }));
         } else {
           log.error('message failed while applying', { controlId, event, error: (err as Error).name, code: (err as { code?: string }).code });
           findings.push({ code: ErrorCode.InternalError, severity: Severity.Error, text: 'internal error while applying the message; nothing applied' });
@@ -319,11 +407,11 @@ async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames:
 
   const ackText = buildAck({ inbound: msg, fallback: reading.fallback ?? undefined, code, findings, controlId: ackId, now, self: cfg.self });
   const ack = encodeText(ackText, charset);
-  const ackName = ackFileName(file.name, controlId, raw.index, usedNames, (n) => ackSlotFree(ackDir, n, ack));
+  const ackName = takeAckName(file, controlId, raw.index, usedNames, ackDir, ack);
   const firstError = findings.find((f) => f.severity === Severity.Error);
-  await insertMessage(tx, { fileId: file.id, idx: raw.index, sendingApp: app, sendingFacility: fac, controlId, contentSha256: contentSha,
-    event, messageTime, status, outcome: code, errorCode: firstError?.code ?? null, errorText: firstError?.text ?? null,
-    patientId, ackName, ack, now: nowIso, sequenceNumber: sequenceNumber(msg) });
+  await insertMessage(tx, { fileId: file.id, idx: raw.index, sendingApp: app, sendingFacility: fac, controlId: refused?.keyless ? null : controlId,
+    contentSha256: contentSha, event, messageTime, status, outcome: code, errorCode: firstError?.code ?? null, errorText: firstError?.text ?? null,
+    patientId, ackName, ack, now: nowIso, sequenceNumber: refused ? null : sequenceNumber(msg) });
   log.debug('message', { controlId, event, outcome: code, status });
   return { ackName, ack, status, outcome: code };
 }
@@ -349,7 +437,8 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   // `threaded`: ACK files written on the ACK writer thread while the next group is applied (ack-writer.ts).
   // Marked so that `watch` can count ACK write failures (/metrics); the error itself is rethrown unchanged.
   const writeAcks = markAckErrors(async (entries: Array<{ name: string; bytes: Buffer }>, threaded = false) => {
-    if (threaded) await writeAckFiles(job.ackDir, entries, walToSync, checkpointDb);
+    // Threaded batches (files of several groups) are synced to disk: the ledger then records them as durable.
+    if (threaded) await writeAckFiles(job.ackDir, entries, walToSync, checkpointDb, true);
     else {
       if (walToSync) syncFile(walToSync);
       await localAcks.write(entries);
@@ -396,13 +485,24 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   // Junk is tolerated (the messages are processed) but never dropped silently.
   if (scan.junk.length > 0) log.warn('lines outside any message ignored', { junk: scan.junk });
 
-  // Messages already recorded (resume): their ACK files are rewritten from the ledger, nothing re-applied.
+  // Messages already recorded (resume): nothing re-applied. Only the ACK files not known to be durable are rewritten
+  // (below, before anything new), never every ACK already written: the resume does not grow with what was done.
   const summary = emptySummary();
-  const recorded = new Map<number, MessageRow>();
+  const recorded = new Map<number, RecordedMessage>();
   // Flat in the file size: a plain Set of 2 million names is >200 MB (ack-names.ts).
   const usedNames: Set<string> = new AckNameSet(`${safeName(basename(file.name, extname(file.name)))}.`, '.ack.hl7');
+  // How many of the file's message rows, in ledger order, have durable ACK files (migration 0004): the count grows as
+  // each synced batch settles, and each group's transaction records it (`files.acks_durable`), one or two groups late.
+  let acksDurable = 0;
+  let acksRecorded = 0;
+  let resumeRows: RecordedMessage[] = [];
+  let resumeDurable = 0;
   if (resumeRow) {
-    for (const m of await messagesOfFile(db, file.id)) {
+    const state = await resumeState(db, file.id);
+    resumeRows = state.rows;
+    resumeDurable = state.acksDurable;
+    acksRecorded = state.acksDurable;
+    for (const m of state.rows) {
       recorded.set(m.idx, m);
       usedNames.add(m.ack_name);
     }
@@ -415,11 +515,13 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   // batch in flight, handed over only after its COMMIT, awaited before the next hand-over, a stop and the archive.
   const overlap = scan.envelope.messageCount > cfg.groupSize;
   let inflight: Promise<void> | null = null;
+  let inflightCount = 0;
   const settle = async () => {
     if (!inflight) return;
     const p = inflight;
     inflight = null;
     await p;
+    acksDurable += inflightCount; // a synced batch: the next rows in ledger order (groups commit in order)
     fault('after-acks');
   };
   // PostgreSQL group mode: each group's transaction is opened when the group is read, while the previous one runs and
@@ -430,7 +532,12 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   const runGroup = (batch: RawMessage[], gate?: Gate) => db.transaction(async (tx) => {
     await ctx.fence?.(tx);
     // PostgreSQL: the whole group in a few round trips, redone message by message if that fails (store/pg-group.ts).
-    const results = await applyGroup(tx, batch, usedNames, (t, raw, names) => processMessage(t, raw, file, names, ctx, job.ackDir, job.supersede), gate);
+    const results = await applyGroup(tx, batch, usedNames, (t, raw, names) => processGuarded(t, raw, file, names, ctx, job.ackDir, job.supersede), gate);
+    if (acksDurable > acksRecorded) {
+      // No round trip of its own: the ACK files synced so far, recorded with this group's commit.
+      await recordAcksDurable(tx, file.id, acksDurable);
+      acksRecorded = acksDurable;
+    }
     // PostgreSQL answers COMMIT in an aborted transaction with a ROLLBACK, not an error: one awaited statement proves
     // that no earlier one failed unseen before the ACK files of this group are written (one round trip per group).
     if (tx.dialect === 'pg') await tx.get('SELECT 1 AS alive');
@@ -472,6 +579,7 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
       if (overlap) {
         await settle();
         inflight = writeAcks(entries, true);
+        inflightCount = entries.length;
         inflight.catch(() => {}); // observed by the next settle(); never an unhandled rejection meanwhile
       } else {
         await writeAcks(entries);
@@ -489,12 +597,19 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   walToSync = relaxed?.wal ?? null;
   checkpointDb = relaxed && overlap ? relaxed.db : null;
   try {
+    if (resumeDurable < resumeRows.length) {
+      // The ACK files of the last groups before the crash (not known to be durable): rewritten from the ledger
+      // (identical bytes), synced, and then counted as durable like the rest.
+      const missing = await acksAfter(db, file.id, resumeDurable > 0 ? resumeRows[resumeDurable - 1]!.id : 0);
+      await writeAcks(missing);
+      syncAckFiles(job.ackDir, missing.map((m) => m.name));
+      log.info('ACK files of the interrupted run rewritten', { fileId: file.id, rewritten: missing.length, kept: resumeDurable });
+    }
+    acksDurable = resumeRows.length;
     for await (const raw of messagesInOrder(job.path, cfg, scan.size)) {
       const done = recorded.get(raw.index);
       if (done) {
         count(summary, done.status, done.outcome);
-        replay.push({ name: done.ack_name, bytes: done.ack });
-        if (replay.length >= cfg.groupSize) { await flush(); await stopCheck(); }
         continue;
       }
       group.push(raw);

@@ -13,6 +13,7 @@
 import { EnvelopeChecker, type EnvelopeReport, type FrameItem, type RawMessage } from '../hl7/batch.js';
 import { decodeMessage, readMsh18, resolveCharset, type Charset } from '../hl7/charset.js';
 import { Hl7Message } from '../hl7/model.js';
+import { hasUsableSeparators } from '../hl7/encoding.js';
 import { ErrorCode, Hl7Error, type Finding } from '../hl7/errors.js';
 import { interpret } from '../pam/interpret.js';
 import type { Interpretation } from '../pam/types.js';
@@ -133,7 +134,10 @@ function fallbackHeader(bytes: Buffer): FallbackHeader & { app1: string; fac1: s
   const end = bytes.indexOf(0x0d);
   const line = bytes.toString('latin1', 0, end < 0 ? Math.min(bytes.length, 4096) : end);
   const sep = line.startsWith('MSH') && line.length > 3 ? line[3]! : '|';
-  const f = line.split(sep);
+  let f = line.split(sep);
+  // MSH-2 is the four characters after MSH-1: when they hold the field separator (`MSH||~\&|`), a plain split
+  // would shift every field by one and the NAK would echo the wrong MSH-10.
+  if (!hasUsableSeparators(line) && line.length > 9 && line[8] === sep && line.startsWith('MSH')) f = ['MSH', line.slice(4, 8), ...line.slice(9).split(sep)];
   const comp = (s: string | undefined) => (s ?? '').split('^')[0] ?? '';
   return {
     sendingApp: f[2] ?? '', sendingFacility: f[3] ?? '', receivingApp: f[4] ?? '', receivingFacility: f[5] ?? '',

@@ -96,6 +96,34 @@ export async function messagesOfFile(tx: Tx, fileId: number): Promise<MessageRow
   return tx.all<MessageRow>(`SELECT ${MSG_COLS} FROM messages WHERE file_id = ? ORDER BY idx`, [fileId]);
 }
 
+/** What a resumed file needs of each recorded message: no ACK bytes (the resume must not grow with what was done). */
+export type RecordedMessage = Pick<MessageRow, 'id' | 'idx' | 'ack_name' | 'status' | 'outcome'>;
+
+/**
+ * Resume after a crash: the file's recorded messages in ledger order (id), and how many of the first ones have
+ * durable ACK files (`files.acks_durable`, migration 0003; 0 when unknown).
+ */
+export async function resumeState(tx: Tx, fileId: number): Promise<{ rows: RecordedMessage[]; acksDurable: number }> {
+  const rows = await tx.all<RecordedMessage>('SELECT id, idx, ack_name, status, outcome FROM messages WHERE file_id = ? ORDER BY id', [fileId]);
+  const f = await tx.get<{ acks_durable: number | null }>('SELECT acks_durable FROM files WHERE id = ?', [fileId]);
+  for (const r of rows) { r.id = Number(r.id); r.idx = Number(r.idx); }
+  return { rows, acksDurable: Math.min(Number(f?.acks_durable ?? 0), rows.length) };
+}
+
+/** ACK names and bytes of the file's messages after ledger row `afterId` (the ones whose ACK files may be missing). */
+export async function acksAfter(tx: Tx, fileId: number, afterId: number): Promise<Array<{ name: string; bytes: Buffer }>> {
+  const rows = await tx.all<{ ack_name: string; ack: Buffer }>('SELECT ack_name, ack FROM messages WHERE file_id = ? AND id > ? ORDER BY id', [fileId, afterId]);
+  return rows.map((r) => ({ name: r.ack_name, bytes: r.ack }));
+}
+
+/**
+ * Records that the ACK files of the first `n` message rows of the file (ledger order) are durable. Never lowers the
+ * count: a smaller one only means more ACK files rewritten on a resume, a larger one is only written once true.
+ */
+export async function recordAcksDurable(tx: Tx, fileId: number, n: number): Promise<void> {
+  await deferWrite(tx, 'UPDATE files SET acks_durable = ? WHERE id = ? AND (acks_durable IS NULL OR acks_durable < ?)', [n, fileId, n]);
+}
+
 /** The live original for an idempotency key (MSH-3.1, MSH-4.1, MSH-10), if any. */
 export async function findOriginal(tx: Tx, app: string, facility: string, controlId: string): Promise<Pick<MessageRow, 'id' | 'content_sha256' | 'outcome' | 'status' | 'ack' | 'patient_id'> | undefined> {
   // In a PostgreSQL group (pg-group.ts) the live originals of the group's MSH-10 values were read up front.
