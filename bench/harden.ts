@@ -9,9 +9,11 @@
  *           other round (the first included) puts the archive on it (archiving across file systems: copy + unlink).
  *   fuzz    seeded mutations of valid files through the real pipeline in-process (bench/harden-fuzz.ts), plus a
  *           handful through the spawned CLI.
+ *   controls a control character in every field (bench/harden-controls.ts), on SQLite and, with --pg URL (or
+ *           PAMDROP_HARDEN_PG_URL), on PostgreSQL, which must answer alike.
  *
- *   node dist/bench/harden.js [crash] [fuzz] [--long] [--kills N] [--files N] [--cli-files N] [--seed S]
- *        [--messages N] [--dir D] [--keep] [--json]
+ *   node dist/bench/harden.js [crash] [fuzz] [controls] [--long] [--kills N] [--files N] [--cli-files N] [--seed S]
+ *        [--messages N] [--dir D] [--keep] [--json] [--pg URL]
  *
  * Exit 0 when every check held, 1 otherwise. Failing sites and reproducers are kept and named.
  */
@@ -24,6 +26,7 @@ import Database from 'better-sqlite3';
 import { generate, rng } from './generate.js';
 import { frameBuffer } from '../src/hl7/batch.js';
 import { FIXED_TIME, REPO, countMessageStarts, ackCode, runFuzz, writeFuzzFile, type FuzzSummary } from './harden-fuzz.js';
+import { runControls, type ControlsSummary } from './harden-controls.js';
 
 const BIN = join(REPO, 'bin', 'pamdrop.js');
 
@@ -365,14 +368,15 @@ export async function runCliFuzz(o: { seed: number; files: number; dir: string }
 // ---------------------------------------------------------------------------------------------------------
 // CLI
 
-interface Args { crash: boolean; fuzz: boolean; long: boolean; kills: number; files: number; cliFiles: number; seed: number; messages: number; dir: string | null; keep: boolean; json: boolean }
+interface Args { crash: boolean; fuzz: boolean; controls: boolean; pg: string | null; long: boolean; kills: number; files: number; cliFiles: number; seed: number; messages: number; dir: string | null; keep: boolean; json: boolean }
 
 export function parseArgs(argv: string[]): Args {
   const get = (k: string) => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : undefined; };
   const long = argv.includes('--long');
-  const parts = argv.filter((a) => a === 'crash' || a === 'fuzz');
+  const parts = argv.filter((a) => a === 'crash' || a === 'fuzz' || a === 'controls');
   return {
-    crash: parts.length === 0 || parts.includes('crash'), fuzz: parts.length === 0 || parts.includes('fuzz'), long,
+    crash: parts.length === 0 || parts.includes('crash'), fuzz: parts.length === 0 || parts.includes('fuzz'),
+    controls: parts.length === 0 || parts.includes('controls'), pg: get('--pg') ?? process.env.PAMDROP_HARDEN_PG_URL ?? null, long,
     kills: Number(get('--kills') ?? (long ? 100 : 10)), files: Number(get('--files') ?? (long ? 10_000 : 300)),
     cliFiles: Number(get('--cli-files') ?? (long ? 50 : 5)), seed: Number(get('--seed') ?? 20260301),
     messages: Number(get('--messages') ?? 10_000), dir: get('--dir') ?? null, keep: argv.includes('--keep'), json: argv.includes('--json'),
@@ -385,7 +389,7 @@ export async function hardenMain(argv: string[]): Promise<number> {
   // The fuzz checks logic, not durability: on a RAM file system when there is one (fsyncs cost ~1 ms each on disk).
   const fuzzDir = a.dir === null && existsSync('/dev/shm') ? mkdtempSync('/dev/shm/pamdrop-fuzz-') : join(dir, 'fuzz');
   const say = (t: string) => { if (!a.json) process.stdout.write(t + '\n'); else process.stderr.write(t + '\n'); };
-  const out: { crash?: CrashSummary; fuzz?: FuzzSummary; cliFuzz?: CliFuzzSummary; dir: string } = { dir };
+  const out: { crash?: CrashSummary; fuzz?: FuzzSummary; cliFuzz?: CliFuzzSummary; controls?: ControlsSummary[]; dir: string } = { dir };
   let failed = false;
   if (a.crash) {
     say(`crash: ${a.messages} generated messages, ${a.kills} kills (seed ${a.seed})`);
@@ -416,6 +420,18 @@ export async function hardenMain(argv: string[]): Promise<number> {
     say(`fuzz (spawned CLI): ${cf.files} files in ${cf.seconds.toFixed(0)} s, exit codes ${JSON.stringify(cf.exitCodes)}`);
     for (const x of cf.failures) say(`  FAIL ${x}`);
     failed ||= cf.failures.length > 0;
+  }
+  if (a.controls) {
+    // A few seeds: each picks another control character, form (raw or hex escape) and place for every field.
+    out.controls = [];
+    for (let k = 0; k < (a.long ? 20 : 3); k++) {
+      const c = await runControls({ seed: a.seed + k, dir: join(dir, 'controls', String(k)), pgUrl: a.pg });
+      out.controls.push(c);
+      say(`controls (seed ${a.seed + k}): ${c.mutated} fields with a control character, ${c.cases - c.mutated} valid messages, on ${c.stores.join(' and ')} `
+        + `in ${c.seconds.toFixed(1)} s: ${JSON.stringify(c.outcomes)}`);
+      for (const p of c.problems) say(`  FAIL ${p}`);
+      failed ||= c.problems.length > 0;
+    }
   }
   if (a.json) process.stdout.write(JSON.stringify(out) + '\n');
   if (!failed && !a.keep && !a.dir) { rmSync(dir, { recursive: true, force: true }); rmSync(fuzzDir, { recursive: true, force: true }); }

@@ -6,7 +6,8 @@
  *        [--no-main] [--dir D] [--keep] [--seed 42] [--pg-runs 1] [--baseline OTHER_BUILD/dist]
  *
  * Stages (bench/stages.ts), each in a child process of its own (peak RSS is the stage's own):
- *   floor, hl7-standard, parse-only, parser, import-sqlite, import-pg (with --pg or PAMDROP_BENCH_PG_URL), floor-pipeline.
+ *   floor, hl7-standard, parse-only, parser, import-sqlite, import-pg (with --pg or PAMDROP_BENCH_PG_URL), floor-pipeline,
+ *   resume-sqlite, resume-pg (a kill at 10 %, 50 %, 90 % of the file, then the resume: its table below the main one).
  * Runs are interleaved (every stage once, then every stage again…) so that a noisy neighbour on the shared machine
  * hits all stages alike; the table shows medians. `--growth` imports (and parses) batches of growing size to
  * check that time is linear and memory flat; `--growth-1m` adds the 1,000,000-message batch (minutes, ~4 GB of
@@ -22,7 +23,7 @@ import type { StageArgs, StageResult } from './stages.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CHILD = join(HERE, 'child.js');
-const ALL_STAGES = ['floor', 'hl7-standard', 'parse-only', 'parser', 'import-sqlite', 'import-pg', 'floor-pipeline'] as const;
+const ALL_STAGES = ['floor', 'hl7-standard', 'parse-only', 'parser', 'import-sqlite', 'import-pg', 'floor-pipeline', 'resume-sqlite', 'resume-pg'] as const;
 
 interface Options {
   messages: number; runs: number; json: boolean; pg: string | null; charset: 'latin9' | 'utf8'; stages: string[];
@@ -74,7 +75,7 @@ function parseArgs(argv: string[]): Options {
     }
   }
   if (growth1m) o.growth = [...new Set([...(o.growth ?? [10_000, 100_000]), 1_000_000])];
-  if (!o.pg) o.stages = o.stages.filter((s) => s !== 'import-pg');
+  if (!o.pg) o.stages = o.stages.filter((s) => s !== 'import-pg' && s !== 'resume-pg');
   // The baseline build runs every stage whose code it has of its own: not floor and hl7-standard (the same code).
   if (o.baseline) o.stages.push(...o.stages.filter((s) => s !== 'floor' && s !== 'hl7-standard').map((s) => `baseline:${s}`));
   return o;
@@ -155,6 +156,8 @@ const LABEL: Record<string, string> = {
   'import-sqlite': 'pamdrop import, SQLite (end to end)',
   'import-pg': 'pamdrop import, PostgreSQL (end to end)',
   'floor-pipeline': 'floor pipeline: split + raw SQLite rows + temp/rename files',
+  'resume-sqlite': 'resume after kills at 10/50/90 %, SQLite (messages of the three resumes)',
+  'resume-pg': 'resume after kills at 10/50/90 %, PostgreSQL (messages of the three resumes)',
   'baseline:parse-only': 'baseline build: frame + decode + parse + the same field reads',
   'baseline:parser': 'baseline build: parser (frame + decode + parse + interpret)',
   'baseline:floor-pipeline': 'baseline build: floor pipeline',
@@ -187,7 +190,7 @@ async function main(): Promise<void> {
       const real = baseline ? stage.slice('baseline:'.length) : stage;
       const childJs = baseline ? join(o.baseline!, 'bench', 'child.js') : CHILD;
       const args: StageArgs = { stage: real, file, charset: o.charset, work };
-      const r = real === 'import-pg'
+      const r = real === 'import-pg' || real === 'resume-pg'
         ? await withPgSchema(o.pg!, String(runId), (target) => runChild({ ...args, pg: target }, childJs))
         : await runChild(args, childJs);
       r.stage = stage;
@@ -214,7 +217,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < o.runs; i++) {
       log(`run ${i + 1}/${o.runs}\n`);
       for (const s of o.stages) {
-        if (s.endsWith('import-pg') && i >= o.pgRuns) continue;
+        if ((s.endsWith('import-pg') || s.endsWith('resume-pg')) && i >= o.pgRuns) continue;
         results.get(s)!.push(await once(s, mainFile.file, o.messages));
       }
     }
@@ -272,6 +275,19 @@ async function main(): Promise<void> {
     lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const s of report.stages) {
       lines.push(`| ${LABEL[s.stage] ?? s.stage} | ${s.msgPerSec.toLocaleString('en')} | ${s.mbPerSec} | ${f(s.vsFloor, 3)} | ${f(s.vsHl7Standard)} | ${f(s.vsFloorPipeline)} | ${s.maxRssMb} | ${s.runs.length} |`);
+    }
+  }
+  const resumes = report.stages.filter((s) => s.stage.replace(/^baseline:/, '').startsWith('resume'));
+  if (resumes.length > 0) {
+    lines.push('\nResume after a kill (SIGKILL right after a group commit): ms until the first new group is committed, and to the end of the file');
+    lines.push('| stage | killed at | messages done | first new group ms | to the end ms |');
+    lines.push('|---|---:|---:|---:|---:|');
+    for (const s of resumes) {
+      for (const run of s.runs) {
+        for (const k of (run as unknown as { kills: Array<{ at: number; done: number; firstGroupMs: number; totalMs: number }> }).kills) {
+          lines.push(`| ${s.stage} | ${Math.round(k.at * 100)} % | ${k.done.toLocaleString('en')} | ${k.firstGroupMs} | ${k.totalMs} |`);
+        }
+      }
     }
   }
   if (report.growth.length > 0) {

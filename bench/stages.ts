@@ -9,6 +9,8 @@
  *   floor-pipeline   floor + raw better-sqlite3 inserting the rows pamdrop writes (1000 messages per transaction, same
  *                    schema, indexes and pragmas) + one small file per message written to a temp name then renamed
  *   import           `pamdrop import` end to end (CLI main in-process: scan, parse, apply, ACK files, archive)
+ *   resume           `pamdrop import` killed (SIGKILL at a fault point) after 10 %, 50 % and 90 % of the file's groups,
+ *                    then the file resumed in-process: time to the first new group committed, and to the end
  *
  * Every stage returns the messages it saw, the bytes it read, its wall time and its peak RSS.
  */
@@ -256,6 +258,61 @@ async function importStage(a: StageArgs): Promise<Omit<StageResult, 'stage' | 'm
   return { messages: report.totals.messages, bytes, extra: { exitCode: code, AA: report.totals.AA, AE: report.totals.AE, AR: report.totals.AR } };
 }
 
+/**
+ * Resume after a kill at 10 %, 50 % and 90 % of the file: the spawned CLI is killed with SIGKILL right after the
+ * commit of group n (PAMDROP_FAULT=after-commit:n), then processFile resumes the file in this process. Reported per
+ * kill: messages already done, ms until the first new group is committed (the resume's own cost: scan, ledger,
+ * unconfirmed ACK files rewritten, done messages skipped), ms to the end. The stage's time is the sum of the resumes.
+ */
+async function resumeStage(a: StageArgs): Promise<Omit<StageResult, 'stage' | 'ms' | 'maxRssKb'>> {
+  const { spawnSync } = await import('node:child_process');
+  const { getDefaultConfig } = await import('../src/config/defaults.js');
+  const { openDb } = await import('../src/store/db.js');
+  const { processFile } = await import('../src/pipeline/process-file.js');
+  const { systemClock } = await import('../src/shared/clock.js');
+  const { silentLogger } = await import('../src/shared/logger.js');
+  const { REPO } = await import('./harden-fuzz.js');
+  const cfg = getDefaultConfig();
+  const bytes = statSync(a.file).size;
+  let messages = 0;
+  for await (const item of frameFile(a.file)) if (item.kind === 'message') messages++;
+  const groups = Math.ceil(messages / cfg.groupSize);
+  const kills: Array<{ at: number; done: number; firstGroupMs: number; totalMs: number }> = [];
+  let total = 0;
+  for (const at of [0.1, 0.5, 0.9]) {
+    const work = join(a.work, `kill-${Math.round(at * 100)}`);
+    const inbox = join(work, 'inbox');
+    mkdirSync(inbox, { recursive: true });
+    const input = join(inbox, 'adt_bench.hl7');
+    try { linkSync(a.file, input); } catch { copyFileSync(a.file, input); }
+    // PostgreSQL: a schema of its own per kill (the run's schema with a suffix), dropped afterwards.
+    const schema = a.pg ? `${/[?&]schema=([^&]+)/.exec(a.pg)?.[1] ?? 'pamdrop_bench'}_k${Math.round(at * 100)}` : null;
+    const db = a.pg ? (/[?&]schema=/.test(a.pg) ? a.pg.replace(/schema=[^&]+/, `schema=${schema}`) : `${a.pg}${a.pg.includes('?') ? '&' : '?'}schema=${schema}`) : join(work, 'pamdrop.sqlite');
+    const dirs = { ackDir: join(work, 'outbox'), archiveDir: join(work, 'archive'), errorDir: join(work, 'error') };
+    const n = Math.max(1, Math.round(groups * at));
+    const killed = spawnSync(process.execPath, [join(REPO, 'bin', 'pamdrop.js'), '--db', db, '--log-level', 'silent', 'import', input,
+      '--ack-dir', dirs.ackDir, '--archive-dir', dirs.archiveDir, '--error-dir', dirs.errorDir], { env: { ...process.env, PAMDROP_FAULT: `after-commit:${n}` }, stdio: 'ignore' });
+    if (killed.signal !== 'SIGKILL') throw new Error(`resume: the import was not killed at group ${n} (exit ${killed.status})`);
+    const store = await openDb(db);
+    try {
+      const t0 = performance.now();
+      let first = -1;
+      const report = await processFile({ source: cfg.sources[0]!.name, path: input, ...dirs }, {
+        db: store, config: cfg, log: silentLogger, clock: systemClock, owner: 'bench-resume',
+        progress: () => { if (first < 0) first = performance.now() - t0; },
+      });
+      const totalMs = performance.now() - t0;
+      if (!report.resumed || report.summary.messages !== messages) throw new Error(`resume: ${report.summary.messages} messages, resumed ${report.resumed}`);
+      kills.push({ at, done: n * cfg.groupSize, firstGroupMs: Math.round(first), totalMs: Math.round(totalMs) });
+      total += totalMs;
+    } finally {
+      if (schema) await store.run(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
+      await store.close();
+    }
+  }
+  return { messages: messages * kills.length, bytes: bytes * kills.length, extra: { kills, resumeMs: Math.round(total) } };
+}
+
 /** Runs one stage; the caller adds the ACK count check for imports (outside the timed part). */
 export async function runStage(a: StageArgs): Promise<StageResult> {
   const t0 = performance.now();
@@ -268,6 +325,8 @@ export async function runStage(a: StageArgs): Promise<StageResult> {
     case 'floor-pipeline': r = await floorPipeline(a); break;
     case 'import-sqlite':
     case 'import-pg': r = await importStage(a); break;
+    case 'resume-sqlite':
+    case 'resume-pg': r = await resumeStage(a); break;
     default: throw new Error(`unknown stage ${a.stage}`);
   }
   const ms = performance.now() - t0;
