@@ -1,7 +1,8 @@
 /**
  * Interpretation of one parsed ITI-30 message into a PamCommand (types.ts), following decisions.md.
- * Order: header → acceptance (AR) → control characters in any field (AE 102, hl7/controls.ts) → required segments (AE 100) → identifiers, INS syntax and data types
- * (AE 101/102, every error reported at once) → INS action and warnings → the command of the event.
+ * Order: header → acceptance (AR) → control characters in any field (AE 102, hl7/controls.ts) → required segments
+ * (AE 100) → identifiers, INS syntax and data types (AE 101/102, every error reported at once) → INS action and
+ * warnings → the command of the event.
  * Pure and allocation-light: it runs once per message in the import loop (performance.md).
  */
 import { controlCharacterFinding } from '../hl7/controls.js';
