@@ -101,7 +101,7 @@ export type RecordedMessage = Pick<MessageRow, 'id' | 'idx' | 'ack_name' | 'stat
 
 /**
  * Resume after a crash: the file's recorded messages in ledger order (id), and how many of the first ones have
- * durable ACK files (`files.acks_durable`, migration 0003; 0 when unknown).
+ * durable ACK files (`files.acks_durable`, migration 0004; 0 when unknown).
  */
 export async function resumeState(tx: Tx, fileId: number): Promise<{ rows: RecordedMessage[]; acksDurable: number }> {
   const rows = await tx.all<RecordedMessage>('SELECT id, idx, ack_name, status, outcome FROM messages WHERE file_id = ? ORDER BY id', [fileId]);

@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
 import * as m0001 from './0001_init.js';
 import * as m0002 from './0002_sequence_number.js';
 import * as m0003 from './0003_authorities.js';
-import * as m0004 from './0003_acks_durable.js';
+import * as m0004 from './0004_acks_durable.js';
 
 interface Migration { name: string; up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> }
 

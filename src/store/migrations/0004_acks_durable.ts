@@ -1,5 +1,5 @@
 /**
- * 0003 — resume without rewriting every ACK.
+ * 0004 — resume without rewriting every ACK.
  * `files.acks_durable`: how many of the file's message rows, in ledger order (messages.id), have their ACK files
  * written and synced to disk. A file resumed after a crash rewrites only the ACK files of the rows after those
  * (at most the last group or two), instead of every ACK already written: the resume no longer grows with what was
@@ -9,7 +9,7 @@
  */
 import type { Knex } from 'knex';
 
-export const name = '0003_acks_durable';
+export const name = '0004_acks_durable';
 
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.alterTable('files', (t) => {
