@@ -27,10 +27,11 @@ function scanner(escape: string): RegExp {
 }
 
 /**
- * The first control character (not CR/LF) that the field holding position `at` reads as once unescaped, or -1. Read
- * through unescapeHl7, so that `\E\X00\E\` (the text "\X00\", escaped) is not taken for a NUL.
+ * The first control character (not CR/LF) that the field holding position `at` reads as once unescaped (-1: none),
+ * and where that field ends. Read through unescapeHl7, so that `\E\X00\E\` (the text "\X00\", escaped) is not taken
+ * for a NUL. The caller resumes its scan at the field's end: a field is unescaped once, however many escapes it holds.
  */
-function escapedControl(text: string, at: number, seps: Separators): number {
+function escapedControl(text: string, at: number, seps: Separators): { code: number; end: number } {
   const f = seps.field;
   const start = Math.max(text.lastIndexOf(f, at), text.lastIndexOf('\r', at), text.lastIndexOf('\n', at)) + 1;
   let end = text.length;
@@ -41,9 +42,9 @@ function escapedControl(text: string, at: number, seps: Separators): number {
   const value = unescapeHl7(text.slice(start, end), seps);
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c < 0x20 && c !== 0x0d && c !== 0x0a) return c;
+    if (c < 0x20 && c !== 0x0d && c !== 0x0a) return { code: c, end };
   }
-  return -1;
+  return { code: -1, end };
 }
 
 /**
@@ -60,8 +61,13 @@ export function controlCharacterFinding(msg: Hl7Message): Finding | null {
   re.lastIndex = 0;
   for (let m = re.exec(text); m !== null; m = re.exec(text)) {
     const at = m.index;
-    const code = m[0].length === 1 ? m[0].charCodeAt(0) : escapedControl(text, at, seps);
-    if (code < 0) continue;
+    let code: number;
+    if (m[0].length === 1) code = m[0].charCodeAt(0);
+    else {
+      const e = escapedControl(text, at, seps);
+      code = e.code;
+      if (code < 0) { re.lastIndex = Math.max(re.lastIndex, e.end); continue; }
+    }
     const location = locate(text, at, seps);
     const hex = code.toString(16).toUpperCase().padStart(2, '0');
     return {
