@@ -5,7 +5,7 @@
  * (at most the last group or two), instead of every ACK already written: the resume no longer grows with what was
  * done, and ACK files the sender may already have fetched are not created again. Null (rows written before this
  * migration, single-group files): none known, every ACK of the file is rewritten, as before.
- * Forward-only (style.md §11).
+ * Forward-only: never edited once released.
  */
 import type { Knex } from 'knex';
 
