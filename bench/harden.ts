@@ -11,8 +11,11 @@
  *           handful through the spawned CLI.
  *   controls a control character in every field (bench/harden-controls.ts), on SQLite and, with --pg URL (or
  *           PAMDROP_HARDEN_PG_URL), on PostgreSQL, which must answer alike.
+ *   names   a seeded inbox of odd entries (names as bytes up to 255, links of every kind, FIFOs, folders, ignored
+ *           names) taken by the real intake: the suite test/harden/names.test.ts at a larger size and several seeds,
+ *           on SQLite and, with --pg URL, on PostgreSQL.
  *
- *   node dist/bench/harden.js [crash] [fuzz] [controls] [--long] [--kills N] [--files N] [--cli-files N] [--seed S]
+ *   node dist/bench/harden.js [crash] [fuzz] [controls] [names] [--long] [--kills N] [--files N] [--cli-files N] [--seed S]
  *        [--messages N] [--dir D] [--keep] [--json] [--pg URL]
  *
  * Exit 0 when every check held, 1 otherwise. Failing sites and reproducers are kept and named.
@@ -368,15 +371,15 @@ export async function runCliFuzz(o: { seed: number; files: number; dir: string }
 // ---------------------------------------------------------------------------------------------------------
 // CLI
 
-interface Args { crash: boolean; fuzz: boolean; controls: boolean; pg: string | null; long: boolean; kills: number; files: number; cliFiles: number; seed: number; messages: number; dir: string | null; keep: boolean; json: boolean }
+interface Args { crash: boolean; fuzz: boolean; controls: boolean; names: boolean; pg: string | null; long: boolean; kills: number; files: number; cliFiles: number; seed: number; messages: number; dir: string | null; keep: boolean; json: boolean }
 
 export function parseArgs(argv: string[]): Args {
   const get = (k: string) => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : undefined; };
   const long = argv.includes('--long');
-  const parts = argv.filter((a) => a === 'crash' || a === 'fuzz' || a === 'controls');
+  const parts = argv.filter((a) => a === 'crash' || a === 'fuzz' || a === 'controls' || a === 'names');
   return {
     crash: parts.length === 0 || parts.includes('crash'), fuzz: parts.length === 0 || parts.includes('fuzz'),
-    controls: parts.length === 0 || parts.includes('controls'), pg: get('--pg') ?? process.env.PAMDROP_HARDEN_PG_URL ?? null, long,
+    controls: parts.length === 0 || parts.includes('controls'), names: parts.length === 0 || parts.includes('names'), pg: get('--pg') ?? process.env.PAMDROP_HARDEN_PG_URL ?? null, long,
     kills: Number(get('--kills') ?? (long ? 100 : 10)), files: Number(get('--files') ?? (long ? 10_000 : 300)),
     cliFiles: Number(get('--cli-files') ?? (long ? 50 : 5)), seed: Number(get('--seed') ?? 20260301),
     messages: Number(get('--messages') ?? 10_000), dir: get('--dir') ?? null, keep: argv.includes('--keep'), json: argv.includes('--json'),
@@ -432,6 +435,25 @@ export async function hardenMain(argv: string[]): Promise<number> {
       for (const p of c.problems) say(`  FAIL ${p}`);
       failed ||= c.problems.length > 0;
     }
+  }
+  if (a.names) {
+    // The family lives in a vitest suite (it reuses the intake test sites); each seed is one run of it.
+    const entries = a.long ? 2000 : 300;
+    const seeds = a.long ? 10 : 2;
+    const names: Array<{ seed: number; entries: number; ok: boolean; seconds: number }> = [];
+    for (let k = 0; k < seeds; k++) {
+      const t0 = performance.now();
+      const env: Record<string, string | undefined> = { ...process.env, PAMDROP_HARDEN_NAMES: String(entries), PAMDROP_HARDEN_SEED: String(a.seed + k) };
+      if (a.pg) env.PAMDROP_TEST_PG_URL = a.pg; else delete env.PAMDROP_TEST_PG_URL;
+      delete env.PAMDROP_TEST_REQUIRE_PG;
+      const r = spawnSync(join(REPO, 'node_modules', '.bin', 'vitest'), ['run', 'test/harden/names.test.ts'], { cwd: REPO, env, encoding: 'utf8' });
+      const ok = r.status === 0;
+      names.push({ seed: a.seed + k, entries, ok, seconds: (performance.now() - t0) / 1000 });
+      say(`names (seed ${a.seed + k}): ${entries} odd inbox entries on ${a.pg ? 'SQLite and PostgreSQL' : 'SQLite'}: ${ok ? 'ok' : 'FAILED'} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      if (!ok) say(`  FAIL ${(r.stdout + r.stderr).split('\n').filter((l) => /FAIL|Error|expected/.test(l)).slice(0, 8).join('\n  ')}`);
+      failed ||= !ok;
+    }
+    (out as Record<string, unknown>).names = names;
   }
   if (a.json) process.stdout.write(JSON.stringify(out) + '\n');
   if (!failed && !a.keep && !a.dir) { rmSync(dir, { recursive: true, force: true }); rmSync(fuzzDir, { recursive: true, force: true }); }
