@@ -1,5 +1,5 @@
 /**
- * Hardening harness, fuzz part (issue 6): seeded mutations of valid PAM FR files, run through the real pipeline
+ * Hardening harness, fuzz part: seeded mutations of valid PAM FR files, run through the real pipeline
  * in-process (processFile in a worker thread, so that a hang is caught by a watchdog and named), then checked:
  *
  * - processFile never throws for content; every file takes less than its time bound;

@@ -1,5 +1,5 @@
 /**
- * Hardening harness (issue 6): `npm run harden` (short, the CI sizes) or `npm run harden -- --long`.
+ * Hardening harness: `npm run harden` (short, the CI sizes) or `npm run harden -- --long`.
  *
  *   crash   imports a ~10k-message batch (4 files: envelope, AE/AR mix, quarantine, resends) with the real CLI and
  *           kills it with SIGKILL at random moments (a timer: child.kill('SIGKILL') after a random delay; a share of

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: pamdrop against its floors, side by side on one generated file, in one run (issue 6).
+ * `npm run bench`: pamdrop against its floors, side by side on one generated file, in one run.
  *
  *   node --expose-gc dist/bench/run.js [--messages 100000] [--runs 3] [--json] [--pg URL] [--charset latin9|utf8]
  *        [--only floor,hl7-standard,parser,import-sqlite,import-pg,floor-pipeline] [--growth [10000,100000]] [--growth-1m]

@@ -1,8 +1,8 @@
 /**
- * The benchmark stages (issue 6), each run in its own child process by bench/run.ts (bench/child.ts) so that its
+ * The benchmark stages, each run in its own child process by bench/run.ts (bench/child.ts) so that its
  * peak RSS is its own and one stage's garbage never slows the next one down.
  *
- *   floor            read + decode + split into messages and segments with plain string ops (performance.md floor)
+ *   floor            read + decode + split into messages and segments with plain string ops
  *   hl7-standard     the same message texts parsed by hl7-standard 1.0.4 (transform + the fields pamdrop reads)
  *   parser           pamdrop's parser: frame (streaming) + decode (MSH-18) + Hl7Message.parse + interpret
  *   parse-only       like for like with hl7-standard: frame + decode + Hl7Message.parse + the same fields read

@@ -1,4 +1,4 @@
-/** Exit codes of the commands that run files (decisions.md "Exit codes"): the data's fault 1, the system's 5. */
+/** Exit codes of the commands that run files (docs/behaviour.md "Exit codes"): the data's fault 1, the system's 5. */
 import { ExitCode } from '../shared/errors.js';
 import { runOutcome, RunOutcome, type RunReport } from '../pipeline/runner.js';
 

@@ -1,5 +1,5 @@
 /**
- * pamdrop command line. Exit codes (decisions.md): 0 all accepted · 1 some AE/AR or a quarantined file (the data's
+ * pamdrop command line. Exit codes (docs/behaviour.md): 0 all accepted · 1 some AE/AR or a quarantined file (the data's
  * fault) · 2 bad usage or configuration · 3 another instance holds the lock · 4 not found · 5 the system's fault
  * (store unreachable, folder unreadable or unwritable, disk full: nothing was refused, retry later).
  *

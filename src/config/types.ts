@@ -1,6 +1,6 @@
 /**
  * Configuration: `ImporterConfig` is what users write (config.example.json, every key optional);
- * `ResolvedConfig` is what the code runs on (style.md §14). Secrets never live in the JSON: the file names
+ * `ResolvedConfig` is what the code runs on. Secrets never live in the JSON: the file names
  * environment variables or files that hold them.
  */
 import type { PamOptions } from '../pam/types.js';

@@ -1,11 +1,11 @@
 /**
- * ACK messages (original mode, HL7 v2.5 ERR form): decisions.md "ACK files", pam-fr.md §5 and §8.8/§8.9.
+ * ACK messages (original mode, HL7 v2.5 ERR form): docs/behaviour.md "ACK files", HL7 v2.5 table 0357.
  * - MSH: the inbound separators; sender and receiver swapped (raw, so HD components survive); new MSH-7 and
  *   MSH-10; MSH-9 `ACK^<event>^ACK`; MSH-11, MSH-12 (whole field, e.g. `2.5^FRA^2.11`), MSH-17, MSH-18 and
  *   MSH-19 echoed raw; no MSH-21 (the ACK does not claim the PAM profile).
  * - MSA-1 = code, MSA-2 = inbound MSH-10 raw.
  * - One ERR per finding: ERR-2 location, ERR-3 `code^text^HL70357`, ERR-4 severity, ERR-8 human detail
- *   (escaped, CR/LF removed, style.md practice 4). No patient data travels in ERR text: findings carry none.
+ *   (escaped, CR/LF removed). No patient data travels in ERR text: findings carry none.
  * The output is a string with segments terminated by '\r'; encode it with encodeText() in the inbound charset.
  * Equal inputs give equal bytes: a replayed duplicate gets the very same ACK.
  */

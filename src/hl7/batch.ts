@@ -1,9 +1,9 @@
 /**
- * Frame first, parse second (style.md practice 1): turn the BYTES of a dropped file into envelope segments
+ * Frame first, parse second: turn the BYTES of a dropped file into envelope segments
  * (FHS/BHS/BTS/FTS), raw messages and junk, without decoding anything. Each message is decoded and parsed on its
  * own later, so one bad message fails alone.
  *
- * Rules (pam-fr.md §6, decisions.md "Files"):
+ * Rules (HL7 v2.5 §2.10.3, docs/behaviour.md "Files, framing and characters"):
  * - line ends CR, LF, CRLF (mixed too) are all one terminator; blank and whitespace-only lines are dropped;
  * - a UTF-8 BOM at the start of a line (the file start, or the start of a concatenated file) is dropped;
  * - MLLP block bytes 0x0B / 0x1C are dropped wherever they are, and end a line (so `0x1C 0x0B MSH` glued on
@@ -37,7 +37,7 @@ export interface RawMessage {
   truncated?: boolean;
 }
 
-/** A batch envelope segment (pam-fr.md §6). Never part of a message. */
+/** A batch envelope segment (HL7 v2.5 §2.10.3). Never part of a message. */
 export interface EnvelopeSegment {
   name: 'FHS' | 'BHS' | 'BTS' | 'FTS';
   /** 1-based line number. */
@@ -451,7 +451,10 @@ export function* frameBuffer(buf: Buffer, opts?: FrameOptions): Generator<FrameI
   yield* framer.end();
 }
 
-/** Verdict on a file's batch envelope (decisions.md "Files": any problem quarantines the whole file). */
+/**
+ * Verdict on a file's batch envelope: any problem quarantines the whole file (docs/behaviour.md "Files, framing and
+ * characters").
+ */
 export interface EnvelopeReport {
   ok: boolean;
   /** Human text, no patient data, e.g. "BTS-1 says 3 messages, batch has 2 (BTS at line 12)". */
@@ -493,7 +496,7 @@ function readCount(raw: string): number | null {
 }
 
 /**
- * Checks the batch envelope as items go by: `[FHS] { [BHS] { MSH… } [BTS] } [FTS]` (pam-fr.md §6).
+ * Checks the batch envelope as items go by: `[FHS] { [BHS] { MSH… } [BTS] } [FTS]` (HL7 v2.5 §2.10.3).
  * A file without any envelope is fine; so are messages after an FHS when the file has no BHS at all (an
  * implicit single batch: FTS-1 may then be 0 or 1).
  */

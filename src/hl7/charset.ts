@@ -1,9 +1,10 @@
 /**
- * Character sets: decode one message's bytes per its MSH-18 (pam-fr.md §6, decisions.md "Files").
+ * Character sets: decode one message's bytes per its MSH-18 (PAM FR §6.1, docs/behaviour.md "Files, framing and
+ * characters").
  * - The MSH segment is ASCII, so MSH-18 is read from the raw bytes before anything is decoded.
- * - Decoding happens once per message: it dominates parsing cost (performance.md).
+ * - Decoding happens once per message: it dominates parsing cost.
  * - Undecodable input is an error (0357 code 102 at MSH-18), never a silent U+FFFD.
- * - Never TextDecoder: Node 20's maps latin1/cp1252 bytes 0x80–0x9F to C1 controls (pam-fr.md §6, "Node gotcha").
+ * - Never TextDecoder: Node 20's maps latin1/cp1252 bytes 0x80–0x9F to C1 controls.
  *   Latin1, ASCII and UTF-8 use Buffer's own native decoders, which are correct; 8859-15 is latin1 plus its 8
  *   differing code points; windows-1252 (rare) and 8859-15 encoding go through iconv-lite.
  */
@@ -16,14 +17,15 @@ import { hasUsableSeparators } from './encoding.js';
 export const Charset = { Latin1: '8859/1', Latin9: '8859/15', Utf8: 'UNICODE UTF-8', Ascii: 'ASCII' } as const;
 export type Charset = (typeof Charset)[keyof typeof Charset];
 
-/** How to decode messages (decisions.md "Files"; configurable). */
+/** How to decode messages (docs/behaviour.md "Files, framing and characters"; configurable). */
 export interface DecodeOptions {
-  /** Used when MSH-18 is empty (decisions.md: `8859/15` out of the box). */
+  /** Used when MSH-18 is empty (docs/behaviour.md: `8859/15` out of the box). */
   defaultCharset: Charset;
   /**
    * When a message declared `8859/1` carries bytes 0x80–0x9F (C1 controls in ISO-8859-1, never meant), decode it
-   * as windows-1252 with a warning: senders often label cp1252 as 8859/1 (pam-fr.md §6). Off by default: those
-   * bytes are not characters of the declared charset, so the message is an AE (decisions.md "Files"); a site
+   * as windows-1252 with a warning: senders often label cp1252 as 8859/1. Off by default: those
+   * bytes are not characters of the declared charset, so the message is an AE (docs/behaviour.md "Files, framing and
+   * characters"); a site
    * that knows its sender writes cp1252 turns this on.
    */
   latin1AsCp1252: boolean;
@@ -127,7 +129,7 @@ function resolveCached(declared: string): Charset | null {
 
 const C1_RE = /[\u0080-\u009f]/;
 const NON_ASCII_RE = /[^\u0000-\u007f]/;
-/** The 8 code points where ISO-8859-15 differs from ISO-8859-1 (pam-fr.md §6), keyed by the latin1 reading. */
+/** The 8 code points where ISO-8859-15 differs from ISO-8859-1, keyed by the latin1 reading. */
 const LATIN9_DIFF: Readonly<Record<string, string>> = {
   '\u00a4': '€', '\u00a6': 'Š', '\u00a8': 'š', '\u00b4': 'Ž', '\u00b8': 'ž', '\u00bc': 'Œ', '\u00bd': 'œ', '\u00be': 'Ÿ',
 };

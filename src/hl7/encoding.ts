@@ -1,6 +1,6 @@
 /**
  * Separators declared by MSH-1/MSH-2, and HL7 escape sequences (\F\ \S\ \T\ \R\ \E\ \Xhh\).
- * Separators are always read from the message, never assumed (pam-fr.md §6).
+ * Separators are always read from the message, never assumed (MSH-1, MSH-2).
  */
 import { ErrorCode, Hl7Error } from './errors.js';
 

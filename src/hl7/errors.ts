@@ -1,6 +1,6 @@
 /**
  * HL7 v2 error vocabulary: table 0357 codes, error locations (ERL) and findings.
- * A Finding is what ends up as one ERR segment in an ACK (pam-fr.md §5, decisions.md "ACK files").
+ * A Finding is what ends up as one ERR segment in an ACK (HL7 v2.5 ERR, docs/behaviour.md "ACK files").
  */
 
 /** HL7 table 0357 (message error condition codes). */

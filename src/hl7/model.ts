@@ -12,7 +12,7 @@
 import { ErrorCode, Hl7Error } from './errors.js';
 import { nthPiece as piece, readSeparators, splitOn, unescapeHl7, type Separators } from './encoding.js';
 
-/** The HL7 explicit null: "delete this value" (pam-fr.md §2.1, HL7 null rules). */
+/** The HL7 explicit null: "delete this value" (HL7 null rules, PAM FR §6.6.2). */
 export const NULL_VALUE = '""';
 
 /** Unescaped component / subcomponent (1-based) of one repetition's raw text; '' when absent. */

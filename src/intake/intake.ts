@@ -1,5 +1,5 @@
 /**
- * One source's poll cycle (style.md §12 "a file lifecycle with named hooks"):
+ * One source's poll cycle, a file lifecycle with named hooks:
  *
  *   begin (SFTP: fresh connection)  →  recover what an earlier run left half done
  *   →  list  →  filter + stability + order (select.ts)  →  for each file, one at a time:

@@ -1,6 +1,6 @@
 /**
- * Which files of a listing to take now, and in which order (decisions.md "Files", "Messages, duplicates and
- * order"). Pure: a listing, the stability tracker and the ledger's unfinished files in, a plan out.
+ * Which files of a listing to take now, and in which order (docs/behaviour.md "Files, framing and characters",
+ * "Duplicates and order"). Pure: a listing, the stability tracker and the ledger's unfinished files in, a plan out.
  *
  * - Candidates: match `pattern`, do not match any `ignore` glob, are not themselves done markers, and (when
  *   `doneMarker` is set) have `<name><doneMarker>` beside them. A file still waiting for its marker does not

@@ -77,11 +77,11 @@ export interface ServiceContext {
   /** chokidar on local inboxes (watch only; default true). */
   fsEvents?: boolean;
   /**
-   * PostgreSQL, several instances (issue 5, pipeline/lease.ts): sources are served only while this instance holds
+   * PostgreSQL, several instances (pipeline/lease.ts): sources are served only while this instance holds
    * their lease, and processFile is fenced by it. Absent (SQLite): the caller holds the global writer lock.
    */
   leases?: SourceLeases;
-  /** Metrics and health of `watch` (issue 4, src/observe). */
+  /** Metrics and health of `watch` (src/observe). */
   observer?: WatchObserver;
 }
 

@@ -8,8 +8,9 @@
  * - a fresh connection each poll cycle (`begin`), reopened on demand if the server drops it mid-cycle;
  * - every call has a timeout (`timeoutMs`); a transfer fails when no byte arrives for `timeoutMs`; a timed
  *   out connection is destroyed, never reused;
- * - downloads stream to a local file (never `fastGet`, which truncates on some servers, s2sc#407 #504),
- *   count the bytes and hash them; the caller compares with the listed size and re-stats the remote file.
+ * - downloads stream to a local file (never `fastGet`, which truncates on some servers, a known
+ *   ssh2-sftp-client problem), count the bytes and hash them; the caller compares with the listed size and
+ *   re-stats the remote file.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, createWriteStream, fsyncSync, mkdirSync, openSync, readFileSync, unlinkSync } from 'node:fs';

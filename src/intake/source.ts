@@ -1,5 +1,5 @@
 /**
- * One `FileSource` interface for every place files come from (style.md §12, after Camel
+ * One `FileSource` interface for every place files come from (after Camel
  * `GenericFileOperations`): list, stat, download to a local staging file, rename, remove, write. `local`
  * (node:fs) and `sftp` (ssh2-sftp-client) implement it. Intake knows nothing about HL7: it moves bytes and
  * decides *when* a file is complete; the pipeline decides what the bytes mean.
@@ -32,7 +32,7 @@ export interface DownloadOptions {
   onChunk?: (received: number) => void;
 }
 
-/** Where files come from (style.md §12). */
+/** Where files come from. */
 export interface FileSource {
   readonly kind: 'local' | 'sftp';
   /** For logs: a folder, or `sftp://user@host:port/dir` (never a secret). */

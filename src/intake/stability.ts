@@ -1,5 +1,5 @@
 /**
- * "Changed" read lock (style.md §13, Camel `FileChangedExclusiveReadLockStrategy`; field-notes pain point 1):
+ * "Changed" read lock (after Camel `FileChangedExclusiveReadLockStrategy`):
  * a file is stable when its size and mtime have not changed for `stableMs` measured on OUR monotonic clock.
  * We remember the first time we saw a given (size, mtime) pair; the sender's clock (remote mtime, second
  * precision on SFTP) is only compared for equality, never subtracted from ours.

@@ -3,7 +3,7 @@
  * (intake/service.ts `WatchObserver`): each poll cycle's start and end, each file's outcome and duration, each
  * committed group of messages. No patient data ever reaches it: sources, outcomes, counts, durations.
  *
- * Health rule (issue 4): a source is late when it has not completed a successful poll cycle for 3 × its pollMs
+ * Health rule: a source is late when it has not completed a successful poll cycle for 3 × its pollMs
  * (counted from start-up before its first cycle). Sources are served one after the other, so while one source
  * works through a long file the others cannot cycle: that is not a failure as long as the running cycle shows
  * activity (started, committed a group of messages, received SFTP download data) within 3 × its own pollMs. The

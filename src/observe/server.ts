@@ -1,5 +1,5 @@
 /**
- * `watch`'s HTTP endpoint (issue 4), on `node:http`, loopback by default and off unless `httpPort` (or
+ * `watch`'s HTTP endpoint, on `node:http`, loopback by default and off unless `httpPort` (or
  * `watch --http-port`) is set:
  * - `GET /metrics`: Prometheus text format 0.0.4 (observer.ts, prometheus.ts);
  * - `GET /healthz`: 200 `{"status":"ok",…}` while every source completes a poll cycle within 3 × its pollMs, else

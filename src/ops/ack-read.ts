@@ -1,6 +1,6 @@
 /**
- * Reads back an ACK stored in the message ledger (exact bytes, decisions.md "ACK files"): MSA-1 and one finding per
- * ERR segment. The ledger keeps only the first error code and text per message; the ACK holds every finding with
+ * Reads back an ACK stored in the message ledger (exact bytes, docs/behaviour.md "ACK files"): MSA-1 and one finding
+ * per ERR segment. The ledger keeps only the first error code and text per message; the ACK holds every finding with
  * its location, which is what `errors`, `preview` and `reimport --dry-run` show. ERR text never carries patient
  * data (hl7/errors.ts), so what this returns is safe to print and log.
  */

@@ -1,5 +1,5 @@
 /**
- * `pamdrop doctor` (issue 4, field-notes §3 "doctor command"): checks what a run depends on and says what to do.
+ * `pamdrop doctor`: checks what a run depends on and says what to do.
  *
  * - Folders of every source (inbox, ACK, archive, error): a folder, writable (a probe file is written, renamed and
  *   removed: a real test, not a permission-bit guess); a missing folder is only a warning when it can be created

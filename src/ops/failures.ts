@@ -1,5 +1,5 @@
 /**
- * `pamdrop errors` (issue 4): the messages whose live outcome is AE or AR — the operator's worklist. A row leaves
+ * `pamdrop errors`: the messages whose live outcome is AE or AR — the operator's worklist. A row leaves
  * the list when a reimport supersedes it (`pamdrop reimport <file id>`). Duplicates of a failed message (the same
  * bytes sent again, answered with the stored NAK) are counted on the original, not listed again. Same-key
  * conflicts (MSH-10 reused with other content, AE 205) are listed: they are failures of their own file.

@@ -1,5 +1,5 @@
 /**
- * `pamdrop history <identifier>` (issue 4): the change history of one patient record — which message (control id,
+ * `pamdrop history <identifier>`: the change history of one patient record — which message (control id,
  * event, sender, file) changed which fields, before → after — oldest first. Records merged into it (A40) come
  * with it, each entry saying which record it belongs to, because identity vigilance needs the whole story of a
  * surviving record.

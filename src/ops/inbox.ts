@@ -1,12 +1,12 @@
 /**
  * What lies in a source's local inbox and why it has not been taken (`status`, `report`): files that never made
- * it into the ledger are the silent failures of file-drop feeds (field-notes §2.3: files skipped forever by a
- * filter). The rules mirror decisions.md "Files" and the source settings (pattern, ignore, minBytes, stableMs,
- * doneMarker); the intake module applies them, this only explains them.
+ * it into the ledger are the silent failures of file-drop feeds (files skipped forever by
+ * a filter). The rules mirror docs/behaviour.md "Files, framing and characters" and the source settings (pattern,
+ * ignore, minBytes, stableMs, doneMarker); the intake module applies them, this only explains them.
  *
  * SFTP sources: only the local staging folder is listed here (its `.staging` sub-folder is not a file). Listing the
  * remote inbox would put a network call in `status`/`report`; `doctor` connects and counts the remote files.
- * TODO(issue 4 follow-up): a remote listing with the same reasons, through intake's SftpSource, for `report`.
+ * TODO: a remote listing with the same reasons, through intake's SftpSource, for `report`.
  */
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';

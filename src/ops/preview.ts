@@ -1,5 +1,5 @@
 /**
- * `pamdrop preview`, `import --dry-run`, `reimport --dry-run` (issue 4): what files would do to the store, message by
+ * `pamdrop preview`, `import --dry-run`, `reimport --dry-run`: what files would do to the store, message by
  * message — the outcome each would get (AA/AE/AR, with every ERR of its ACK) and the identity changes (created,
  * updated fields, merged, identifier changed, INS added/removed) — without writing anything.
  *
@@ -205,7 +205,10 @@ export async function previewFiles(paths: readonly PreviewInput[], ctx: PreviewC
   }
 }
 
-/** Exit code of a preview, as `import` would end (decisions.md): 1 when any message would get AE/AR or a file be quarantined. */
+/**
+ * Exit code of a preview, as `import` would end (docs/behaviour.md): 1 when any message would get AE/AR or a file be
+ * quarantined.
+ */
 export function previewExitCode(files: readonly FilePreview[]): 0 | 1 {
   return files.some((f) => f.state === 'quarantined' || f.summary.AE + f.summary.AR > 0) ? 1 : 0;
 }

@@ -1,5 +1,5 @@
 /**
- * `pamdrop reconcile --snapshot <file>` (issue 4): nightly reconciliation against the hospital's full list of active
+ * `pamdrop reconcile --snapshot <file>`: nightly reconciliation against the hospital's full list of active
  * identities, exported as A28/A31 messages (one per patient).
  *
  * Matching: a snapshot patient is the store record its PID-3 identifiers (IPP…, never the INS) resolve to, as the

@@ -1,5 +1,5 @@
 /**
- * `pamdrop reimport` (issue 4): run an archived batch again — after a configuration fix, a restored database, or a
+ * `pamdrop reimport`: run an archived batch again — after a configuration fix, a restored database, or a
  * sender's request.
  *
  * - The archived file stays where it is: a copy is staged next to the archive (`<archive>/.reimport/…`, same file

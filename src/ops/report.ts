@@ -1,5 +1,5 @@
 /**
- * `pamdrop report` (issue 4, field-notes §3 "Reconciliation report"): per source and day — files, reimports,
+ * `pamdrop report`: per source and day — files, reimports,
  * quarantined files, messages, AA/AE/AR, duplicates, stale skips, MSH-10 conflicts, and gaps in MSH-13 sequence
  * numbers (senders that number their messages); plus, per source, the inbox files that never made it into the
  * ledger and whether the feed has been quiet longer than its `expectEveryMs`.

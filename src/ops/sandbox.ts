@@ -1,7 +1,7 @@
 /**
- * Dry runs (issue 4: `preview`, `import --dry-run`, `reimport --dry-run`): the real pipeline runs against the real
+ * Dry runs (`preview`, `import --dry-run`, `reimport --dry-run`): the real pipeline runs against the real
  * store inside one transaction that is always rolled back, so "what the file would do" is computed by the very
- * code that would do it (field-notes §3 "PAM-aware pre-flight") and nothing is ever committed.
+ * code that would do it and nothing is ever committed.
  *
  * `txAsDb` lets the pipeline, which opens its own transactions per group of messages, run inside that outer
  * transaction: its transactions become savepoints (SQLite: SAVEPOINT; PostgreSQL: knex nested transaction).

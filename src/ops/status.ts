@@ -1,5 +1,5 @@
 /**
- * `pamdrop status` (issue 4): what is pending (unfinished ledger rows, inbox files), what failed (quarantined files,
+ * `pamdrop status`: what is pending (unfinished ledger rows, inbox files), what failed (quarantined files,
  * messages whose live outcome is AE/AR), the last activity, and who holds the writer lock. A plain data builder
  * for the CLI and for `watch`'s /healthz and status page. No patient data: names, counts, control ids, reasons.
  *
@@ -41,7 +41,7 @@ export interface Status {
   generatedAt: string;
   lock: { owner: string; acquiredAt: string; expiresAt: string; expired: boolean } | null;
   /**
-   * Several instances (PostgreSQL, issue 5): who holds each source's lease (`source` is the configured name, or the
+   * Several instances (PostgreSQL): who holds each source's lease (`source` is the configured name, or the
    * lease row's name for a source not in this configuration), and the instances' heartbeats. Empty on SQLite.
    */
   leases: Array<LeaseView & { source: string }>;

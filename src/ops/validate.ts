@@ -1,5 +1,5 @@
 /**
- * `pamdrop validate` (issue 4): offline PAM FR (ITI-30, HL7 v2.5) conformance report of files, no database.
+ * `pamdrop validate`: offline PAM FR (ITI-30, HL7 v2.5) conformance report of files, no database.
  *
  * No second implementation of the importer: the file verdict (process, explicit empty batch, quarantine and its
  * reason) and each message's reading (size, MSH-18 decoding, parsing, acceptance and interpretation by
@@ -68,19 +68,22 @@ export interface FileValidation {
   findings: ValidationFinding[];
 }
 
-/** HL7 2.5 message structure of each ITI-30 event (pam-fr.md §1.1). */
+/** HL7 2.5 message structure of each ITI-30 event (PAM FR §2.1). */
 const STRUCTURE: Readonly<Record<string, string>> = { A28: 'ADT_A05', A31: 'ADT_A05', A40: 'ADT_A39', A47: 'ADT_A30', A24: 'ADT_A24', A37: 'ADT_A37' };
-/** PID-32 status codes of PAM FR table 0445 (pam-fr.md §3.3); attributes are IDENTITY_ATTRIBUTES. */
+/** PID-32 status codes of PAM FR table 0445 (PAM FR §6.6.15); attributes are IDENTITY_ATTRIBUTES. */
 export const PID32_STATUSES: ReadonlySet<string> = new Set(['VIDE', 'PROV', 'VALI', 'DOUB', 'DESA', 'DPOT', 'DOUA', 'COLP', 'COLV', 'FILI',
   'CACH', 'ANOM', 'IDVER', 'RECD', 'IDRA', 'USUR', 'HOMD', 'INVA']);
-/** PID-8 values allowed by PAM FR 2.11 (`O` was removed in 2.11, pam-fr.md §3.2). */
+/** PID-8 values allowed by PAM FR 2.11 (`O` was removed in 2.11, PAM FR §6.6.5). */
 const SEXES: ReadonlySet<string> = new Set(['F', 'M', 'U']);
 /** XPN-7 name types (HL7 table 0200). */
 const NAME_TYPES: ReadonlySet<string> = new Set(['L', 'D', 'S', 'U', 'A', 'B', 'BAD', 'C', 'I', 'K', 'M', 'MSK', 'N', 'NAV', 'NB', 'NOUSE', 'P', 'R', 'REL', 'T', 'TEMP']);
-/** PID fields PAM FR excludes: 10 (race), 17 (religion), 22 (ethnic group) are forbidden; the others are X (pam-fr.md §1.3). */
+/**
+ * PID fields PAM FR excludes: 10 (race), 17 (religion), 22 (ethnic group) are forbidden; the others are X (PAM FR
+ * §6.3, §6.6).
+ */
 const PID_FORBIDDEN: ReadonlyMap<number, string> = new Map([[10, 'race'], [17, 'religion'], [22, 'ethnic group']]);
 const PID_NOT_USED: readonly number[] = [2, 4, 9, 12, 19, 20, 28];
-/** Segments of the ITI-30 structures and the French Z segments (pam-fr.md §1.1). */
+/** Segments of the ITI-30 structures and the French Z segments (PAM FR §2.1, §4.3). */
 const KNOWN_SEGMENTS: ReadonlySet<string> = new Set(['MSH', 'SFT', 'EVN', 'PID', 'PD1', 'ROL', 'NK1', 'PV1', 'PV2', 'DB1', 'OBX', 'AL1', 'DG1',
   'DRG', 'PR1', 'GT1', 'IN1', 'IN2', 'IN3', 'ACC', 'UB1', 'UB2', 'MRG', 'ZBE', 'ZFA', 'ZFD', 'ZFS']);
 /** ISO OID syntax (arcs without leading zeros, first arc 0–2). */
@@ -134,7 +137,7 @@ function checkHeader(msg: Hl7Message, event: string, s: Sink): void {
   if (pid === '') s.error(ErrorCode.RequiredFieldMissing, 'header', 'MSH-11: processing id is required (P, T or D)', at(msh, 11));
   else if (!['P', 'T', 'D'].includes(pid)) s.error(ErrorCode.TableValueNotFound, 'header', 'MSH-11: processing id must be P, T or D (HL7 table 0103)', at(msh, 11));
   else if (pid !== 'P') s.warn(ErrorCode.UnsupportedProcessingId, 'header', `MSH-11: processing id ${pid} (not production); pamdrop applies it like P`, at(msh, 11));
-  // MSH-12 = 2.5^FRA^2.11 (pam-fr.md §1.3).
+  // MSH-12 = 2.5^FRA^2.11 (PAM FR §6.5).
   const version = msh.get(12, 1);
   const intl = msh.get(12, 2);
   const pamVersion = msh.get(12, 3);
@@ -153,7 +156,7 @@ function checkHeader(msg: Hl7Message, event: string, s: Sink): void {
   }
 }
 
-/** EVN, PV1 and segment inventory per event (pam-fr.md §1.1). */
+/** EVN, PV1 and segment inventory per event (PAM FR §2.1, §6.10.1). */
 function checkStructure(msg: Hl7Message, event: string, s: Sink): void {
   const evn = msg.segment('EVN');
   if (!evn) s.error(ErrorCode.SegmentSequence, 'structure', `EVN: segment required for ${event}`, { segment: 'EVN' });
@@ -241,7 +244,7 @@ function checkPid(pid: Hl7Segment, msg: Hl7Message, config: ResolvedConfig, s: S
   if (status === 'VALI' && (attributes.includes('FICT') || attributes.includes('DOUT'))) {
     s.warn(ErrorCode.TableValueNotFound, 'ins', 'PID-32: FICT/DOUT go with a provisional status, not VALI (RNIV); the INS is not integrated', at(pid, 32));
   }
-  // A qualified identity (VALI + INS): the five INS traits are required (pam-fr.md §3.2).
+  // A qualified identity (VALI + INS): the five INS traits are required (PAM FR §6.6.2, §6.6.4; DTFR N.6, N.10).
   const hasIns = pid.reps(3).some((r) => {
     const cx = classifyCx(r.raw, msg.separators);
     return cx.kind === 'ins' && cx.problem === null;

@@ -1,15 +1,15 @@
 /**
  * Message acceptance for an ITI-30 Patient Demographics Consumer, in the fixed order of IPF
- * `Hl7v2TransactionConfiguration.checkMessageAcceptance` (style.md §7): version, message type, trigger event,
- * then the control id we need for the ledger and the ACK. Every failure is an AR (style.md practice 4) with a
+ * `Hl7v2TransactionConfiguration.checkMessageAcceptance`: version, message type, trigger event,
+ * then the control id we need for the ledger and the ACK. Every failure is an AR with a
  * 0357 code, located, whose text names the allowed values and never carries patient data.
- * The event sets are data, as in IPF `Iti30Options` (pam-fr.md §1.1, decisions.md "Per event").
+ * The event sets are data, as in IPF `Iti30Options` (PAM FR §2.1, docs/behaviour.md "Per event").
  */
 import { ErrorCode, Severity, type Finding } from '../hl7/errors.js';
 import type { Hl7Message, Hl7Segment } from '../hl7/model.js';
 import type { PamOptions } from './types.js';
 
-/** Events of the Merge option, mandatory in France (pam-fr.md §1.1). */
+/** Events of the Merge option, mandatory in France (PAM FR §2.1). */
 export const MERGE_EVENTS: readonly string[] = Object.freeze(['A28', 'A31', 'A40', 'A47']);
 /** Events added by the Link/Unlink option (PamOptions.linkUnlink). */
 export const LINK_UNLINK_EVENTS: readonly string[] = Object.freeze(['A24', 'A37']);
@@ -35,7 +35,7 @@ function isAcceptedEvent(event: string, options: PamOptions): boolean {
  * 1. MSH-12.1 major version is 2 (`2.5`, `2.5.1`, `2`…) → else 203 at MSH-12;
  * 2. MSH-9.1 is `ADT` → else 200 at MSH-9.1;
  * 3. MSH-9.2 is A28/A31/A40/A47 (+ A24/A37 with options.linkUnlink) → else 201 at MSH-9.2 (A29, A08 and every
- *    ITI-31 event included, decisions.md);
+ *    ITI-31 event included, docs/behaviour.md);
  * 4. MSH-10 is present → else 101 at MSH-10.
  * The message structure (MSH-9.3) is not checked: senders vary it and nothing depends on it.
  * @returns the finding (severity E, to be answered with AR), or undefined when the message is acceptable.

@@ -1,9 +1,10 @@
 /**
- * PID / MRG → identifiers and PatientData, with the HL7 null rules (pam-fr.md §2.1, types.ts tri-state):
+ * PID / MRG → identifiers and PatientData, with the HL7 null rules (PAM FR §6.6.2, types.ts tri-state):
  * empty field → property absent (keep); field exactly `""` → null (clear); otherwise the value (replace).
- * Repeating fields PID-5 / PID-11 are keyed by name / address type (decisions.md "Per event", A31): a repetition
- * present in the message replaces the stored repetition of that type wholly, so its empty or `""` components
- * become null, and a typed repetition with no value at all (`""^^^^^^D`) maps its type to null (clear). Pure; reads raw ER7 and splits each field once (hot loop, see performance.md).
+ * Repeating fields PID-5 / PID-11 are keyed by name / address type (docs/behaviour.md "Per event", A31): a
+ * repetition present in the message replaces the stored repetition of that type wholly, so its empty or `""`
+ * components become null, and a typed repetition with no value at all (`""^^^^^^D`) maps its type to null (clear).
+ * Pure; reads raw ER7 and splits each field once (hot loop).
  */
 import { ErrorCode, Severity, type Finding } from '../hl7/errors.js';
 import type { Separators } from '../hl7/encoding.js';
@@ -25,13 +26,13 @@ export interface CxEntry {
   cx: Exclude<CxClass, { kind: 'empty' }>;
 }
 
-/** PID-32 codes that are attributes, not statuses (pam-fr.md §3.3). */
+/** PID-32 codes that are attributes, not statuses (PAM FR §6.6.15). */
 export const IDENTITY_ATTRIBUTES: ReadonlySet<string> = new Set(['HOMA', 'FICT', 'DOUT']);
 
-/** Name types (HL7 table 0200) recognised in XPN-8 when a stray `^` shifted XPN-7 (pam-fr.md §3.2 pitfall). */
+/** Name types (HL7 table 0200) recognised in XPN-8 when a stray `^` shifted XPN-7 (as in DTFR N.10 examples). */
 const SHIFTED_NAME_TYPES: ReadonlySet<string> = new Set(['L', 'D', 'S', 'U', 'A', 'B', 'C', 'M', 'N', 'P', 'T', 'I']);
 
-/** Birthplace address type (pam-fr.md §3.2). */
+/** Birthplace address type (DTFR N.6, XAD-7). */
 export const BIRTHPLACE = 'BDL';
 
 /**
@@ -234,7 +235,7 @@ function readNames(pid: Hl7Segment, seps: Separators, sink: FindingSink): Record
     const name: PersonName = {
       family: wholeAt(raw, n, 1, seps, plain),
       given: wholeAt(raw, n, 2, seps, plain),
-      givenNames: wholeAt(raw, n, 3, seps, plain), // kept raw: space- or comma-separated as sent (pam-fr.md §3.2)
+      givenNames: wholeAt(raw, n, 3, seps, plain), // kept raw: space- or comma-separated as sent (DTFR N.10)
       prefix: wholeAt(raw, n, 5, seps, plain),
     };
     // A typed repetition with nothing in it (`""^^^^^^D`) clears the stored name of that type.
@@ -243,7 +244,7 @@ function readNames(pid: Hl7Segment, seps: Separators, sink: FindingSink): Record
   return out;
 }
 
-/** Address type of an XAD: XAD-7, or `BDL` found in XAD-8 (Gazelle-style samples, pam-fr.md §3.2). */
+/** Address type of an XAD: XAD-7, or `BDL` found in XAD-8 (Gazelle-style samples). */
 function addressType(comps: string[], seps: Separators): string {
   const t = comp(comps, 7, seps);
   if (t === '' && comp(comps, 8, seps) === BIRTHPLACE) return BIRTHPLACE;

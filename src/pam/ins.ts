@@ -1,7 +1,7 @@
 /**
- * INS (Identifiant National de Santé) rules: NIR/NIA syntax and key (pam-fr.md §4), the INS authority table
- * (pam-fr.md §3.1, decisions.md "Identity model"), classification of one CX repetition, and the coherence of a
- * NIR with the identity traits (decisions.md "INS rules": warnings only).
+ * INS (Identifiant National de Santé) rules: NIR/NIA syntax and key, the INS authority table
+ * (DTFR N.1, docs/behaviour.md "Identity model"), classification of one CX repetition, and the coherence of a
+ * NIR with the identity traits (docs/behaviour.md "Qualified identity (INS)": warnings only).
  * Pure functions; nothing here carries or returns patient data in text.
  */
 import type { Separators } from '../hl7/encoding.js';
@@ -9,7 +9,7 @@ import { unescapeHl7 } from '../hl7/encoding.js';
 import { NULL_VALUE } from '../hl7/model.js';
 import type { Identifier, Ins, InsKind } from './types.js';
 
-/** Where an INS authority OID belongs: production, test or demonstration (pam-fr.md §3.1). */
+/** Where an INS authority OID belongs: production, test or demonstration (DTFR N.1). */
 export const InsEnvironment = { Production: 'production', Test: 'test', Demo: 'demo' } as const;
 export type InsEnvironment = (typeof InsEnvironment)[keyof typeof InsEnvironment];
 
@@ -21,7 +21,7 @@ export interface InsAuthority {
 }
 
 /**
- * INS authorities, matched on OID (CX-4.2), never on the namespace text (pam-fr.md §3.1).
+ * INS authorities, matched on OID (CX-4.2), never on the namespace text (DTFR N.1).
  * `.8` is also the OID of the billing NIR: that one has CX-5 `NH` and is not an INS (see classifyCx).
  */
 export const INS_AUTHORITIES: ReadonlyMap<string, InsAuthority> = new Map<string, InsAuthority>([
@@ -36,13 +36,13 @@ export function insAuthority(oid: string): InsAuthority | undefined {
   return INS_AUTHORITIES.get(oid);
 }
 
-/** CX-5 identifier type of an INS (pam-fr.md §3.1). */
+/** CX-5 identifier type of an INS (DTFR N.1). */
 export const INS_TYPE = 'INS';
 
 /**
  * The key expected for a 15-character NIR/NIA: 97 − (first 13 characters mod 97), with Corsica `2A` → 19 and
- * `2B` → 18 (pam-fr.md §4). Null when the value is not well formed: 5 digits, then 2 digits or `2A`/`2B`, then
- * 8 digits. The structure is deliberately lenient (month 20–42/50+ exist, pam-fr.md §4 caveats); uppercase only.
+ * `2B` → 18 (Corsica). Null when the value is not well formed: 5 digits, then 2 digits or `2A`/`2B`, then
+ * 8 digits. The structure is deliberately lenient (month 20–42/50+ exist in real NIRs); uppercase only.
  * Computed digit by digit: no allocation.
  */
 export function insExpectedKey(value: string): number | null {
@@ -65,7 +65,7 @@ export function insExpectedKey(value: string): number | null {
   return 97 - r;
 }
 
-/** True when the value is a well-formed NIR/NIA whose key (last 2 digits) is right (pam-fr.md §4). */
+/** True when the value is a well-formed NIR/NIA whose key (last 2 digits) is right. */
 export function insKeyOk(value: string): boolean {
   const expected = insExpectedKey(value);
   if (expected === null) return false;
@@ -75,13 +75,13 @@ export function insKeyOk(value: string): boolean {
 
 /** Result of classifying one CX repetition (PID-3, MRG-1). */
 export type CxClass =
-  /** An empty repetition (`PI~~…`, pam-fr.md §6): nothing. */
+  /** An empty repetition (`PI~~…`, seen in real feeds): nothing. */
   | { kind: 'empty' }
   /** Any non-INS identifier: IPP, billing NIR (`.8` + `NH`), INS-C (type `INS-C`), NDP… */
   | { kind: 'identifier'; id: Identifier }
   /** An INS (CX-5 `INS`, INS OID). `problem` = 'malformed' (not 15 chars of the NIR shape) or 'key'. */
   | { kind: 'ins'; ins: Ins; environment: InsEnvironment; problem: 'malformed' | 'key' | null }
-  /** The explicit-null INS `""^^^…INS OID…^INS`: delete every stored INS (pam-fr.md §3.5). */
+  /** The explicit-null INS `""^^^…INS OID…^INS`: delete every stored INS (PAM FR §4.4). */
   | { kind: 'ins-null'; oid: string; insKind: InsKind; environment: InsEnvironment }
   /** CX-5 `INS` with an authority that is not an INS OID: cannot be trusted as an INS nor used as a key. */
   | { kind: 'ins-unknown-authority' };
@@ -89,7 +89,7 @@ export type CxClass =
 /**
  * Classifies one CX repetition given as raw (escaped) ER7 text.
  * - INS = CX-5 `INS` and an authority in INS_AUTHORITIES. The authority is the OID in CX-4.2, falling back to
- *   CX-4.1 like every identifier key (decisions.md "Identity model").
+ *   CX-4.1 like every identifier key (docs/behaviour.md "Identity model").
  * - `.8` with CX-5 `NH` (billing NIR), INS-C (`INS-C`) and everything else are ordinary identifiers.
  * - CX-1 `""` with an INS authority and CX-5 `INS` is the explicit-null INS.
  */
@@ -178,7 +178,7 @@ function placeKey(code: string): string {
 }
 
 /**
- * Compares a well-formed NIR with the identity traits (decisions.md: mismatches are warnings, never rejections):
+ * Compares a well-formed NIR with the identity traits (docs/behaviour.md: mismatches are warnings, never rejections):
  * - sex digit 1/2 vs PID-8 M/F (other digits or sexes: no check);
  * - YY (and MM when the NIR month is 01–12) vs PID-7;
  * - characters 6–10 (department + commune, or 99 + country) vs the BDL COG code, see placeKey.

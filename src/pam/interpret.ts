@@ -1,9 +1,9 @@
 /**
- * Interpretation of one parsed ITI-30 message into a PamCommand (types.ts), following decisions.md.
+ * Interpretation of one parsed ITI-30 message into a PamCommand (types.ts), following docs/behaviour.md.
  * Order: header → acceptance (AR) → control characters in any field (AE 102, hl7/controls.ts) → required segments
  * (AE 100) → identifiers, INS syntax and data types (AE 101/102, every error reported at once) → INS action and
  * warnings → the command of the event.
- * Pure and allocation-light: it runs once per message in the import loop (performance.md).
+ * Pure and allocation-light: it runs once per message in the import loop.
  */
 import { controlCharacterFinding } from '../hl7/controls.js';
 import { ErrorCode, Severity, type Finding, type Location } from '../hl7/errors.js';
@@ -23,9 +23,9 @@ import {
   type PatientData,
 } from './types.js';
 
-/** Status meaning "validated" in PID-32 (after the status map); with an INS it means qualified (pam-fr.md §3.3). */
+/** Status meaning "validated" in PID-32 (after the status map); with an INS it means qualified (PAM FR §6.6.1). */
 export const VALIDATED_STATUS = 'VALI';
-/** Attributes that forbid using the INS even with VALI (decisions.md "INS rules"). */
+/** Attributes that forbid using the INS even with VALI (docs/behaviour.md "Qualified identity (INS)"). */
 const DISQUALIFYING_ATTRIBUTES = ['FICT', 'DOUT'] as const;
 
 /** Reads the header facts; never fails (absent values are ''). */
@@ -159,9 +159,10 @@ function claimsQualified(data: PatientData): boolean {
 }
 
 /**
- * An INS with a wrong key or a malformed value (PAM FR §6.6.15, decisions.md "INS rules"): with a qualified claim
- * the sender claims what it cannot have → AE 102; otherwise the identity is integrated without that INS → W 102
- * at the same place. Findings are put back where readPidIdentity met them, so that the order is the message's.
+ * An INS with a wrong key or a malformed value (PAM FR §6.6.15, docs/behaviour.md "Qualified identity (INS)"): with a
+ * qualified claim the sender claims what it cannot have → AE 102; otherwise the identity is integrated without that
+ * INS → W 102 at the same place. Findings are put back where readPidIdentity met them, so that the order is the
+ * message's.
  */
 function settleBadIns(identity: PidIdentity, qualifiedClaim: boolean, sink: FindingSink): void {
   for (let i = identity.bad.length - 1; i >= 0; i--) {
@@ -190,12 +191,12 @@ function missingTraits(pid: Hl7Segment, data: PatientData, why: string): Finding
 }
 
 /**
- * The INS action (types.ts InsAction) from PID-3 and PID-32, per decisions.md "Identity model" / "INS rules" and
- * pam-fr.md §3.4: qualified claim (VALI, no FICT/DOUT) + INS + the strict traits → set (NIR wins, an NIA beside it
- * is kept); qualified claim + INS without a trait → W 101 per missing trait, integrated without the INS; not
- * qualified → an INS sent is dropped with a warning at its PID-3 repetition; PID-3 explicit-null INS → remove
- * explicit-null; PID-32 absent → keep; otherwise (not VALI, FICT/DOUT, VALI without a usable INS) → remove
- * not-qualified.
+ * The INS action (types.ts InsAction) from PID-3 and PID-32, per docs/behaviour.md "Identity model" / "Qualified
+ * identity (INS)" and PAM FR §6.6.1, §6.6.15: qualified claim (VALI, no FICT/DOUT) + INS + the strict traits → set
+ * (NIR wins, an NIA beside it is kept); qualified claim + INS without a trait → W 101 per missing trait, integrated
+ * without the INS; not qualified → an INS sent is dropped with a warning at its PID-3 repetition; PID-3 explicit-null
+ * INS → remove explicit-null; PID-32 absent → keep; otherwise (not VALI, FICT/DOUT, VALI without a usable INS) →
+ * remove not-qualified.
  */
 function insAction(pid: Hl7Segment, identity: PidIdentity, data: PatientData, qualified: boolean, warnings: Finding[]): InsAction {
   const selected = identity.nir ?? identity.nia;
@@ -223,7 +224,7 @@ function insAction(pid: Hl7Segment, identity: PidIdentity, data: PatientData, qu
 }
 
 /**
- * A40 (decisions.md "Per event"): whether the retired record's INS may move to the survivor — null when it may
+ * A40 (docs/behaviour.md "Per event"): whether the retired record's INS may move to the survivor — null when it may
  * (qualified claim, the strict traits sent, PID-3 without an INS or with one the store compares), else the W 101
  * findings to give when it is dropped ([] when the message's own INS warnings already say why).
  */
@@ -243,7 +244,7 @@ function retiredInsDropped(pid: Hl7Segment, identity: PidIdentity, data: Patient
   return missing.length === 0 ? null : missing;
 }
 
-/** Coherence of the NIR with PID-8, PID-7 and the PID-11 BDL code (decisions.md): W 102 per mismatch. */
+/** Coherence of the NIR with PID-8, PID-7 and the PID-11 BDL code (docs/behaviour.md): W 102 per mismatch. */
 function coherenceWarnings(pid: Hl7Segment, place: BirthplaceOut['birthplace'], nir: string, warnings: Finding[]): void {
   const sex = pid.get(8);
   const birth = pid.get(7);
@@ -387,8 +388,8 @@ export function interpret(msg: Hl7Message, options: PamOptions): Interpretation 
         return reject(header, { errors: [error(ErrorCode.DuplicateKey, at(mrg!, 1, mrgEntry!.repetition, 1),
           `${rep(mrg!, 1, mrgEntry!.repetition)}: the retired identifier is also in PID-3; nothing to merge`)], warnings });
       }
-      // A VALI A40 without an INS in PID-3 keeps the survivor's own INS (decisions.md A40); so does one whose INS is
-      // not integrated for a missing trait: the message is integrated as if PID-3 carried none.
+      // A VALI A40 without an INS in PID-3 keeps the survivor's own INS (docs/behaviour.md "Per event", A40); so
+      // does one whose INS is not integrated for a missing trait: the message is integrated as if PID-3 carried none.
       if (qualified && ins.action === 'remove' && ins.reason === 'not-qualified') ins = { action: 'keep' };
       const retiredIns = retiredInsDropped(pid, identity, data, qualified, ins);
       return {

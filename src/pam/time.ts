@@ -2,7 +2,8 @@
  * HL7 v2 TS / DTM values: `YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`.
  *
  * - `parseHl7Time` turns a message time (MSH-7) into a sortable UTC string `YYYYMMDDHHMMSS.ssss`, so that
- *   messages from senders in different offsets compare correctly (decisions.md "stale" rule, `order: timestamp`).
+ *   messages from senders in different offsets compare correctly (docs/behaviour.md "Duplicates and order":
+ *   stale messages, `order: timestamp`).
  *   Missing precision is filled with the start of the period (`2025` → 1 January 00:00:00).
  *   **A value without an offset is read as local time of the process** (HL7 v2.5 §2.A.22: without an offset the
  *   time zone of the sender is assumed; a French feed and an importer running in France share it). Pass
@@ -11,7 +12,7 @@
  * - `birthDate` keeps the calendar date as written (no offset shift: a birth date is not an instant).
  *
  * Both return null for anything that is not a valid calendar value. Leading/trailing spaces are tolerated
- * (real samples carry trailing spaces, pam-fr.md §6).
+ * (real samples carry trailing spaces).
  */
 
 /** 400 Gregorian years, in ms: used to dodge Date.UTC's 0–99 → 1900–1999 mapping. */

@@ -25,7 +25,7 @@ export interface Identifier {
   type: string;
 }
 
-/** The key under which an identifier is stored and matched: OID, falling back to the namespace (decisions.md). */
+/** The key under which an identifier is stored and matched: OID, falling back to the namespace (docs/behaviour.md). */
 export function authorityKey(id: Pick<Identifier, 'authority' | 'oid'>): string {
   return id.oid && id.oid !== '' ? id.oid : id.authority;
 }
@@ -95,8 +95,8 @@ export interface PatientData {
  * - keep:   message says nothing usable about the INS (PID-32 absent; for A40 also VALI without an integrated INS).
  * - set:    the identity is qualified (VALI, no FICT/DOUT, the strict traits all sent) and PID-3 carries a valid INS:
  *           store it (replacing any other INS). `nia`: an NIA sent beside the NIR, kept as a second INS row of kind
- *           NIA so that the same NIA on another record is a collision (decisions.md "INS rules"). A stored NIA
- *           beside an NIR stays when a later message sends the NIR alone.
+ *           NIA so that the same NIA on another record is a collision (docs/behaviour.md "Qualified identity
+ *           (INS)"). A stored NIA beside an NIR stays when a later message sends the NIR alone.
  * - remove: the identity is no longer qualified (PID-32 present without VALI, or FICT/DOUT, or VALI without a usable
  *           INS), or PID-3 carries the explicit null INS (`""^^^…INS OID…^INS`): remove every stored INS (NIR and NIA).
  */
@@ -144,9 +144,9 @@ export interface MergeCommand extends CommandBase {
   data: PatientData;
   ins: InsAction;
   /**
-   * null when the retired record's INS may move to the survivor (decisions.md A40: PID-32 VALI, no other INS in
-   * PID-3, the strict traits all sent). Otherwise that INS is dropped, and these warnings (W 101) go into the ACK
-   * when the retired record held one ([] when the message already said why).
+   * null when the retired record's INS may move to the survivor (docs/behaviour.md "Per event", A40: PID-32 VALI, no
+   * other INS in PID-3, the strict traits all sent). Otherwise that INS is dropped, and these warnings (W 101) go
+   * into the ACK when the retired record held one ([] when the message already said why).
    */
   retiredInsDropped: Finding[] | null;
 }
@@ -165,7 +165,7 @@ export interface ChangeIdentifierCommand extends CommandBase {
   ins: InsAction;
 }
 
-/** A47 with an INS in MRG-1: find the patient by that INS, then replace or delete its INS (pam-fr.md §3.5). */
+/** A47 with an INS in MRG-1: find the patient by that INS, then replace or delete its INS (PAM FR §4.4). */
 export interface ChangeInsCommand extends CommandBase {
   kind: 'change-ins';
   event: 'A47';

@@ -1,6 +1,6 @@
 /**
  * ACK files written on a worker thread, so that a group's file system work (temp file + rename per ACK, the
- * costliest per-message step after the database: performance.md "Small files") overlaps the next group's
+ * costliest per-message step after the database) overlaps the next group's
  * database work instead of following it.
  *
  * Same contract as LocalAckSink (files.ts): each file is written to `.name.tmp` then renamed, the folder is made

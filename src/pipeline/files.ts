@@ -1,7 +1,7 @@
 /**
  * Local file operations of the pipeline: atomic ACK writes, collision-free archive/quarantine moves.
  * Synchronous on purpose: one awaited fs promise per small file costs a thread-pool round trip each
- * (1,800–4,900 files/s against ~20,000 with sync temp+rename, performance.md).
+ * (1,800–4,900 files/s against ~20,000 with sync temp+rename).
  */
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -88,7 +88,7 @@ function ackBase(sourceFile: string): string {
 }
 
 /**
- * `<source file base>.<MSH-10>.ack.hl7` (decisions.md), made unique within the file with `.<idx>`, and never the
+ * `<source file base>.<MSH-10>.ack.hl7` (docs/behaviour.md), made unique within the file with `.<idx>`, and never the
  * name of an ACK file of another file still in the folder: when `free(name)` says that name holds other bytes
  * (a later file with the same base name and MSH-10, its ACK not fetched yet), `<base>.<MSH-10>.2.ack.hl7`, then
  * `.3`, … The name is recorded in the ledger with the ACK bytes, so a resumed run rewrites the same file.

@@ -1,5 +1,5 @@
 /**
- * Several importer instances on one PostgreSQL store (issue 5). SQLite keeps the single global writer lock
+ * Several importer instances on one PostgreSQL store. SQLite keeps the single global writer lock
  * (runner.ts `withWriterLock`); on PostgreSQL work is claimed in the database, per source:
  *
  * - **Per-source lease.** A `locks` row `source:<name>` (compare-and-set, TTL `lockTtlMs`). An instance works

@@ -1,5 +1,5 @@
 /**
- * One file, end to end (decisions.md "Files", "Messages, duplicates and order", "ACK files"):
+ * One file, end to end (docs/behaviour.md "Files, framing and characters", "Duplicates and order", "ACK files"):
  *
  *   scan (hash + frame + envelope check, streaming)  →  claim in the file ledger
  *   → envelope broken?  quarantine (reason file beside it), nothing applied
@@ -47,7 +47,7 @@ import { fileVerdict, FileShapeReader, oversizeShape, readMessage, type FileShap
 
 /** Named points where tests and the hardening harness inject failures (crash between steps). */
 export type FaultPoint = 'after-claim' | 'after-commit' | 'after-acks' | 'before-archive' | 'after-archive-mark' | 'before-quarantine-move'
-  // intake (issue 3): a remote file staged locally; the local outcome durable, the remote file not yet moved
+  // intake of a remote file: staged locally; the local outcome durable, the remote file not yet moved
   | 'after-stage' | 'before-remote-dispose';
 
 export interface PipelineContext {
@@ -57,14 +57,17 @@ export interface PipelineContext {
   clock: Clock;
   /** Called at each FaultPoint; may throw or kill the process. */
   fault?: (point: FaultPoint) => void;
-  /** Identifies this instance in claims (issue 5). */
+  /** Identifies this instance in claims. */
   owner: string;
-  /** Checked after each group's commit and ACK files (issue 3, SIGTERM): true → StopRequested, the file stays claimed and resumes. */
+  /**
+   * Checked after each group's commit and ACK files (SIGTERM): true → StopRequested, the file stays claimed and
+   * resumes.
+   */
   shouldStop?: () => boolean;
   /** Called after each group (progress line): messages done and total in the file. */
   progress?: (p: { file: string; done: number; total: number }) => void;
   /**
-   * Several instances on PostgreSQL (issue 5, lease.ts): called at the start of every transaction that writes for
+   * Several instances on PostgreSQL (lease.ts): called at the start of every transaction that writes for
    * this file (claim, each group, archive/quarantine mark). Renews the source lease inside that transaction and
    * throws (LeaseLostError) when it was taken over, so the transaction rolls back.
    */
@@ -78,13 +81,13 @@ function fenced<T>(db: Db, ctx: Pick<PipelineContext, 'fence'>, fn: (tx: Tx) => 
 }
 
 /**
- * Group commits on SQLite without a WAL fsync at each COMMIT (issue 6), durability unchanged.
+ * Group commits on SQLite without a WAL fsync at each COMMIT, durability unchanged.
  *
  * The store opens SQLite in WAL mode with `synchronous = FULL` (store/db.ts): each COMMIT fsyncs the `-wal` file,
  * on the main thread, before it returns. For the group loop of one file this returns a handle that switches the
  * connection to `synchronous = NORMAL` until `restore()`. With NORMAL a COMMIT appends its frames to the `-wal`
  * (write(), in the OS page cache) without fsync: it survives a crash of the process, not yet a power loss or an
- * OS crash. The rule "an ACK file is never written before its commit is durable" (decisions.md) is kept by this:
+ * OS crash. The rule "an ACK file is never written before its commit is durable" (docs/behaviour.md) is kept by this:
  *
  * - Before any ACK file of a group is written, the `-wal` file is fsynced (`syncFile`: on the ACK writer thread
  *   first thing for the batch, or on the main thread for the synchronous path). The group's COMMIT returned
@@ -147,10 +150,10 @@ export interface FileJob {
   errorDir: string;
   /** Extra ACK destination (SFTP upload); the local ACK folder is always written. */
   ackSink?: AckSink;
-  /** Ledger id of the file this one reimports (issue 4). */
+  /** Ledger id of the file this one reimports. */
   reimportOf?: number | null;
   /**
-   * Reimport (issue 4): which live originals of the same key (same content) give way to a new attempt instead of
+   * Reimport: which live originals of the same key (same content) give way to a new attempt instead of
    * being replayed as duplicates: 'failed' (AE/AR originals), 'all' (`--force`). Absent: ordinary duplicate rule.
    */
   supersede?: 'failed' | 'all';
@@ -338,11 +341,11 @@ async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames:
     status = MessageStatus.Rejected;
   }
 
-  // Idempotency (decisions.md): same key + same content → duplicate, replay the stored ACK byte for byte;
+  // Idempotency (docs/behaviour.md): same key + same content → duplicate, replay the stored ACK byte for byte;
   // same key + other content → AE 205.
   if (controlId && !refused) {
     const orig = await findOriginal(tx, app, fac, controlId);
-    // Reimport: the original steps aside (superseded) and this attempt is processed as new (issue 4).
+    // Reimport: the original steps aside (superseded) and this attempt is processed as new.
     const retry = orig !== undefined && orig.content_sha256 === contentSha && (supersede === 'all' || (supersede === 'failed' && orig.outcome !== 'AA'))
       && await supersedeOriginal(tx, orig.id, file.id);
     if (orig && !retry) {
@@ -466,7 +469,7 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
   }
   for (const u of unfinished) {
     if (u.state === FileState.Claimed && u.sha256 !== scan.sha256) {
-      // The file changed after it was claimed: never process half-old/half-new (issue 3).
+      // The file changed after it was claimed: never process half-old/half-new.
       const reason = 'file content changed after it was claimed (different SHA-256); messages of the earlier content may have been applied; nothing of this content was applied';
       await transitionFile(db, u.id, FileState.Claimed, FileState.Quarantined, { reason, now: clock.now().toISOString() });
       const fresh = await claimFile(db, { source: job.source, name, path: job.path, size: scan.size, sha256: scan.sha256, messageCount: scan.envelope.messageCount, now: clock.now().toISOString(), owner: ctx.owner });
@@ -588,7 +591,7 @@ export async function processFile(job: FileJob, ctx: PipelineContext): Promise<F
     }
     ctx.progress?.({ file: name, done: summary.messages, total: scan.envelope.messageCount });
   };
-  // Stop only between groups: everything committed so far has its ACK files (issue 3).
+  // Stop only between groups: everything committed so far has its ACK files.
   const stopCheck = async () => {
     if (ctx.shouldStop?.()) { await dropAhead(new StopRequested(name)); await settle(); throw new StopRequested(name); }
     ahead?.gate.open();

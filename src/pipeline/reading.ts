@@ -1,7 +1,7 @@
 /**
  * The importer's reading of a file and of each of its messages, before any database: one implementation that
  * `import` (process-file.ts) and `validate` (ops/validate.ts) both call, so that they say the same about every
- * file (decisions.md "Files").
+ * file (docs/behaviour.md "Files, framing and characters").
  *
  *   file:     frame (hl7/batch.ts) → envelope check → verdict: process the messages, archive an explicit empty
  *             batch as done, or quarantine with a reason
@@ -68,7 +68,7 @@ export type FileVerdict =
   | { kind: 'quarantine'; reason: string };
 
 /**
- * The verdict on a file (decisions.md "Files"):
+ * The verdict on a file (docs/behaviour.md "Files, framing and characters"):
  * - a broken envelope (FHS without FTS, BHS without BTS, a count that does not match) → quarantine;
  * - no message at all:
  *   - HL7 segments or text outside any message (FHS, EVN, PID, FTS…) → quarantine: data no message frames, which

@@ -51,7 +51,7 @@ function inboxSources(config: ResolvedConfig, path: string): string[] {
  * `import`, `reimport`: runs `jobs` under the claim the store needs, then `runJobs`.
  * - SQLite: the single writer lock (LockedError, exit 3, while `watch` or `run` holds it), unless there is nothing
  *   to process.
- * - PostgreSQL (issue 5): no store-wide lock. The command takes the lease of every source it touches — each job's
+ * - PostgreSQL: no store-wide lock. The command takes the lease of every source it touches — each job's
  *   source, and the source whose inbox holds the file — the way `run` does, and each file is fenced by its own
  *   source's lease (renewed inside every group transaction, with the advisory lock that serialises identity writes
  *   across instances). So an import runs beside `watch` instances serving other sources, and a file of a source
@@ -115,7 +115,7 @@ export async function runJobs(jobs: FileJob[], ctx: PipelineContext, shouldStop:
 }
 
 /**
- * How a run went, whose fault it was (decisions.md "Exit codes"); the command line turns it into an exit code.
+ * How a run went, whose fault it was (docs/behaviour.md "Exit codes"); the command line turns it into an exit code.
  * - `accepted`: every message accepted, no file quarantined or failed;
  * - `rejected`: the data's fault: some message got AE/AR, or a file was quarantined;
  * - `system-fault`: a file failed on I/O or the database (store unreachable, folder unreadable or unwritable, disk

@@ -1,4 +1,4 @@
-/** Errors that end a command with a specific exit code (decisions.md "Exit codes"). */
+/** Errors that end a command with a specific exit code (docs/behaviour.md "Exit codes"). */
 export const ExitCode = { Ok: 0, Rejected: 1, Usage: 2, Locked: 3, NotFound: 4, SystemFault: 5 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -1,6 +1,6 @@
 /**
  * JSON-lines logger (text on a TTY). PHI-safe by construction: callers log control ids, event types, file
- * names and counts — never message bodies, names, birth dates or identifiers (decisions.md, style.md).
+ * names and counts — never message bodies, names, birth dates or identifiers.
  */
 export type Level = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };

@@ -5,12 +5,13 @@
  * The pipeline runs this inside one savepoint per message and rolls it back on `rejected` or on a throw; still,
  * every precondition is checked before the first write, so a rejected command has written nothing.
  *
- * Cost (performance.md, BENCHMARKS.md): an A31 on a known patient is one query for all its PID-3 identifiers (which
+ * Cost (BENCHMARKS.md): an A31 on a known patient is one query for all its PID-3 identifiers (which
  * also reads the patient row), one INS query when the message speaks about the INS, one UPDATE and one history
  * INSERT; a creation adds its identifiers with one multi-row INSERT.
  *
  * Finding texts never carry names, birth dates or INS values: only rules, locations and, for an identifier retired
- * by a merge, the survivor's identifier (decisions.md "any later message addressing a retired identifier").
+ * by a merge, the survivor's identifier (docs/behaviour.md "Per event": any later message addressing a retired
+ * identifier).
  */
 import type { Tx } from './tx.js';
 import {
@@ -37,7 +38,7 @@ export type { FieldChange } from './identity.js';
 export interface ApplyContext {
   /** ISO-8601 time of the run, for created_at / updated_at / recorded_at. */
   now: string;
-  /** decisions.md: a message older than the last one applied to the patient is skipped, unless 'apply'. */
+  /** A message older than the last one applied to the patient is skipped, unless 'apply' (docs/behaviour.md). */
   staleUpdates: 'skip' | 'apply';
   /** Namespace aliases (config `pam.authorityAliases`): CX-4.1 `OLD` matched as `NEW`. */
   authorityAliases?: AuthorityAliases;
@@ -191,7 +192,7 @@ const sameInsRows = (a: ReadonlyArray<Pick<InsRow, 'value' | 'oid' | 'kind'>>, b
 
 /**
  * The INS rows a record ends with after `set`: the INS, then the NIA sent beside it, or else an NIA the record
- * already kept beside an NIR (decisions.md "INS rules": the NIA stays an identifier of the record).
+ * already kept beside an NIR (docs/behaviour.md "Qualified identity (INS)": the NIA stays an identifier of the record).
  */
 function setTarget(action: Extract<InsAction, { action: 'set' }>, current: readonly InsRow[]): Ins[] {
   const target: Ins[] = [action.ins];
@@ -204,7 +205,7 @@ function setTarget(action: Extract<InsAction, { action: 'set' }>, current: reado
 
 /**
  * Plans an InsAction for `patientId` (null: a record about to be created). `set` of an INS (or of the NIA sent beside
- * it) held by another record is the identity collision AE 205 (decisions.md "INS rules").
+ * it) held by another record is the identity collision AE 205 (docs/behaviour.md "Qualified identity (INS)").
  */
 async function planIns(tx: Tx, patientId: number | null, action: InsAction): Promise<{ plan: InsPlan } | { finding: Finding }> {
   switch (action.action) {
@@ -217,7 +218,7 @@ async function planIns(tx: Tx, patientId: number | null, action: InsAction): Pro
         return { finding: err(ErrorCode.DuplicateKey, INS_COLLISION_TEXT, PID3) };
       }
       if (action.nia) {
-        // One more lookup, only when an NIA comes beside the NIR (rare: the NIA → NIR transition, pam-fr.md §3.1).
+        // One more lookup, only when an NIA comes beside the NIR (rare: the NIA → NIR transition, PAM FR §4.4.1).
         const niaOwner = await findIns(tx, action.nia.oid, action.nia.value);
         if (niaOwner && niaOwner.patient_id !== patientId) return { finding: err(ErrorCode.DuplicateKey, INS_COLLISION_TEXT, PID3) };
       }
@@ -307,7 +308,7 @@ async function applyUpsert(tx: Tx, cmd: UpsertCommand, ctx: ApplyContext): Promi
   }
 
   if (rows.length === 0) {
-    // Unknown patient: create (A31 carries the full identity, pam-fr.md §2.3).
+    // Unknown patient: create (A31 carries the full identity).
     const planned = await planIns(tx, null, cmd.ins);
     if ('finding' in planned) return rejected(planned.finding);
     const state = mergeState(emptyState(), cmd.data);
@@ -380,7 +381,7 @@ async function applyChangeId(tx: Tx, cmd: ChangeIdentifierCommand, ctx: ApplyCon
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// A47 with an INS in MRG-1 (pam-fr.md §3.5)
+// A47 with an INS in MRG-1 (PAM FR §4.4)
 
 async function applyChangeIns(tx: Tx, cmd: ChangeInsCommand, ctx: ApplyContext): Promise<ApplyOutcome> {
   const tooLong = lengthFinding(cmd.header, cmd.data, cmd.identifiers, cmd.ins);
@@ -471,7 +472,7 @@ async function applyMerge(tx: Tx, cmd: MergeCommand, ctx: ApplyContext): Promise
     if ('finding' in planned) return rejected(planned.finding);
     const extra: FieldChange[] = [];
     if (!retired) {
-      // pam-fr.md §2.3 "retired unknown / survivor known → record alias only": an inactive record holding the
+      // A40, retired unknown, survivor known (docs/behaviour.md "Per event"): an inactive record holding the
       // MRG-1 identifier, merged into the survivor, so later messages on it are answered AE 204 naming the survivor.
       const aliasId = await createPatient(tx, emptyState(), cmd.header.messageTime, ctx.now);
       await addIdentifier(tx, aliasId, cmd.retired, ctx.now);
@@ -495,7 +496,8 @@ async function mergeRecords(
 ): Promise<ApplyOutcome> {
   const sIns = await listIns(tx, survivor.id);
   const rIns = await listIns(tx, retired.id);
-  // Two records with different INS are two people: identity-vigilance alert, nothing merged (decisions.md A40).
+  // Two records with different INS are two people: identity-vigilance alert, nothing merged (docs/behaviour.md "Per
+  // event", A40).
   const rPrimary = primaryIns(rIns);
   const effective = cmd.ins.action === 'set' ? cmd.ins.ins : primaryIns(sIns);
   if (rPrimary && effective && !sameIns(rPrimary, effective)) {
@@ -524,7 +526,7 @@ async function mergeRecords(
   }
 
   // Survivor INS: the message decides when it speaks. The retired record's INS moves over only onto a survivor that
-  // ends qualified with it (decisions.md A40); otherwise it is dropped with the command's W 101.
+  // ends qualified with it (docs/behaviour.md "Per event", A40); otherwise it is dropped with the command's W 101.
   const mayMove = cmd.retiredInsDropped === null;
   const warnings: Finding[] = [];
   let insPlan: InsPlan;
@@ -565,7 +567,8 @@ async function mergeIntoUnknownSurvivor(
   tx: Tx, cmd: MergeCommand, ctx: ApplyContext, row: PatientRow, sRes: Resolved[],
 ): Promise<ApplyOutcome> {
   if (row.active === 0) return rejected(await retiredFinding(tx, row, cmd.retired, MRG1));
-  // The record is the retired one: its INS stays only on the terms an INS moving to a survivor would (decisions.md A40).
+  // The record is the retired one: its INS stays only on the terms an INS moving to a survivor would
+  // (docs/behaviour.md "Per event", A40).
   const keepsOwn = cmd.ins.action !== 'keep' || cmd.retiredInsDropped === null;
   const planned = await planIns(tx, row.id, keepsOwn ? cmd.ins : { action: 'remove', reason: 'not-qualified' });
   if ('finding' in planned) return rejected(planned.finding);

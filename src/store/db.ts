@@ -3,7 +3,7 @@
  * migrations, and returns a `Db`.
  *
  * SQLite driver: better-sqlite3 by default (the import loop needs prepared statements reused across
- * messages: ~8× knex + sqlite3, performance.md); `sqlite3` stays selectable (`sqliteDriver: "sqlite3"`) for
+ * messages: ~8× knex + sqlite3); `sqlite3` stays selectable (`sqliteDriver: "sqlite3"`) for
  * sites that must keep node-sqlite3, through knex, slower.
  * sqlite3 is an optional package: loaded only when chosen, and a clear usage error when it is not installed.
  * PostgreSQL password: never in the URL (refused by the configuration, store/target.ts); from PAMDROP_DB_PASSWORD,
@@ -177,7 +177,7 @@ async function openSqlite(path: string, opts: OpenDbOptions): Promise<Db> {
     run('PRAGMA foreign_keys = ON');
     run(`PRAGMA busy_timeout = ${busy}`);
     // 32 MiB page cache (default 2 MiB): index pages of a large store stay in memory during an import. 64 MiB cost
-    // ~35 MB more peak RSS for no measurable speed (issue 6, BENCHMARKS.md).
+    // ~35 MB more peak RSS for no measurable speed (BENCHMARKS.md).
     run('PRAGMA cache_size = -32768');
     run('PRAGMA temp_store = MEMORY');
   };

@@ -1,7 +1,7 @@
 /**
  * Identity repository: the SQL behind patients, identifiers, INS, history and links (schema:
- * migrations/0001_init.ts). Every function takes the `Tx` the pipeline opened (style.md §10) and uses
- * constant SQL texts, so that `SqliteTx` prepares each statement once for the whole run (performance.md).
+ * migrations/0001_init.ts). Every function takes the `Tx` the pipeline opened and uses
+ * constant SQL texts, so that `SqliteTx` prepares each statement once for the whole run.
  *
  * The patient's demographic state lives in JSON columns (`names` by XPN-7 type, `addresses` by XAD-7 type,
  * `other`) with flat copies of the INS traits (birth name, first given name, given names list, used names,
@@ -166,8 +166,8 @@ function mergeByType<T>(cur: Record<string, T>, upd: Record<string, T | null> | 
 }
 
 /**
- * The state after a PID update, with the HL7 null rules (pam-fr.md §2.1): absent (undefined) keeps, null
- * clears, a value replaces. PID-5 / PID-11 repetitions are matched by type (decisions.md "Per event").
+ * The state after a PID update, with the HL7 null rules (PAM FR §6.6.2): absent (undefined) keeps, null
+ * clears, a value replaces. PID-5 / PID-11 repetitions are matched by type (docs/behaviour.md "Per event").
  */
 export function mergeState(cur: PatientState, data: PatientData): PatientState {
   const next: PatientState = {
@@ -299,7 +299,7 @@ const SQL_CREATE_PATIENT = `INSERT INTO patients (active, merged_into, status, a
 const SQL_UPDATE_PATIENT = `UPDATE patients SET status = ?, attributes = ?, birth_name = ?, first_name = ?,
   birth_given_names = ?, used_name = ?, used_first_name = ?, birth_date = ?, sex = ?, birth_place = ?, names = ?,
   addresses = ?, other = ?, last_message_time = ?, updated_at = ? WHERE id = ?`;
-// Compare-and-set (style.md §9): only an active record can be retired.
+// Compare-and-set: only an active record can be retired.
 const SQL_RETIRE_PATIENT = `UPDATE patients SET active = 0, merged_into = ?, last_message_time = ?, updated_at = ?
   WHERE id = ? AND active = 1`;
 const SQL_REPOINT_MERGED = 'UPDATE patients SET merged_into = ? WHERE merged_into = ?';

@@ -158,7 +158,7 @@ export async function insertMessage(tx: Tx, m: NewMessage): Promise<void> {
 }
 
 /**
- * Reimport (issue 4): the live original of a key gives way to a new attempt from another file, which then owns the
+ * Reimport: the live original of a key gives way to a new attempt from another file, which then owns the
  * key (uq_messages_key only counts rows with superseded = 0). Compare-and-set: resolves false when the row is not
  * live or belongs to `fileId` itself (a key repeated inside the reimported file stays a duplicate).
  */
@@ -169,7 +169,7 @@ export async function supersedeOriginal(tx: Tx, id: number, fileId: number): Pro
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Writer lock: one writer per store at a time (issue 3). Compare-and-set on a row; a holder on this host whose
+// Writer lock: one writer per store at a time. Compare-and-set on a row; a holder on this host whose
 // process is gone, or whose lease expired, is taken over.
 
 export interface LockHolder { owner: string; acquired_at: string; expires_at: string }
@@ -202,7 +202,7 @@ export async function acquireLock(tx: Tx, name: string, owner: string, now: Date
   const cur = await tx.get<LockHolder>('SELECT owner, acquired_at, expires_at FROM locks WHERE name = ?', [name]);
   if (!cur) return acquireLock(tx, name, owner, now, ttlMs);
   if (cur.owner === owner || cur.expires_at < nowIso || holderIsDead(cur.owner)) {
-    // expires_at in the compare-and-set: a holder that renewed since we read the row keeps it (issue 5 fencing).
+    // expires_at in the compare-and-set: a holder that renewed since we read the row keeps it (fencing).
     const n = await tx.run('UPDATE locks SET owner = ?, acquired_at = ?, expires_at = ? WHERE name = ? AND owner = ? AND expires_at = ?', [owner, nowIso, exp, name, cur.owner, cur.expires_at]);
     if (n === 1) return { ok: true };
     const again = await tx.get<LockHolder>('SELECT owner, acquired_at, expires_at FROM locks WHERE name = ?', [name]);

@@ -33,7 +33,7 @@ export interface PatientView {
   ins: { value: string; oid: string; kind: InsKind } | null;
   status: string | null;
   attributes: string[];
-  /** Qualified identity (decisions.md): status VALI and an INS present. */
+  /** Qualified identity (docs/behaviour.md): status VALI and an INS present. */
   qualified: boolean;
   birthName: string | null;
   firstName: string | null;
@@ -97,7 +97,8 @@ function push<T>(m: Map<number, T[]>, k: number, v: T): void {
 
 function build(row: PatientRow, l: Loaded): PatientView {
   const s = decodeState(row);
-  // The record's INS is its NIR when it holds one: an NIA may be kept beside it (decisions.md "INS rules").
+  // The record's INS is its NIR when it holds one: an NIA may be kept beside it (docs/behaviour.md "Qualified
+  // identity (INS)").
   const insRows = l.ins.get(row.id);
   const insRow = insRows?.find((r) => r.kind === 'NIR') ?? insRows?.[0];
   const ins = insRow ? { value: insRow.value, oid: insRow.oid, kind: insRow.kind } : null;

@@ -1,6 +1,6 @@
 /**
  * PostgreSQL group mode: a group of messages (one transaction, groupSize messages) in a handful of round trips
- * instead of ~8 per message (issue 5 benchmark; BENCHMARKS.md "PostgreSQL").
+ * instead of ~8 per message (BENCHMARKS.md "PostgreSQL").
  *
  * Every statement on PostgreSQL is a loopback round trip, and node-postgres 8 cannot pipeline prepared statements.
  * A group therefore runs optimistically:

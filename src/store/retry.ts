@@ -1,5 +1,5 @@
 /**
- * Transient concurrency errors (issue 5, several instances on PostgreSQL). When another writer works the same rows at
+ * Transient concurrency errors (several instances on PostgreSQL). When another writer works the same rows at
  * the same moment, PostgreSQL answers with an error that says nothing about the message being applied: trying the
  * same work again a moment later succeeds. Such an error must never become an AE NAK (the sender would be told its
  * message is wrong). The pipeline retries the message (its savepoint) with a bounded backoff; when the retries are

@@ -1,10 +1,10 @@
 /**
  * The store's execution interface. Every repository function takes a `Tx` (a transaction or a savepoint
- * inside one) so that the pipeline decides where transactions begin and end (style.md §10).
+ * inside one) so that the pipeline decides where transactions begin and end.
  *
  * Two implementations:
  * - `SqliteTx`: the raw better-sqlite3 connection knex opened, with each SQL text prepared once and reused.
- *   knex rebuilds and re-prepares every statement (~9,600 patients/s against ~78,000/s raw, performance.md);
+ *   knex rebuilds and re-prepares every statement (~9,600 patients/s against ~78,000/s raw);
  *   the import loop runs ~10 statements per message, so the hot path cannot go through the query builder.
  * - `KnexTx`: a knex transaction (PostgreSQL, or the `sqlite3` driver), through `knex.raw`.
  * SQL is written once, portable between SQLite ≥ 3.35 and PostgreSQL: `?` placeholders, `RETURNING`,

@@ -1,6 +1,6 @@
 /**
  * Test program — `pamdrop` as a hospital's scripts run it: `node bin/pamdrop.js …` in a child process (the
- * compiled dist/, so `npm run build` first). Issue 2, "done when" 4 and 5, and the CLI contract:
+ * compiled dist/, so `npm run build` first). The CLI contract:
  * 1. `--help` works; usage and configuration errors exit 2 with a message on stderr (the list of causes runs
  *    in-process through the same `main()`, two of them as real processes); a store that cannot be opened ends
  *    the process with its error.
@@ -157,7 +157,7 @@ describe('usage', () => {
 
 // ---------------------------------------------------------------------------------------------------------
 
-/** Exact keys of `patient --json` (issue 2). */
+/** Exact keys of `patient --json`. */
 const PATIENT_KEYS = [
   'id', 'identifiers', 'ins', 'status', 'attributes', 'qualified', 'birthName', 'firstName', 'birthGivenNames', 'usedName',
   'usedFirstName', 'birthDate', 'sex', 'birthPlace', 'names', 'addresses', 'active', 'mergedInto', 'links', 'lastMessageTime', 'history',

@@ -1,5 +1,5 @@
 /**
- * Test program — the command line refuses a mistake before it acts (decisions.md "Exit codes"), as a hospital's
+ * Test program — the command line refuses a mistake before it acts (docs/behaviour.md "Exit codes"), as a hospital's
  * scripts run it: `node bin/pamdrop.js …` in a child process (the compiled dist/), on SQLite and PostgreSQL.
  * 1. Every command with a mistyped flag: exit 2, one line on stderr, and the site unchanged — the inbox file still
  *    there, no ACK, no archive, no store created (no SQLite file, no PostgreSQL schema).

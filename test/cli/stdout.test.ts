@@ -1,5 +1,5 @@
 /**
- * Test program — stdout carries reports only (issue 5, small defects):
+ * Test program — stdout carries reports only:
  * 1. knex prints its own warnings ("Connection Error: …", pool warnings) with console.log, i.e. on stdout, which
  *    would corrupt `--json` output. openDb routes them to the pamdrop logger (stderr), on both databases.
  * 2. `pamdrop patients | head -1`: the reader goes away (EPIPE); the CLI stops writing and exits with its own exit

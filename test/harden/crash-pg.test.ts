@@ -1,5 +1,5 @@
 /**
- * Hardening harness — crash on PostgreSQL (issue 6, with issue 5's store): the same campaign as crash.test.ts (a
+ * Hardening harness — crash on PostgreSQL: the same campaign as crash.test.ts (a
  * ~10k-message batch imported by the real CLI, SIGKILL at random moments and at named fault points, restarted each
  * time) with each site on its own PostgreSQL schema, so the group mode with its transactions opened ahead, the
  * write-behind and the source leases are killed at random moments too. Compared by content (test/helpers/dump.ts):

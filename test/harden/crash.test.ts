@@ -1,5 +1,5 @@
 /**
- * Hardening harness — crash (issue 6): a ~10k-message batch (4 files: envelope, AE/AR mix, a quarantined file,
+ * Hardening harness — crash: a ~10k-message batch (4 files: envelope, AE/AR mix, a quarantined file,
  * resends and same-key conflicts) imported with the real CLI, killed with SIGKILL at random moments (a timer,
  * child.kill('SIGKILL') after a random delay; about one kill in five at a named PAMDROP_FAULT point instead), restarted
  * each time. After each round's uninterrupted last run, every table, every ACK byte (clock pinned), the archive and

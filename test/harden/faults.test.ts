@@ -1,5 +1,5 @@
 /**
- * Hardening harness — faults (issue 6). Each fault must end with nothing lost and a clear error (exit 5 when a file
+ * Hardening harness — faults. Each fault must end with nothing lost and a clear error (exit 5 when a file
  * failed: the file left claimed/resumable, or quarantined with a reason), and once the fault is gone the same command must end
  * exactly as one clean run (every table, ACK bytes, archive, inbox).
  *

@@ -1,5 +1,5 @@
 /**
- * Hardening harness — fuzz (issue 6): seeded mutations of valid files (byte and bit flips, truncation, separator and
+ * Hardening harness — fuzz: seeded mutations of valid files (byte and bit flips, truncation, separator and
  * line-end swaps, huge fields, binary junk, wrong charsets, 10k–100k-segment messages, thousands of messages, empty
  * files, deep repetitions, duplicates, MSH-10 games, broken envelopes, MLLP bytes…) through the real pipeline
  * in-process (a worker thread watched for hangs), a handful through the spawned CLI. Every file must end archived

@@ -1,5 +1,5 @@
 /**
- * Hardening harness — security checks (issue 6), through the spawned CLI:
+ * Hardening harness — security checks, through the spawned CLI:
  * - a file over `maxFileBytes` (a 3 GiB sparse file against the 2 GiB default) is quarantined unread: fast, and
  *   the process's peak memory stays at its baseline;
  * - a message over `maxMessageBytes` (100 MiB against 1 MiB) gets AE 100 without being read into memory, and the

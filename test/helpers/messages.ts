@@ -1,6 +1,6 @@
 /**
- * Building test messages by editing the pam-fr.md §8 examples (test/fixtures/examples.ts), one change at a time
- * (style.md practice 15), and asserting ACK files field by field.
+ * Building test messages by editing the §8 examples (test/fixtures/examples.ts), one change at a time,
+ * and asserting ACK files field by field.
  *
  * Paths are `SEG-n` (first occurrence) or `SEG(k)-n` (k-th occurrence), numbered as in the spec: `MSH-10` is the
  * control id even though MSH-1 is the separator itself. Messages are CR-terminated strings with the default
@@ -11,7 +11,7 @@ import { ackSegments } from './workspace.js';
 
 /** IPP authority of the examples (fictitious). */
 export const IPP_OID = '1.2.250.1.999999.1';
-/** INS authorities (pam-fr.md §3.1). */
+/** INS authorities (DTFR N.1). */
 export const NIR_OID = '1.2.250.1.213.1.4.8';
 export const NIA_OID = '1.2.250.1.213.1.4.9';
 export const TEST_NIR_OID = '1.2.250.1.213.1.4.10';
@@ -82,7 +82,7 @@ export interface AckExpectation {
   errors?: Array<[string, number, 'E' | 'W']>;
 }
 
-/** ERR-3 text per 0357 code, as the ACK must carry it (pam-fr.md §5). */
+/** ERR-3 text per 0357 code, as the ACK must carry it (HL7 v2.5 table 0357). */
 const CODE_TEXT: Record<number, string> = {
   0: 'Message accepted', 100: 'Segment sequence error', 101: 'Required field missing', 102: 'Data type error',
   103: 'Table value not found', 200: 'Unsupported message type', 201: 'Unsupported event code', 203: 'Unsupported version id',
@@ -90,7 +90,7 @@ const CODE_TEXT: Record<number, string> = {
 };
 
 /**
- * Asserts an ACK file against the inbound message (decisions.md "ACK files"): MSH-3..6 swapped, MSH-9
+ * Asserts an ACK file against the inbound message (docs/behaviour.md "ACK files"): MSH-3..6 swapped, MSH-9
  * `ACK^<event>^ACK`, own MSH-10 (not the inbound one), MSH-12 and MSH-18 echoed, MSA-1 code, MSA-2 = inbound MSH-10,
  * exactly the expected ERR segments (ERR-3 `code^text^HL70357`). Returns the ERR-8 texts (human detail).
  */

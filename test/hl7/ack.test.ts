@@ -1,5 +1,5 @@
 /**
- * Test program for hl7/ack.ts: ACKs byte for byte equal to pam-fr.md §8.9 (AA, AR 201) and §8.8 (AE 102 with
+ * Test program for hl7/ack.ts: ACKs byte for byte equal to the §8.9 examples (AA, AR 201) and §8.8 (AE 102 with
  * ERR-8), then the rules behind them: inbound separators, raw echo of MSH-3..6/11/12/17/18/19, no MSH-21,
  * our identity when MSH-5/6 are empty, a fallback header for unparseable input, ERR-8 escaping, determinism.
  */
@@ -17,7 +17,7 @@ const at = (y: number, mo: number, d: number, h: number, mi: number, s: number):
 /** An ITI-31 A02 reaching the PDC (§8.9 second example): MSH-10 GAM000777. */
 const A02 = A28_CREATE.replace('ADT^A28^ADT_A05|GAM000101', 'ADT^A02^ADT_A02|GAM000777');
 
-describe('buildAck: pam-fr.md examples', () => {
+describe('buildAck: the §8 examples', () => {
   it('§8.9 AA', () => {
     const ack = buildAck({ inbound: Hl7Message.parse(A28_CREATE), code: 'AA', findings: [], controlId: 'TLSV000101', now: at(2025, 3, 12, 10, 15, 1) });
     expect(ack).toBe(ACK_AA);

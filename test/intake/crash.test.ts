@@ -1,10 +1,10 @@
 /**
- * Test program — crash consistency of `pamdrop run` over a local inbox (issue 3): the process is killed with
+ * Test program — crash consistency of `pamdrop run` over a local inbox: the process is killed with
  * SIGKILL at named points of a file (PAMDROP_FAULT=point:n), then `run` is started again. Store (every
  * table), ACK folder (bytes), archive and inbox must end exactly as after one clean run. The clock is pinned
  * (PAMDROP_FIXED_TIME) so that ACK timestamps compare. Two files: a 450-message batch and a broken envelope
  * (quarantined), so both the archive and the quarantine paths are crossed. A done-marker variant checks that
- * markers are removed after a crash too. Runs on SQLite and PostgreSQL (issue 5; the dump compares content, not
+ * markers are removed after a crash too. Runs on SQLite and PostgreSQL (the dump compares content, not
  * row ids). On PostgreSQL `run` works under the source lease and its fence, so this also crosses a lease left
  * behind by the killed process (taken over at once: its pid is dead on this host).
  */

@@ -1,5 +1,5 @@
 /**
- * Test program — local folder intake (issue 3), real folders and a real store, no mocks:
+ * Test program — local folder intake, real folders and a real store, no mocks:
  * - completeness: a slow writer is not taken before its file is stable; a `.part` name is taken only after
  *   the rename; a done-marker source waits for its marker (and removes it after);
  * - start-up: a file already in the inbox is processed (the periodic listing is the truth, not events);
@@ -7,7 +7,7 @@
  * - one writer: `run` exits 3 while `watch` holds the store lock;
  * - service: SIGTERM during a long file → exit 0, the file stays claimed and resumable, and a second run
  *   ends exactly as one clean run (store, ACK folder, archive).
- * Start-up, order, the store lock, SIGTERM, in-process runs and recovery run on SQLite and PostgreSQL (issue 5: on
+ * Start-up, order, the store lock, SIGTERM, in-process runs and recovery run on SQLite and PostgreSQL (on
  * PostgreSQL under the source lease and its fence instead of the writer lock); completeness and configuration are
  * intake logic that does not touch the store, and run on SQLite only.
  */

@@ -238,7 +238,7 @@ describe.skipIf(!sshd)('SFTP intake (real sshd)', () => {
     expect(readFileSync(odd, 'latin1')).toBe(a28File(1, 1));
   });
 
-  // SQLite: every step. PostgreSQL (issue 5): the steps proper to a remote file (staged, outcome durable but remote
+  // SQLite: every step. PostgreSQL: the steps proper to a remote file (staged, outcome durable but remote
   // file not yet moved) and one mid-file commit; the local pipeline steps are crossed on PostgreSQL by crash.test.ts.
   const PG_FAULTS = new Set(['after-stage:1', 'after-commit:2', 'before-remote-dispose:1', 'after-stage:2', 'before-remote-dispose:2']);
   describe.each(dbKinds())('SIGKILL of `run` at each step of a remote file, then run again (%s)', (kind) => {

@@ -1,5 +1,5 @@
 /**
- * Test program — concurrency errors while applying (issue 5): on PostgreSQL a serialization failure (40001), a
+ * Test program — concurrency errors while applying: on PostgreSQL a serialization failure (40001), a
  * deadlock (40P01), a lock timeout (55P03) or a unique violation caused by a concurrent writer inserting the same key
  * (23505) is retried with a bounded backoff (src/store/retry.ts), never turned into an AE NAK.
  * 1. Classification and retry policy (unit, no database).

@@ -1,5 +1,5 @@
 /**
- * Test program — `pamdrop import` / `reimport` beside `watch` instances on one PostgreSQL store (issue 5),
+ * Test program — `pamdrop import` / `reimport` beside `watch` instances on one PostgreSQL store,
  * PostgreSQL only (with PAMDROP_TEST_REQUIRE_PG=1 a missing server fails instead of skipping).
  *
  * On PostgreSQL, import and reimport take no store-wide lock: they take the lease of the sources they touch (the

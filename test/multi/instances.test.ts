@@ -1,5 +1,5 @@
 /**
- * Test program — several importer instances on one feed (issue 5), PostgreSQL only (with
+ * Test program — several importer instances on one feed, PostgreSQL only (with
  * PAMDROP_TEST_REQUIRE_PG=1 a missing server fails instead of skipping).
  *
  * Three `pamdrop watch` processes share one inbox folder (a subfolder per source), one ACK folder, one archive and

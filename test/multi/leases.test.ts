@@ -1,5 +1,5 @@
 /**
- * Test program — issue 5 around the multi-instance proof (instances.test.ts):
+ * Test program — several instances on PostgreSQL, around the multi-instance proof (instances.test.ts):
  * - the PostgreSQL password comes from PAMDROP_DB_PASSWORD or PAMDROP_DB_PASSWORD_FILE, never from the config;
  * - fencing: a processFile whose source lease was taken over rolls its transaction back (LeaseLostError);
  * - `run` on PostgreSQL takes the free source leases and exits 3 when a `watch` holds them all;

@@ -1,5 +1,5 @@
 /**
- * Test program — the status page in a real browser (issue 4): headless Chromium (Debian `chromium`, driven by
+ * Test program — the status page in a real browser: headless Chromium (Debian `chromium`, driven by
  * playwright-core with `executablePath`, a fresh profile), against the real watch service on real folders and a
  * real SQLite file, with showIdentities on:
  * - the page loads with its CSP (no script, no external resource) and no console error or CSP violation;

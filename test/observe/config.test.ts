@@ -1,5 +1,5 @@
 /**
- * Test program — the observation settings (issue 4): off by default, loopback by default, a non-loopback httpHost
+ * Test program — the observation settings: off by default, loopback by default, a non-loopback httpHost
  * refused unless httpAllowRemote, ports and flags checked at the edge, config.example.json in step with the defaults.
  */
 import { describe, it, expect } from 'vitest';

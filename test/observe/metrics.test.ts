@@ -1,5 +1,5 @@
 /**
- * Test program — /metrics rendering and the /healthz rule (issue 4), pure, with a fake clock:
+ * Test program — /metrics rendering and the /healthz rule, pure, with a fake clock:
  * - the Prometheus 0.0.4 text format: HELP/TYPE lines, `_total` counters, label escaping (\ " and line feed), HELP
  *   escaping, histogram buckets cumulative with +Inf, _sum and _count;
  * - the Observer: file outcomes → files/messages/duplicates/stale counters, failed files and ACK write failures

@@ -1,5 +1,5 @@
 /**
- * Test program — `watch` with its HTTP server (issue 4), on real folders and a real SQLite file, no mocks:
+ * Test program — `watch` with its HTTP server, on real folders and a real SQLite file, no mocks:
  * - /metrics after fixture drops (an envelope batch of 3 messages archived, a file with a wrong BTS count
  *   quarantined): files and messages by outcome, last successful cycle, queue depth, duration histogram, all in
  *   the 0.0.4 text format;

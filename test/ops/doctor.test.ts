@@ -1,5 +1,5 @@
 /**
- * Test program — `pamdrop doctor` (issue 4): every check prints OK / WARN / FAIL / SKIP with a hint, exit 1 on any FAIL.
+ * Test program — `pamdrop doctor`: every check prints OK / WARN / FAIL / SKIP with a hint, exit 1 on any FAIL.
  * - a healthy site passes (folders writable, same file system, disk, database reachable and migrated, lock free);
  * - planted problems each FAIL with their hint: a folder that is a file, a folder that cannot be created, an
  *   unwritable folder (only when not running as root: root writes anywhere), an unmigrated database (and doctor

@@ -1,7 +1,8 @@
 /**
- * Helpers of the operations suites (issue 4): a site whose config names its folders (so that `reimport`,
+ * Helpers of the operations suites: a site whose config names its folders (so that `reimport`,
  * `reconcile --apply`, `status`… find them without flags), and a small ITI-30 message builder with production
- * INS and key-valid NIRs. Fictitious data, pam-fr.md §8 conventions (IPP authority 1.2.250.1.999999.1).
+ * INS and key-valid NIRs. Fictitious data, the conventions of
+ * test/fixtures/examples.ts (IPP authority 1.2.250.1.999999.1).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * Test program — the operator's read commands (issue 4), on real folders and a real store (SQLite always,
+ * Test program — the operator's read commands, on real folders and a real store (SQLite always,
  * PostgreSQL when PAMDROP_TEST_PG_URL is set), with the clock pinned (PAMDROP_FIXED_TIME) so days are known:
  * - `report`: per source and day — files, reimports, quarantined, messages, AA/AE/AR, duplicates, stale,
  *   conflicts; MSH-13 gaps per sender (stored by migration 0002); inbox files never taken and why; quiet feeds

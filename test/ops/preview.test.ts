@@ -1,5 +1,5 @@
 /**
- * Test program — `pamdrop preview <file>` and `pamdrop import --dry-run` (issue 4), on real folders and a real store
+ * Test program — `pamdrop preview <file>` and `pamdrop import --dry-run`, on real folders and a real store
  * (SQLite always, PostgreSQL when PAMDROP_TEST_PG_URL is set):
  * - per message: the outcome import would give (AA/AE/AR with every ERR) and the identity changes — created,
  *   updated fields, merged/retired, identifier changed, INS added/removed, duplicate replayed;
@@ -76,7 +76,7 @@ describe.each(dbKinds())('preview and import --dry-run (%s)', (kind) => {
     // #5 an A47: the IPP changes.
     expect(m[4].patients[0].kinds).toContain('identifier-changed');
     expect(m[4].patients[0].changes).toContainEqual({ field: 'identifier', before: expect.objectContaining({ value: '100001' }), after: expect.objectContaining({ value: '200001' }) });
-    // #6 the identity is no longer qualified: the INS is removed (decisions.md).
+    // #6 the identity is no longer qualified: the INS is removed (docs/behaviour.md).
     expect(m[5].patients[0].kinds).toEqual(expect.arrayContaining(['updated', 'ins-removed']));
     // #7 the very bytes of M1 again: a duplicate, ACK replayed, nothing applied.
     expect(m[6].patients).toEqual([]);

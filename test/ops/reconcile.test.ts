@@ -1,5 +1,5 @@
 /**
- * Test program — `pamdrop reconcile --snapshot <file> [--apply] [--report FILE]` (issue 4), on real folders and a
+ * Test program — `pamdrop reconcile --snapshot <file> [--apply] [--report FILE]`, on real folders and a
  * real store (SQLite always, PostgreSQL when PAMDROP_TEST_PG_URL is set). A store is built by import, then a
  * snapshot with planted differences is compared:
  * - every planted difference is found, and nothing else: missing in the store, missing in the snapshot (only for

@@ -1,5 +1,5 @@
 /**
- * Test program — `pamdrop reimport <archived file | ledger id>… [--dry-run] [--force]` (issue 4), on real folders
+ * Test program — `pamdrop reimport <archived file | ledger id>… [--dry-run] [--force]`, on real folders
  * and a real store (SQLite always, PostgreSQL when PAMDROP_TEST_PG_URL is set):
  * - after a configuration fix, a reimport applies exactly the message that had failed: the others are duplicates
  *   (their ACK files rewritten byte for byte, no history), the failed original row is superseded and the new

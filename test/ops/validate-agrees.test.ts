@@ -1,7 +1,7 @@
 /**
- * Test program — `validate` and `import` agree on every file (decisions.md "Files": "`validate` says the same as
- * `import` about every file"). Both read through the importer's own reading (src/pipeline/reading.ts); this suite
- * runs the two over the same bytes and compares:
+ * Test program — `validate` and `import` agree on every file (docs/behaviour.md "Files, framing and characters").
+ * Both read through the importer's own reading (src/pipeline/reading.ts); this suite runs the two over the same
+ * bytes and compares:
  *   - the file: processed (archived as done) or quarantined, and the quarantine reason;
  *   - each message, in file order: the answer (AA / AE / AR) and its control id. The only difference allowed is what
  *     only the store can know, and validate says "offline": a message validate accepts may get AE 204 (unknown or

@@ -1,5 +1,5 @@
 /**
- * Test program — `pamdrop validate <file>…` (issue 4): offline PAM FR conformance, no database.
+ * Test program — `pamdrop validate <file>…`: offline PAM FR conformance, no database.
  * - a conformant file (production INS, 2.5^FRA^2.11, MSH-21 profile, EVN, PV1-2 = N, qualified traits) is clean:
  *   exit 0, no finding, and no database is created or opened;
  * - one planted problem per row (test.each): each gives its finding with severity, 0357 code and location, and

@@ -1,5 +1,6 @@
 /**
- * Helpers for the table-driven PAM tests: build one irregularity into a pam-fr.md §8 example, interpret it.
+ * Helpers for the table-driven PAM tests: build one irregularity into a §8 example
+ * (test/fixtures/examples.ts), interpret it.
  * The edit helpers throw when the edit cannot be made, so a mistyped row fails instead of testing the original.
  */
 import { expect } from 'vitest';

@@ -1,6 +1,6 @@
 /**
  * Test program: INS rules (src/pam/ins.ts).
- * - NIR/NIA key (pam-fr.md §4): every §8 INS, Corsica 2A/2B, the §8.8 bad key (expected 23), the spec samples
+ * - NIR/NIA key: every §8 INS, Corsica 2A/2B, the §8.8 bad key (expected 23), the spec samples
  *   that are not key-valid, malformed values.
  * - The INS authority table (.8/.9 production, .10 test, .11 demo).
  * - classifyCx: ordinary identifier, INS of each authority, explicit null, billing NIR (.8 + NH), INS-C, unknown

@@ -1,10 +1,10 @@
 /**
- * Test program: interpret() (src/pam/interpret.ts) against decisions.md and pam-fr.md.
- * 1. Every §8 example (acceptTestIns on) → the command pam-fr.md/decisions.md expect; §8.8 → AE 102 at PID-3[2].
+ * Test program: interpret() (src/pam/interpret.ts) against docs/behaviour.md and PAM FR.
+ * 1. Every §8 example (acceptTestIns on) → the command docs/behaviour.md expects; §8.8 → AE 102 at PID-3[2].
  * 2. Acceptance through interpret → AR with the header.
  * 3. Required segments and fields → AE 100/101 with locations.
- * 4. INS rules (decisions.md "INS rules", pam-fr.md §3.4–3.5), one row per rule, each built from a §8 example
- *    with one irregularity.
+ * 4. INS rules (docs/behaviour.md "Qualified identity (INS)", PAM FR §4.4, §6.6.1, §6.6.15), one row per rule,
+ *    each built from a §8 example with one irregularity.
  * 5. NIR coherence warnings (W 102 at PID-8/PID-7/PID-11).
  * 6. Per-event rules: A40 merge, A47 identifier change, A47 INS change/deletion, A24/A37 link/unlink.
  * 7. Header facts, and no patient data in any finding text.
@@ -68,7 +68,7 @@ function dataOf(c: PamCommand): PatientData {
 }
 
 // ------------------------------------------------------------------------------------------------------------
-describe('1. pam-fr.md §8 examples', () => {
+describe('1. §8 examples', () => {
   it.each<[string, string, Record<string, unknown>]>([
     ['8.1 A28 creation, qualified (Corsica NIR)', A28_CREATE,
       { kind: 'upsert', event: 'A28', identifiers: [ipp('100234')], ins: nirSet('285032A00412371') }],

@@ -1,5 +1,5 @@
 /**
- * Test program for the two performance helpers of the ACK output (issue 6, BENCHMARKS.md):
+ * Test program for the two performance helpers of the ACK output (BENCHMARKS.md):
  * - pipeline/ack-names.ts: the compact set of ACK names answers exactly like a Set<string> (counters, gaps, leading
  *   zeros, scattered values past the interval limit, names of any other shape), 2 million counter names included;
  * - pipeline/ack-writer.ts: files land with their exact bytes and no temp file left, and a failure comes back as the

@@ -1,8 +1,8 @@
 /**
- * Test program — crash consistency of `pamdrop import` (issue 2, part 4): the process is killed with SIGKILL
+ * Test program — crash consistency of `pamdrop import`: the process is killed with SIGKILL
  * at each named step of the pipeline (PAMDROP_FAULT), then the same command is run again. The store (every
  * table), the ACK folder (bytes) and the archive must end exactly as after one clean run. The clock is pinned
- * (PAMDROP_FIXED_TIME) so that ACK timestamps are comparable. Runs on SQLite and on PostgreSQL (issue 5): the
+ * (PAMDROP_FIXED_TIME) so that ACK timestamps are comparable. Runs on SQLite and on PostgreSQL: the
  * dump (test/helpers/dump.ts) compares content, not row ids, and every site has its own database (a PostgreSQL
  * schema per site).
  */

@@ -1,6 +1,6 @@
 /**
- * Test program — the behaviour reference (docs/behaviour.md), end to end through `pamdrop import`
- * (issue 2, "done when" 1): one row per rule. Each row starts a fresh site (real folders, real store), imports
+ * Test program — the behaviour reference (docs/behaviour.md), end to end through `pamdrop import`:
+ * one row per rule. Each row starts a fresh site (real folders, real store), imports
  * the `given` messages, then the message under test, and asserts
  *   - the exact ACK: MSH swapped, MSH-9 `ACK^<event>^ACK`, own MSH-10, MSH-12/MSH-18 echoed, MSA-1/MSA-2, and
  *     ERR-2/ERR-3/ERR-4 of every finding (test/helpers/messages.ts `expectAck`);
@@ -8,8 +8,9 @@
  *     (`pamdrop patients --json` before and after);
  *   - the exit code (0 when the message is accepted, 1 otherwise).
  * The rules on files, duplicates, order and ACK naming need several files or runs: they follow as plain tests.
- * Messages are the pam-fr.md §8 examples edited one field at a time, with the production INS authority (.8) so
- * that the default configuration applies (the test authority is refused by default, see examples.test.ts).
+ * Messages are the §8 examples (test/fixtures/examples.ts) edited one field at a time, with the production INS
+ * authority (.8) so that the default configuration applies (the test authority is refused by default, see
+ * examples.test.ts).
  * Every row runs on SQLite and, when PAMDROP_TEST_PG_URL is set, on PostgreSQL.
  */
 import { describe, it, expect, vi, afterEach } from 'vitest';
@@ -27,7 +28,7 @@ import { lookupPatient } from '../../src/observe/read.js';
 import { renderPatientPage } from '../../src/observe/page.js';
 
 // ---------------------------------------------------------------------------------------------------------
-// Messages (pam-fr.md §8 with the production INS authority)
+// Messages (the §8 examples with the production INS authority)
 
 const P81 = prod(A28_CREATE);        // A28 100234 CASANOVA, VALI + INS-NIR
 const P82 = prod(A31_UPDATE);        // A31 100234: usage name BONAPARTE, new home address, marital status
@@ -94,7 +95,7 @@ const latest = (p: any) => p.history[p.history.length - 1];
 const fieldsOf = (h: any): string[] => h.changes.map((c: any) => c.field);
 
 interface Row {
-  /** The decisions.md rule, quoted or paraphrased. */
+  /** The docs/behaviour.md rule, quoted or paraphrased. */
   rule: string;
   config?: object;
   given?: string[];
@@ -553,7 +554,7 @@ const ALL: Array<[string, Row[]]> = [
   ['Identity model', identityModel], ['Per event', perEvent], ['INS rules', insRules], ['Files: charsets', decodingRules],
 ];
 
-describe.each(dbKinds())('decisions.md on %s', (kind) => {
+describe.each(dbKinds())('docs/behaviour.md on %s', (kind) => {
   describe.each(ALL)('%s', (_section, rows) => {
     // Rows are independent sites (own folders, own database): they run concurrently.
     it.concurrent.each(rows.map((r) => [r.rule, r] as const))('%s', async (_rule, row) => {
@@ -581,7 +582,7 @@ describe.each(dbKinds())('decisions.md on %s', (kind) => {
 
 const summaryOf = (report: any, i = 0) => report.files[i].summary;
 
-describe.each(dbKinds())('decisions.md "Messages, duplicates and order" on %s', (kind) => {
+describe.each(dbKinds())('docs/behaviour.md "Duplicates and order" on %s', (kind) => {
   it.concurrent('the same key with the same content is a duplicate: nothing applied again, the original ACK replayed byte for byte', async () => {
     await onSite(kind, undefined, async (ws) => {
       await given(ws, [P81]);
@@ -714,7 +715,7 @@ const BROKEN_ENVELOPES: Array<[string, string, RegExp]> = [
   ['FTS-1 count wrong', `FHS|^~\\&|GAM|CHEX\rBHS|^~\\&|GAM|CHEX\r${P81}BTS|1\rFTS|2\r`, /FTS-1 says 2 batches, file has 1/],
 ];
 
-describe.each(dbKinds())('decisions.md "Files" on %s', (kind) => {
+describe.each(dbKinds())('docs/behaviour.md "Files, framing and characters" on %s', (kind) => {
   it.concurrent.each(BROKEN_ENVELOPES)('%s → the whole file is quarantined with <name>.reason.txt, nothing applied', async (_what, content, reason) => {
     await onSite(kind, undefined, async (ws) => {
       const { run, report } = await when(ws, content, 'batch.hl7');
@@ -790,7 +791,7 @@ describe.each(dbKinds())('decisions.md "Files" on %s', (kind) => {
   });
 });
 
-describe.each(dbKinds())('decisions.md "Files", dated archive on %s', (kind) => {
+describe.each(dbKinds())('docs/behaviour.md "Files, framing and characters", dated archive on %s', (kind) => {
   // The clock is pinned (PAMDROP_FIXED_TIME, read by the in-process CLI) so that the dated folder is known.
   afterEach(() => { vi.unstubAllEnvs(); });
 
@@ -813,7 +814,7 @@ describe.each(dbKinds())('decisions.md "Files", dated archive on %s', (kind) => 
 // ---------------------------------------------------------------------------------------------------------
 // ACK files
 
-describe.each(dbKinds())('decisions.md "ACK files" on %s', (kind) => {
+describe.each(dbKinds())('docs/behaviour.md "ACK files" on %s', (kind) => {
   it.concurrent('one ACK per message, named <base>.<MSH-10>.ack.hl7, each with its own MSH-10; no temporary file left', async () => {
     await onSite(kind, undefined, async (ws) => {
       const msgs = [P81, P82, prod(A28_BAD_NIR_KEY)];
@@ -954,7 +955,7 @@ const revisedRules: Row[] = [
       expect(latest(p).changes).toContainEqual({ field: 'ins', before: { value: MARIE_NIR, oid: NIR_OID, kind: 'NIR' }, after: null });
     },
   },
-  // decisions.md "Per event", A40.
+  // docs/behaviour.md "Per event", A40.
   {
     rule: 'A40 with PID-32 absent: the retired record\'s INS is not moved (W 101 at PID-32); the survivor ends without INS',
     given: [S100500_PROV, S100777_INS],
@@ -1016,7 +1017,7 @@ const revisedRules: Row[] = [
     ack: { code: 'AA', errors: [['PID^1^32', 101, 'W']] },
     then: async (ws) => expect(await ws.patient('100500')).toMatchObject({ ins: null, active: true }),
   },
-  // decisions.md "INS rules": NIR + NIA.
+  // docs/behaviour.md "Qualified identity (INS)": NIR + NIA.
   {
     rule: 'NIR + NIA sent: the NIR is the INS, the NIA kept beside it (found by patient --ins)',
     when: edit(P81, { 'PID-3': `${ipp('100234')}~${nia(MARIE_NIA)}~${nir(MARIE_NIR)}` }),
@@ -1035,7 +1036,7 @@ const revisedRules: Row[] = [
   },
 ];
 
-describe.each(dbKinds())('decisions.md revised against PAM FR 2.11.2 / DTFR 1.8.2, and public sample shapes, on %s', (kind) => {
+describe.each(dbKinds())('docs/behaviour.md revised against PAM FR 2.11.2 / DTFR 1.8.2, and public sample shapes, on %s', (kind) => {
   it.concurrent.each(revisedRules.map((r) => [r.rule, r] as const))('%s', async (_rule, row) => {
     const ws = await makeWorkspace(kind, row.config ? { config: row.config } : {});
     try {
@@ -1281,7 +1282,7 @@ const a47AndAuthorities: Row[] = [
   },
 ];
 
-describe.each(dbKinds())('decisions.md A47 INS deletion, authority spellings, on %s', (kind) => {
+describe.each(dbKinds())('docs/behaviour.md A47 INS deletion, authority spellings, on %s', (kind) => {
   it.concurrent.each(a47AndAuthorities.map((r) => [r.rule, r] as const))('%s', async (_rule, row) => {
     const ws = await makeWorkspace(kind, row.config ? { config: row.config } : {});
     try {
@@ -1301,8 +1302,8 @@ describe.each(dbKinds())('decisions.md A47 INS deletion, authority spellings, on
 });
 
 // ---------------------------------------------------------------------------------------------------------
-// MSH-7 instants, files without MSH, ACK names never replaced (decisions.md "Messages, duplicates and order",
-// "Files", "ACK files")
+// MSH-7 instants, files without MSH, ACK names never replaced (docs/behaviour.md "Duplicates and order",
+// "Files, framing and characters", "ACK files")
 
 /** The night clocks go back (26 October 2025, Paris): 02:50 summer time is 00:50 UTC, 02:10 winter time 01:10 UTC. */
 const BEFORE_CHANGE = edit(P82, { 'MSH-10': 'DST1', 'MSH-7': '20251026025000+0200', 'PID-5': 'ANCIEN^MARIE^^^Mme^^D~CASANOVA^MARIE^MARIE LAETITIA ANNE^^Mme^^L' });
@@ -1317,7 +1318,7 @@ async function importOnly(ws: Workspace, content: string, name: string) {
   return { run, report: JSON.parse(run.stdout) };
 }
 
-describe.each(dbKinds())('decisions.md: MSH-7 instants, files without MSH, ACK files never replaced (%s)', (kind) => {
+describe.each(dbKinds())('docs/behaviour.md: MSH-7 instants, files without MSH, ACK files never replaced (%s)', (kind) => {
   it.concurrent('order "timestamp" sorts by the MSH-7 instant, offsets honoured: the night clocks go back, 02:50+0200 comes before 02:10+0100 (staleUpdates "apply")', async () => {
     await onSite(kind, { order: 'timestamp', staleUpdates: 'apply' }, async (ws) => {
       await given(ws, [P81]);
@@ -1426,7 +1427,7 @@ describe.each(dbKinds())('decisions.md: MSH-7 instants, files without MSH, ACK f
   });
 });
 
-describe.each(dbKinds())('decisions.md: MSH-7 without an offset is the importer\'s local time (%s)', (kind) => {
+describe.each(dbKinds())('docs/behaviour.md: MSH-7 without an offset is the importer\'s local time (%s)', (kind) => {
   // Pinned to a zone with daylight saving time; the CLI runs in-process, so it reads the same TZ.
   afterEach(() => { vi.unstubAllEnvs(); });
 

@@ -1,10 +1,10 @@
 /**
- * Test program — the example messages of pam-fr.md §8 through `pamdrop import` (issue 2, "done when" 2).
+ * Test program — the §8 example messages (test/fixtures/examples.ts) through `pamdrop import`.
  * The examples use the test INS authority (.10), so the site runs with `{"pam":{"acceptTestIns":true}}`;
  * the last block shows what the default configuration does with them (INS refused, W in the ACK).
  *
  * 1. §8.1 → §8.8 in order, one file per example, on one site: after each file, its ACK (exactly, against the
- *    inbound message and, where pam-fr.md prints one, against the §8.8/§8.9 sample ACK) and the stored record.
+ *    inbound message and, where the examples hold one, against the §8.8/§8.9 sample ACK) and the stored record.
  *    §8.4 and §8.5 name patients nobody created before them: in this sequence they are answered AE 204.
  * 2. §8.4 and §8.5 once their patients exist (A28 built from the example itself): merge and IPP change.
  * 3. §8.3b as the canonical INS deletion (right after §8.2, without §8.3a).
@@ -49,7 +49,7 @@ const stableMsh = (ack: Buffer | string): string[] => {
 /** A record as shown by `patients --json`, without the wall-clock parts (history recordedAt). */
 const stable = (p: any) => ({ ...p, history: p.history.map(({ recordedAt: _r, ...h }: any) => h) });
 
-describe.each(dbKinds())('pam-fr.md §8 on %s', (kind) => {
+describe.each(dbKinds())('the §8 examples on %s', (kind) => {
   describe('§8.1 → §8.8 in sequence, one file each', () => {
     let ws: Workspace;
     beforeAll(async () => { ws = await makeWorkspace(kind, { config: CONFIG }); });

@@ -1,6 +1,6 @@
 /**
  * Test program — every framing / charset fixture of test/fixtures/hl7 (one irregularity each, README.md there)
- * through `pamdrop import` (issue 2, "done when" 3). A fixture carrying the §8.6 messages must end in the same
+ * through `pamdrop import`. A fixture carrying the §8.6 messages must end in the same
  * store and the same ACKs (MSA/ERR) as `envelope.hl7`, the §8.6 batch verbatim; one carrying §8.1 as
  * `one-message.hl7`; the two §8.7 encodings give the same accented record; a broken envelope quarantines the
  * whole file. The table must name every file of the fixture folder, so a new fixture cannot go untested here.

@@ -1,5 +1,5 @@
 /**
- * Test program — the names pamdrop gives files (decisions.md "ACK files", "Files"):
+ * Test program — the names pamdrop gives files (docs/behaviour.md "ACK files", "Files, framing and characters"):
  * - fitName / freePath / ackFileName (unit): every name within 255 bytes with its decorations (ACK temporary name,
  *   reason file and its temporary name), shortened with a hash suffix that is deterministic, keeps `.ack.hl7`, and
  *   keeps two names apart; an ACK name held by other bytes is never reused (`.2`, `.3`…), one holding the same

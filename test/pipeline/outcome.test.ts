@@ -1,5 +1,5 @@
 /**
- * Test program — whose fault (decisions.md "Exit codes"): the run reports a system fault apart from the data's, and
+ * Test program — whose fault (docs/behaviour.md "Exit codes"): the run reports a system fault apart from the data's, and
  * the command line maps it to 5.
  * - runOutcome (unit): accepted · rejected (AE/AR, quarantine) · system-fault (a file failed on I/O or the
  *   database), the system fault winning over the data's (the files after it were not started);

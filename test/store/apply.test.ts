@@ -1,5 +1,5 @@
 /**
- * Test program — applyCommand against decisions.md, on every database (test/helpers/db.ts):
+ * Test program — applyCommand against docs/behaviour.md, on every database (test/helpers/db.ts):
  *  1. A28 / A31 upsert: create, field-level update, identifier ownership, retired identifiers, INS set/remove/collision.
  *  2. Stale guard (skip and apply modes).
  *  3. A47 identifier change and A47 INS change/deletion.
@@ -433,7 +433,7 @@ const cases: Case[] = [
     kind: 'rejected', findings: ['E 204'],
   },
   {
-    // Regression: an A31 downgrade removes the INS (decisions.md); the GAM's A47 deletion that follows must not be NAKed.
+    // Regression: an A31 downgrade removes the INS (docs/behaviour.md); the GAM's A47 deletion that follows must not be NAKed.
     name: 'A47 INS already removed by a downgrade of the PID-3 record → applied to it, W 204, INS erased from its history',
     setup: () => [upsert('A28', [ipp('1')], traits(), setIns(nir(NIR1))), upsert('A31', [ipp('1')], { status: 'PROV' }, removeIns())],
     cmd: () => changeIns({ value: NIR1, oid: '1.2.250.1.213.1.4.8' }, [ipp('1')], removeIns('explicit-null'), { status: 'PROV' }),

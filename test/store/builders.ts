@@ -1,6 +1,7 @@
 /**
  * Small builders for store tests: PAM commands as plain objects (the store must not depend on src/pam's parser).
- * Identifier authority and INS OIDs follow pam-fr.md §8 (fictitious IPP OID, test INS authority).
+ * Identifier authority and INS OIDs follow the §8 examples of test/fixtures/examples.ts (fictitious IPP OID,
+ * test INS authority).
  */
 import type {
   ChangeIdentifierCommand, ChangeInsCommand, Identifier, Ins, InsAction, LinkCommand, MergeCommand, MessageHeader,

@@ -1,5 +1,5 @@
 /**
- * `pamdrop doctor [--offline] [--min-free-mb N] [--json]` (issue 4, src/ops/doctor.ts): checks folders, file systems,
+ * `pamdrop doctor [--offline] [--min-free-mb N] [--json]` (src/ops/doctor.ts): checks folders, file systems,
  * disk space, the database and SFTP servers; prints each check OK / WARN / FAIL / SKIP with a hint.
  * Exit 1 when any check FAILs, else 0. Never migrates, never takes the writer lock.
  */

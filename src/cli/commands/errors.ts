@@ -1,5 +1,5 @@
 /**
- * `pamdrop errors [--since DATE] [--source NAME] [--limit N] [--json]` (issue 4, src/ops/failures.ts): failed
+ * `pamdrop errors [--since DATE] [--source NAME] [--limit N] [--json]` (src/ops/failures.ts): failed
  * messages with control id, event, code, reason and file. Exit 0 (a listing, not a check).
  */
 import type { CliContext } from '../context.js';

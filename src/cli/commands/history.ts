@@ -1,5 +1,5 @@
 /**
- * `pamdrop history <identifier> [--authority A] [--ins NIR] [--json]` (issue 4, src/ops/history.ts): which message
+ * `pamdrop history <identifier> [--authority A] [--ins NIR] [--json]` (src/ops/history.ts): which message
  * changed what on one patient record. The record is found as `pamdrop patient` finds it; like `patient`, this is a
  * deliberate look at one identity, so values are shown. Exit 4 when no record matches, 2 when several do.
  */

@@ -1,5 +1,5 @@
 /**
- * `pamdrop preview <files…>` and `pamdrop import --dry-run <files…>` (issue 4): what the files would do, message by
+ * `pamdrop preview <files…>` and `pamdrop import --dry-run <files…>`: what the files would do, message by
  * message, computed by the real pipeline in a transaction that is rolled back (src/ops/preview.ts). Nothing is
  * written: not the store, not the ACK folder, not the archive, and the files stay where they are.
  * Exit code as `import` would end: 0 all AA, 1 some AE/AR or a quarantined file.

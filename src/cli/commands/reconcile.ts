@@ -1,5 +1,5 @@
 /**
- * `pamdrop reconcile --snapshot <file> [--apply] [--report FILE.csv|FILE.json]` (issue 4, src/ops/reconcile.ts).
+ * `pamdrop reconcile --snapshot <file> [--apply] [--report FILE.csv|FILE.json]` (src/ops/reconcile.ts).
  * The report always describes the store *before* `--apply`. `--apply` then runs a copy of the snapshot through the
  * import pipeline (ledger, history, ACK files in the source's ACK folder, archived copy); the snapshot file itself
  * is left where it is.

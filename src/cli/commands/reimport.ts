@@ -1,5 +1,5 @@
 /**
- * `pamdrop reimport <archived file | ledger id>… [--dry-run] [--force]` (issue 4, src/ops/reimport.ts).
+ * `pamdrop reimport <archived file | ledger id>… [--dry-run] [--force]` (src/ops/reimport.ts).
  * Exit codes as `import`: 0 all accepted · 1 some AE/AR or quarantined · 2 usage · 3 locked · 4 target not found.
  * Claims as `import` (runner.ts `runJobsClaimed`): the writer lock on SQLite, the lease of each target's source on
  * PostgreSQL (refused, exit 3, while another instance serves that source).

@@ -1,5 +1,5 @@
 /**
- * `pamdrop report [--since DATE] [--json]` (issue 4, src/ops/report.ts). `--since`: `YYYY-MM-DD` (local midnight),
+ * `pamdrop report [--since DATE] [--json]` (src/ops/report.ts). `--since`: `YYYY-MM-DD` (local midnight),
  * an ISO-8601 instant, or `7d` / `24h`; default `7d` (today and the six days before). Always exit 0: alerts are
  * listed, `doctor` and `status` are the checks.
  */

@@ -1,7 +1,7 @@
 /**
  * `pamdrop run`: cron / run-once. Every configured source (or the one given by flags): everything pending
  * and complete is processed, then a run report is printed and the exit code says how it went
- * (decisions.md "Exit codes": 0 all accepted, 1 some AE/AR, a quarantined or failed file, 3 locked).
+ * (docs/behaviour.md "Exit codes": 0 all accepted, 1 some AE/AR, a quarantined or failed file, 3 locked).
  */
 import { resolve } from 'node:path';
 import type { CliContext } from '../context.js';

@@ -1,5 +1,5 @@
 /**
- * `pamdrop status [--json]` (issue 4, src/ops/status.ts): pending and unfinished files, failures, last activity,
+ * `pamdrop status [--json]` (src/ops/status.ts): pending and unfinished files, failures, last activity,
  * lock holder, and with several instances (PostgreSQL) the source leases and live instances. Always exit 0 (informational); `healthy` in the JSON says whether anything needs a look.
  */
 import type { CliContext } from '../context.js';

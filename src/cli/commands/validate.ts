@@ -1,5 +1,5 @@
 /**
- * `pamdrop validate <files…>` (issue 4): offline PAM FR conformance report (src/ops/validate.ts); no database.
+ * `pamdrop validate <files…>`: offline PAM FR conformance report (src/ops/validate.ts); no database.
  * Exit 0 when no file has an error (warnings allowed), 1 when any has one, 2 when a file cannot be read.
  */
 import type { CliContext } from '../context.js';

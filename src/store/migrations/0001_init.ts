@@ -1,6 +1,6 @@
 /**
  * 0001 — identity store, file and message ledgers, lock. Forward-only: once shipped, never edited in place;
- * later changes are new numbered migrations (style.md §11).
+ * later changes are new numbered migrations.
  * Portable between SQLite and PostgreSQL: integers for flags, ISO-8601 text for timestamps.
  */
 import type { Knex } from 'knex';
@@ -39,9 +39,9 @@ export async function up(knex: Knex): Promise<void> {
     t.text('authority').notNullable();              // CX-4.1
     t.text('oid').nullable();                       // CX-4.2
     t.string('type', 16).notNullable();             // CX-5
-    t.text('auth_key').notNullable();               // oid, falling back to authority (decisions.md)
+    t.text('auth_key').notNullable();               // oid, falling back to authority (docs/behaviour.md)
     t.string('created_at', 32).notNullable();
-    // One record owns an identifier (decisions.md "Identity model").
+    // One record owns an identifier (docs/behaviour.md "Identity model").
     t.unique(['auth_key', 'value', 'type'], { indexName: 'uq_identifiers_key' });
     t.index(['patient_id'], 'ix_identifiers_patient');
     t.index(['value'], 'ix_identifiers_value');
@@ -96,7 +96,7 @@ export async function up(knex: Knex): Promise<void> {
     t.text('reason').nullable();                    // quarantine reason
     t.text('archived_path').nullable();
     t.integer('reimport_of').nullable().references('id').inTable('files');
-    t.text('owner').nullable();                     // instance holding the claim (issue 5)
+    t.text('owner').nullable();                     // instance holding the claim
     t.string('lease_until', 32).nullable();
     t.string('claimed_at', 32).notNullable();
     t.string('finished_at', 32).nullable();
@@ -129,7 +129,7 @@ export async function up(knex: Knex): Promise<void> {
     t.unique(['file_id', 'idx'], { indexName: 'uq_messages_position' });
     t.index(['control_id'], 'ix_messages_control');
   });
-  // Idempotency key MSH-3 + MSH-4 + MSH-10 (decisions.md): one live original per key. Duplicates and
+  // Idempotency key MSH-3 + MSH-4 + MSH-10 (docs/behaviour.md): one live original per key. Duplicates and
   // conflicts are recorded for their file but never own the key.
   await knex.raw(`CREATE UNIQUE INDEX uq_messages_key ON messages (sending_app, sending_facility, control_id)
     WHERE control_id IS NOT NULL AND status NOT IN ('duplicate', 'conflict') AND superseded = 0`);

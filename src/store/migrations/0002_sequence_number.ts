@@ -1,11 +1,11 @@
 /**
- * 0002 — operations (issue 4).
+ * 0002 — operations.
  * - MSH-13 sequence number on the message ledger (`pamdrop report`): senders that number their messages (HL7
  *   sequence number protocol) let the report show gaps, i.e. messages that never arrived. Nullable: most feeds
  *   leave MSH-13 empty, and rows written before this migration have none. Not indexed: the report reaches the
  *   messages through their files (uq_messages_position).
  * - A partial index of failed messages (`pamdrop errors`, `status`).
- * Forward-only (style.md §11).
+ * Forward-only: later changes are new numbered migrations.
  */
 import type { Knex } from 'knex';
 
