@@ -342,6 +342,3 @@ export async function runDoctor(config: ResolvedConfig, log: Logger, opts: Docto
   }
   return checks;
 }
-
-/** Exit code: 1 when any check failed. */
-export const doctorExitCode = (checks: readonly Check[]): 0 | 1 => (checks.some((c) => c.status === 'FAIL') ? 1 : 0);

@@ -204,11 +204,3 @@ export async function previewFiles(paths: readonly PreviewInput[], ctx: PreviewC
     rmSync(work, { recursive: true, force: true });
   }
 }
-
-/**
- * Exit code of a preview, as `import` would end (docs/behaviour.md): 1 when any message would get AE/AR or a file be
- * quarantined.
- */
-export function previewExitCode(files: readonly FilePreview[]): 0 | 1 {
-  return files.some((f) => f.state === 'quarantined' || f.summary.AE + f.summary.AR > 0) ? 1 : 0;
-}

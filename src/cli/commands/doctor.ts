@@ -5,7 +5,8 @@
  */
 import type { CliContext } from '../context.js';
 import { ConfigError } from '../../shared/errors.js';
-import { doctorExitCode, runDoctor, type Check } from '../../ops/doctor.js';
+import { runDoctor, type Check } from '../../ops/doctor.js';
+import { doctorExitCode } from '../exit-codes.js';
 
 export interface DoctorArgs { offline?: boolean; minFreeMb?: number }
 

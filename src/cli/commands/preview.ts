@@ -9,7 +9,8 @@ import { existsSync, statSync } from 'node:fs';
 import type { CliContext } from '../context.js';
 import { naturalCompare } from '../../pipeline/runner.js';
 import { ConfigError } from '../../shared/errors.js';
-import { previewExitCode, previewFiles, type FilePreview, type PreviewOptions } from '../../ops/preview.js';
+import { previewFiles, type FilePreview, type PreviewOptions } from '../../ops/preview.js';
+import { previewExitCode } from '../exit-codes.js';
 import { formatFinding } from '../../ops/ack-read.js';
 import { formatChange, formatIdentifier } from '../../ops/format.js';
 

@@ -7,10 +7,10 @@
 import { resolve } from 'node:path';
 import type { CliContext } from '../context.js';
 import { runJobsClaimed } from '../../pipeline/runner.js';
-import { runExitCode } from '../exit-codes.js';
+import { previewExitCode, runExitCode } from '../exit-codes.js';
 import { ExitCode } from '../../shared/errors.js';
 import { assertNoPendingClaim, cleanStaging, reimportConfig, resolveTarget, stageReimport, TargetNotFound, type ReimportTarget, type StagedJob } from '../../ops/reimport.js';
-import { previewExitCode, previewFiles } from '../../ops/preview.js';
+import { previewFiles } from '../../ops/preview.js';
 import { printReport } from './import.js';
 import { assertFolders } from '../../config/folders.js';
 import { renderPreviews } from './preview.js';
