@@ -18,7 +18,7 @@ import { closeSync, linkSync, copyFileSync, mkdirSync, openSync, opendirSync, re
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { frameFile } from '../src/hl7/batch.js';
+import { frameFile } from './frame-file.js';
 import { decodeMessage, DEFAULT_DECODE_OPTIONS } from '../src/hl7/charset.js';
 import { Hl7Message } from '../src/hl7/model.js';
 import { interpret } from '../src/pam/interpret.js';

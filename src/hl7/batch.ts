@@ -21,7 +21,6 @@
  * until the next MSH (or envelope segment). One message is capped at `maxMessageBytes`; beyond it the message
  * is flagged `truncated` and only its MSH is kept, so the pipeline can still ACK it.
  */
-import { createReadStream } from 'node:fs';
 
 /** One message as framed from the file: bytes are not decoded (MSH-18 decides how, see charset.ts). */
 export interface RawMessage {
@@ -420,21 +419,6 @@ class Framer {
  * and several more promise turns per item in an async generator (3x the time per message, micro-benchmark).
  */
 export async function* frameStream(input: AsyncIterable<Buffer | Uint8Array>, opts?: FrameOptions): AsyncGenerator<FrameItem> {
-  const framer = new Framer(opts);
-  for await (const chunk of input) {
-    const items = framer.push(chunk);
-    for (let i = 0; i < items.length; i++) yield items[i]!;
-  }
-  const last = framer.end();
-  for (let i = 0; i < last.length; i++) yield last[i]!;
-}
-
-/**
- * Frames a file, streaming it in 256 KiB chunks. The loop of frameStream written out here: delegating with
- * `yield*` from one async generator to another costs extra promise turns for every item.
- */
-export async function* frameFile(path: string, opts?: FrameOptions): AsyncGenerator<FrameItem> {
-  const input = createReadStream(path, { highWaterMark: FILE_CHUNK_BYTES }) as AsyncIterable<Buffer>;
   const framer = new Framer(opts);
   for await (const chunk of input) {
     const items = framer.push(chunk);
