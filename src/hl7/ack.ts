@@ -9,7 +9,7 @@
  * The output is a string with segments terminated by '\r'; encode it with encodeText() in the inbound charset.
  * Equal inputs give equal bytes: a replayed duplicate gets the very same ACK.
  */
-import { escapeHl7, DEFAULT_SEPARATORS, type Separators } from './encoding.js';
+import { escapeHl7, hexEscapeControls, DEFAULT_SEPARATORS, type Separators } from './encoding.js';
 import { ERROR_CODE_TEXT, formatLocation, type Finding } from './errors.js';
 import type { Hl7Message } from './model.js';
 
@@ -172,11 +172,8 @@ export function buildAck(input: AckInput): string {
   const out = `${segments.join('\r')}\r`;
   // Values echoed from the inbound MSH (MSH-3 to MSH-6, MSA-2…) may carry control characters (answered AE 102 or
   // AR): an ACK never carries one, it names it with a hex escape (a NUL in MSH-10 is echoed as `\X00\`).
-  return ECHOED_CONTROL_RE.test(out)
-    ? out.replace(ECHOED_CONTROL_RE_G, (ch) => `${seps.escape}X${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}${seps.escape}`)
-    : out;
+  return hexEscapeControls(out, ECHOED_CONTROL_RE_G, seps.escape);
 }
 
 /** Control characters other than the CR that ends segments. */
-const ECHOED_CONTROL_RE = /[\x00-\x0c\x0e-\x1f\x7f]/;
 const ECHOED_CONTROL_RE_G = /[\x00-\x0c\x0e-\x1f\x7f]/g;

@@ -144,3 +144,13 @@ export function escapeHl7(value: string, seps: Separators): string {
   }
   return out;
 }
+
+/**
+ * Names the control characters of a value that `controls` matches (a global regular expression) as HL7 hex
+ * escapes, `\X00\`: for values echoed into an ACK or kept in the ledger, which never carry a control character.
+ */
+export function hexEscapeControls(value: string, controls: RegExp, escape = '\\'): string {
+  controls.lastIndex = 0;
+  if (!controls.test(value)) return value;
+  return value.replace(controls, (ch) => `${escape}X${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}${escape}`);
+}

@@ -28,7 +28,7 @@ import { ErrorCode, Severity, type Finding } from '../hl7/errors.js';
 import { parseHl7Time } from '../pam/time.js';
 import { applyCommand, type ApplyOutcome } from '../store/apply.js';
 import { retryTransient, transientDbError } from '../store/retry.js';
-import { contentRefusal, refusalDetail, systemFault } from '../store/db-errors.js';
+import { systemFault } from '../store/db-errors.js';
 import { SqliteTx, type Db, type Tx } from '../store/tx.js';
 import { applyGroup, Gate, groupsOverlap } from '../store/pg-group.js';
 import {
@@ -43,6 +43,7 @@ import { AckNameSet } from './ack-names.js';
 import { closeCheckpointer, syncAckFiles, syncFile, writeAckFiles } from './ack-writer.js';
 import { markAckErrors } from './ack-errors.js';
 import { isLink, quarantineLink } from './links.js';
+import { refusalFinding, refusalOf, storable, type Refusal } from './refusals.js';
 import { fileVerdict, FileShapeReader, oversizeShape, readMessage, type FileShape } from './reading.js';
 
 /** Named points where tests and the hardening harness inject failures (crash between steps). */
@@ -244,36 +245,6 @@ function sequenceNumber(msg: Hl7Message | null): number | null {
   return /^-?\d{1,15}$/.test(v) ? Number(v) : null;
 }
 
-/** Control characters in a value headed for the ledger (refused with AE 102 by interpret, but stored first). */
-const CONTROL_RE = /[\x00-\x1f\x7f]/;
-const CONTROL_RE_G = /[\x00-\x1f\x7f]/g;
-/**
- * A header value as the ledger stores it: control characters as HL7 hex escapes (`\X00\`), so that every store keeps
- * the same text (PostgreSQL refuses a NUL) and a resend of the same bytes is still recognised as a duplicate.
- */
-function storable(v: string): string {
-  return CONTROL_RE.test(v) ? v.replace(CONTROL_RE_G, (c) => `\\X${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}\\`) : v;
-}
-
-/** Ledger columns and the header field each comes from, to locate a refusal in ERR-2. */
-const LEDGER_FIELDS: Readonly<Record<string, number>> = { sending_app: 3, sending_facility: 4, message_time: 7, event: 9, control_id: 10, sequence_number: 13 };
-
-/** A statement the database refused for this message's content (db-errors.ts): the message is recorded as an AE 207. */
-interface Refusal { code: string; detail: string; column: string | null; keyless: boolean }
-
-function refusalOf(err: unknown, keyless = false): Refusal | null {
-  const code = contentRefusal(err);
-  if (code === null) return null;
-  const column = (err as { column?: unknown }).column;
-  return { code, detail: refusalDetail(err), column: typeof column === 'string' ? column : null, keyless };
-}
-
-function refusalFinding(r: Pick<Refusal, 'code' | 'detail' | 'column'>): Finding {
-  const field = r.column ? LEDGER_FIELDS[r.column] : undefined;
-  return { code: ErrorCode.InternalError, severity: Severity.Error, ...(field ? { location: { segment: 'MSH', field } } : {}),
-    text: `the database refused a value of this message (${r.code}${r.detail ? `, ${r.detail}` : ''}); nothing applied` };
-}
-
 /** The ACK file name processMessage took from the file's set, so that a message redone after a refusal keeps it. */
 class NameTaken extends Set<string> {
   last: string | null = null;
@@ -395,12 +366,15 @@ async function processMessage(tx: Tx, raw: RawMessage, file: FileRow, usedNames:
           findings.push(...cmd.warnings.filter((w) => w.severity !== Severity.Error), ...err.findings);
         } else if (transientDbError(err) || systemFault(err)) {
           throw err; // retries spent, or the store failed: the file stays claimed and is retried, never an AE
-        } else if (contentRefusal(err)) {
-          log.warn('the database refused a message; answered AE', { controlId, event, sqlstate: contentRefusal(err) });
-          findings.push(refusalFinding({ code: contentRefusal(err)!, detail: refusalDetail(err), column: null }));
         } else {
-          log.error('message failed while applying', { controlId, event, error: (err as Error).name, code: (err as { code?: string }).code });
-          findings.push({ code: ErrorCode.InternalError, severity: Severity.Error, text: 'internal error while applying the message; nothing applied' });
+          const refusal = refusalOf(err);
+          if (refusal) {
+            log.warn('the database refused a message; answered AE', { controlId, event, sqlstate: refusal.code });
+            findings.push(refusalFinding({ ...refusal, column: null }));
+          } else {
+            log.error('message failed while applying', { controlId, event, error: (err as Error).name, code: (err as { code?: string }).code });
+            findings.push({ code: ErrorCode.InternalError, severity: Severity.Error, text: 'internal error while applying the message; nothing applied' });
+          }
         }
         code = 'AE';
         status = MessageStatus.Rejected;
