@@ -15,6 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dbKinds } from '../helpers/db.js';
+import { rng } from '../../bench/generate.js';
 import { openDb } from '../../src/store/db.js';
 import { listInbox } from '../../src/ops/inbox.js';
 import { a28File, makeSite, runIntake, type Site } from '../intake/site.js';
@@ -24,18 +25,6 @@ const SEED = Number(process.env.PAMDROP_HARDEN_SEED ?? 20260301);
 
 const sites: Site[] = [];
 afterAll(async () => { for (const s of sites) await s.cleanup(); });
-
-/** mulberry32: a small seeded PRNG (reproducible runs). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES: Array<(r: () => number) => Buffer> = [
   (r) => Buffer.from(String.fromCharCode(97 + Math.floor(r() * 26))), // ASCII letter
@@ -84,7 +73,7 @@ describe.each(dbKinds())('inbox entries fuzz (%s)', (kind) => {
   it(`${ENTRIES} odd entries: data applied once and archived, links quarantined unfollowed, the rest left; nothing invisible`, async () => {
     const s = makeSite({ db: kind, source: { stableMs: 0 } });
     sites.push(s);
-    const r = prng(SEED);
+    const r = rng(SEED);
     const outside = join(s.root, 'outside');
     mkdirSync(join(outside, 'folder'), { recursive: true });
     writeFileSync(join(outside, 'target.hl7'), a28File(900000, 1, 'OUT'), 'latin1');
