@@ -4,14 +4,16 @@
  *
  * Reuses the operations read models: `buildStatus` (ops/status.ts) for sources, unfinished and quarantined files,
  * `listInbox` (ops/inbox.ts) for the pending files and why each waits, `findPatients` (store/patients.ts) for the
- * lookup. The only query of its own is the last messages, which no command lists. Names and identifiers are read
- * only when the operator turned `showIdentities` on: otherwise they are never loaded.
+ * lookup, and store/reads/ for the last messages, which no command lists. Names and identifiers are read only when
+ * the operator turned `showIdentities` on: otherwise they are never loaded.
  */
 import type { ResolvedConfig } from '../config/types.js';
 import type { Tx } from '../store/tx.js';
 import { buildStatus, type Status } from '../ops/status.js';
 import { listInbox, type InboxFile } from '../ops/inbox.js';
-import { claimedNames } from '../ops/report.js';
+import { claimedNames } from '../store/reads/files.js';
+import { recentMessageRows } from '../store/reads/messages.js';
+import { patientNames } from '../store/reads/patients.js';
 import { findPatients, type PatientView } from '../store/patients.js';
 import { readAck } from '../ops/ack-read.js';
 
@@ -39,42 +41,25 @@ export interface RecentMessage {
   patient?: { identifier: string | null; name: string | null } | null;
 }
 
-interface MessageRowLite {
-  id: number; created_at: string; message_time: string | null; control_id: string | null; event: string | null; outcome: 'AA' | 'AE' | 'AR';
-  status: string; error_code: number | null; error_text: string | null; patient_id: number | null; file_id: number; name: string; source: string;
-  ack: Buffer;
-}
-
 /** The last `limit` messages, newest first. Patient names and identifiers only when `withIdentities`. */
 export async function recentMessages(db: Tx, limit: number, withIdentities: boolean): Promise<RecentMessage[]> {
-  const rows = await db.all<MessageRowLite>(`SELECT m.id, m.created_at, m.message_time, m.control_id, m.event, m.outcome, m.status, m.error_code,
-      m.error_text, m.patient_id, m.file_id, f.name, f.source, m.ack
-    FROM messages m JOIN files f ON f.id = m.file_id ORDER BY m.id DESC LIMIT ?`, [limit]);
+  const rows = await recentMessageRows(db, limit);
   const out: RecentMessage[] = rows.map((r) => ({
-    id: Number(r.id), at: r.created_at, messageTime: r.message_time, source: r.source, file: r.name, fileId: Number(r.file_id),
-    controlId: r.control_id, event: r.event, outcome: r.outcome, status: r.status,
-    code: r.error_code === null ? null : Number(r.error_code), reason: r.error_text,
+    id: r.id, at: r.created_at, messageTime: r.message_time, source: r.source, file: r.name, fileId: r.file_id,
+    controlId: r.control_id, event: r.event, outcome: r.outcome, status: r.status, code: r.error_code, reason: r.error_text,
     // The ledger keeps the first error only; warnings are in the stored ACK (ERR text carries no patient data).
     warnings: readAck(r.ack).findings.filter((f) => f.severity === 'W').map((f) => ({ code: f.code, text: f.text })),
   }));
   if (!withIdentities) return out;
-  const ids = [...new Set(rows.map((r) => r.patient_id).filter((x): x is number => x !== null).map(Number))];
+  const ids = [...new Set(rows.map((r) => r.patient_id).filter((x): x is number => x !== null))];
   const people = new Map<number, { identifier: string | null; name: string | null }>();
-  if (ids.length > 0) {
-    const marks = ids.map(() => '?').join(', ');
-    const names = await db.all<{ id: number; birth_name: string | null; used_name: string | null; first_name: string | null }>(
-      `SELECT id, birth_name, used_name, first_name FROM patients WHERE id IN (${marks})`, ids);
-    const idents = await db.all<{ patient_id: number; value: string; authority: string | null; type: string | null }>(
-      `SELECT patient_id, value, authority, type FROM identifiers WHERE patient_id IN (${marks}) ORDER BY id`, ids);
-    for (const p of names) {
-      const own = idents.filter((i) => Number(i.patient_id) === Number(p.id));
-      const pick = own.find((i) => i.type === 'PI') ?? own[0];
-      const family = p.used_name ?? p.birth_name;
-      const name = [family, p.first_name].filter((x) => x).join(' ') || null;
-      people.set(Number(p.id), { identifier: pick ? `${pick.value}${pick.authority ? ` (${pick.authority})` : ''}` : null, name });
-    }
+  for (const p of await patientNames(db, ids)) {
+    const pick = p.identifiers.find((i) => i.type === 'PI') ?? p.identifiers[0];
+    const family = p.used_name ?? p.birth_name;
+    const name = [family, p.first_name].filter((x) => x).join(' ') || null;
+    people.set(p.id, { identifier: pick ? `${pick.value}${pick.authority ? ` (${pick.authority})` : ''}` : null, name });
   }
-  rows.forEach((r, i) => { out[i]!.patient = r.patient_id === null ? null : people.get(Number(r.patient_id)) ?? null; });
+  rows.forEach((r, i) => { out[i]!.patient = r.patient_id === null ? null : people.get(r.patient_id) ?? null; });
   return out;
 }
 

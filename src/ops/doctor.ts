@@ -7,8 +7,7 @@
  * - Atomic moves: inbox and archive / error folders on the same file system (else the pipeline falls back to
  *   copy + fsync + delete, which is not atomic); inside the ACK folder the probe itself is a temp + rename.
  * - Free disk space of every file system involved (folders and the SQLite database).
- * - Database: reachable, and migrated to this version (read-only: doctor never migrates; knex's own listing would
- *   create its table, so the migration table is read directly).
+ * - Database: reachable, and migrated to this version (read-only: doctor never migrates; store/reads/doctor.ts).
  * - The writer lock: who holds it, and whether the lease expired.
  * - SFTP sources (through the intake module's SftpSource): secrets readable, host key pinned and matching, remote
  *   inbox listable, remote archive folder present, and the server's clock: a probe file is written in the remote
@@ -24,7 +23,8 @@ import type { ResolvedConfig, SourceConfig } from '../config/types.js';
 import type { Logger } from '../shared/logger.js';
 import { describeTarget, isPostgresUrl, openDb } from '../store/db.js';
 import type { Db } from '../store/tx.js';
-import { LATEST_MIGRATION, migrationSource } from '../store/migrations/index.js';
+import { LATEST_MIGRATION } from '../store/migrations/index.js';
+import { maintenanceLog, migrationState, ping } from '../store/reads/doctor.js';
 import { readLock } from '../store/ledger.js';
 import { WRITER_LOCK } from '../pipeline/runner.js';
 import { SftpSource, readSecrets } from '../intake/sftp.js';
@@ -171,7 +171,7 @@ const MAINTENANCE: Record<string, { status: Check['status']; what: string; hint?
 
 /** One check per kind of change the migrations made to the data, with its details (no patient data: authorities, record ids, counts). */
 async function maintenanceChecks(db: Db): Promise<Check[]> {
-  const rows = await db.all<{ migration: string; kind: string; detail: string }>('SELECT migration, kind, detail FROM maintenance_log ORDER BY id');
+  const rows = await maintenanceLog(db);
   const out: Check[] = [];
   for (const kind of [...new Set(rows.map((r) => r.kind))]) {
     const mine = rows.filter((r) => r.kind === kind);
@@ -181,16 +181,6 @@ async function maintenanceChecks(db: Db): Promise<Check[]> {
       detail: `${m.what}: ${mine.length} — ${shown}${mine.length > 10 ? '; …' : ''}`, ...(m.hint ? { hint: m.hint } : {}) });
   }
   return out;
-}
-
-/** Applied vs known migrations, read without writing (knex's migrate.list would create its table). */
-async function migrationState(db: Db): Promise<{ applied: string[]; known: string[] }> {
-  const known = (await migrationSource.getMigrations([])).map((m) => migrationSource.getMigrationName(m));
-  const exists = db.dialect === 'pg'
-    ? (await db.get<{ t: string | null }>(`SELECT to_regclass('knex_migrations')::text AS t`))?.t
-    : (await db.get<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'knex_migrations'`))?.name;
-  const applied = exists ? (await db.all<{ name: string }>('SELECT name FROM knex_migrations ORDER BY id')).map((r) => r.name.replace(/\.(js|ts)$/, '')) : [];
-  return { applied, known };
 }
 
 async function checkDatabase(config: ResolvedConfig, log: Logger, opts: Required<Pick<DoctorOptions, 'timeoutMs'>> & DoctorOptions): Promise<Check[]> {
@@ -210,7 +200,7 @@ async function checkDatabase(config: ResolvedConfig, log: Logger, opts: Required
     // knex prints connection failures with console.log (stdout, breaking --json); doctor reports them itself.
     const kl = (db.knex.client as unknown as { logger?: { _warn?: unknown } }).logger;
     if (kl) kl._warn = (m: unknown) => log.debug('database driver warning', { detail: String(m).split('\n')[0] });
-    await withTimeout(db.get('SELECT 1 AS ok'), opts.timeoutMs, `query ${where}`);
+    await withTimeout(ping(db), opts.timeoutMs, `query ${where}`);
     out.push({ name: 'database reachable', status: 'OK', detail: `${db.description} answers` });
   } catch (err) {
     if (db) await withTimeout(db.close(), 2000, 'close').catch(() => {});

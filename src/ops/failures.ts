@@ -6,6 +6,7 @@
  * Every finding of the stored ACK is given (code, severity, location, text): no patient data.
  */
 import type { Tx } from '../store/tx.js';
+import { countResent, failedMessageRows, type FailureQuery } from '../store/reads/messages.js';
 import { readAck, type AckFinding } from './ack-read.js';
 
 export interface FailedMessage {
@@ -34,37 +35,18 @@ export interface FailedMessage {
   archivedPath: string | null;
 }
 
-export interface ErrorsQuery { since?: Date; source?: string; limit?: number }
-
-interface Row {
-  id: number; file_id: number; idx: number; control_id: string | null; sending_app: string; sending_facility: string; event: string | null;
-  outcome: 'AE' | 'AR'; status: string; error_code: number | null; error_text: string | null; ack: Buffer; created_at: string;
-  name: string; source: string; archived_path: string | null;
-}
+export type ErrorsQuery = FailureQuery;
 
 /** Failed messages, newest first. */
 export async function listFailures(db: Tx, q: ErrorsQuery = {}): Promise<FailedMessage[]> {
-  // `outcome <> 'AA'` is the predicate of the partial index ix_messages_failed (migration 0002).
-  const where = [`m.outcome <> 'AA'`, `m.outcome IN ('AE', 'AR')`, 'm.superseded = 0', `m.status <> 'duplicate'`];
-  const params: unknown[] = [];
-  if (q.since) { where.push('m.created_at >= ?'); params.push(q.since.toISOString()); }
-  if (q.source) { where.push('f.source = ?'); params.push(q.source); }
-  params.push(q.limit ?? 200);
-  const rows = await db.all<Row>(`SELECT m.id, m.file_id, m.idx, m.control_id, m.sending_app, m.sending_facility, m.event, m.outcome, m.status,
-      m.error_code, m.error_text, m.ack, m.created_at, f.name, f.source, f.archived_path
-    FROM messages m JOIN files f ON f.id = m.file_id WHERE ${where.join(' AND ')} ORDER BY m.id DESC LIMIT ?`, params);
   const out: FailedMessage[] = [];
-  for (const r of rows) {
-    let resent = 0;
-    if (r.control_id !== null && r.status !== 'conflict') {
-      const c = await db.get<{ n: number | string }>(`SELECT COUNT(*) AS n FROM messages WHERE sending_app = ? AND sending_facility = ? AND control_id = ?
-        AND status = 'duplicate' AND id > ?`, [r.sending_app, r.sending_facility, r.control_id, r.id]);
-      resent = Number(c?.n ?? 0);
-    }
+  for (const r of await failedMessageRows(db, q)) {
+    const resent = r.control_id !== null && r.status !== 'conflict'
+      ? await countResent(db, { sendingApp: r.sending_app, sendingFacility: r.sending_facility, controlId: r.control_id }, r.id) : 0;
     out.push({
-      messageId: Number(r.id), fileId: Number(r.file_id), file: r.name, source: r.source, position: Number(r.idx) + 1, controlId: r.control_id,
-      sendingApp: r.sending_app, sendingFacility: r.sending_facility, event: r.event, outcome: r.outcome, status: r.status,
-      code: r.error_code === null ? null : Number(r.error_code), reason: r.error_text, findings: readAck(Buffer.from(r.ack)).findings.filter((f) => f.severity === 'E'),
+      messageId: r.id, fileId: r.file_id, file: r.name, source: r.source, position: r.idx + 1, controlId: r.control_id,
+      sendingApp: r.sending_app, sendingFacility: r.sending_facility, event: r.event, outcome: r.outcome as 'AE' | 'AR', status: r.status,
+      code: r.error_code, reason: r.error_text, findings: readAck(r.ack).findings.filter((f) => f.severity === 'E'),
       at: r.created_at, resent, archivedPath: r.archived_path,
     });
   }

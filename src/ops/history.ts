@@ -11,6 +11,8 @@
 import type { Tx } from '../store/tx.js';
 import { listIdentifiers, type FieldChange, type IdentifierView } from '../store/identity.js';
 import type { PatientView } from '../store/patients.js';
+import { recordHistory, type HistoryWithFile } from '../store/reads/history.js';
+import { mergedRecordIds } from '../store/reads/patients.js';
 import { classifyChanges, type ChangeKind } from './preview.js';
 
 export interface HistoryItem {
@@ -37,20 +39,6 @@ export interface PatientHistory {
   entries: HistoryItem[];
 }
 
-interface Row {
-  id: number; patient_id: number; sending_app: string; sending_facility: string; control_id: string; event: string;
-  message_time: string | null; recorded_at: string; changes: string; file_id: number | null; file_name: string | null; source: string | null;
-  reimport_of: number | null;
-}
-
-const SQL = `SELECT h.id, h.patient_id, h.sending_app, h.sending_facility, h.control_id, h.event, h.message_time, h.recorded_at, h.changes,
-    f.id AS file_id, f.name AS file_name, f.source, f.reimport_of
-  FROM history h
-  LEFT JOIN messages m ON m.sending_app = h.sending_app AND m.sending_facility = h.sending_facility AND m.control_id = h.control_id
-    AND m.created_at = h.recorded_at AND m.status = 'applied'
-  LEFT JOIN files f ON f.id = m.file_id
-  WHERE h.patient_id = ? ORDER BY h.id, m.id`;
-
 const pick = (ids: ReadonlyArray<IdentifierView>): IdentifierView | null => ids.find((i) => i.type === 'PI') ?? ids[0] ?? null;
 const view = (i: IdentifierView): IdentifierView => ({ value: i.value, authority: i.authority, oid: i.oid, type: i.type });
 
@@ -58,15 +46,15 @@ const view = (i: IdentifierView): IdentifierView => ({ value: i.value, authority
 export async function patientHistory(db: Tx, p: PatientView): Promise<PatientHistory> {
   const records: Array<{ id: number; label: IdentifierView | null }> = [{ id: p.id, label: pick(p.identifiers) }];
   const merged: IdentifierView[] = [];
-  for (const r of await db.all<{ id: number }>('SELECT id FROM patients WHERE merged_into = ? ORDER BY id', [p.id])) {
-    const label = pick((await listIdentifiers(db, Number(r.id))).map(view));
-    records.push({ id: Number(r.id), label });
+  for (const id of await mergedRecordIds(db, p.id)) {
+    const label = pick((await listIdentifiers(db, id)).map(view));
+    records.push({ id, label });
     if (label) merged.push(label);
   }
-  const rows: Array<Row & { label: IdentifierView | null; own: boolean }> = [];
+  const rows: Array<HistoryWithFile & { label: IdentifierView | null; own: boolean }> = [];
   const seen = new Set<number>();
   for (const rec of records) {
-    for (const r of await db.all<Row>(SQL, [rec.id])) {
+    for (const r of await recordHistory(db, rec.id)) {
       // One entry per history row, even if two message rows share its key and instant (a pinned clock).
       if (seen.has(Number(r.id))) continue;
       seen.add(Number(r.id));
@@ -83,7 +71,7 @@ export async function patientHistory(db: Tx, p: PatientView): Promise<PatientHis
     return {
       record: r.label, ownRecord: r.own, recordedAt: r.recorded_at, messageTime: r.message_time, event: r.event, controlId: r.control_id,
       sendingApp: r.sending_app, sendingFacility: r.sending_facility,
-      file: r.file_id === null ? null : { id: Number(r.file_id), name: r.file_name!, source: r.source!, reimportOf: r.reimport_of === null ? null : Number(r.reimport_of) },
+      file: r.file_id === null ? null : { id: r.file_id, name: r.file_name!, source: r.source!, reimportOf: r.reimport_of },
       kinds: classifyChanges(changes, created), changes,
     };
   });

@@ -20,6 +20,7 @@ import type { Db, Tx } from '../store/tx.js';
 import { processFile } from '../pipeline/process-file.js';
 import { makeOwner, messagesOfFile, emptySummary, type FileSummary, type MessageStatus } from '../store/ledger.js';
 import { listIdentifiers, type FieldChange, type IdentifierView } from '../store/identity.js';
+import { historyAfter, maxRowId, type HistoryChange } from '../store/reads/history.js';
 import { readAck, type AckFinding } from './ack-read.js';
 import { txAsDb, withRollback } from './sandbox.js';
 
@@ -82,8 +83,6 @@ export interface PreviewOptions {
 /** A file to preview: its path, or its path and the name the ledger knows it by (reimport of an archived copy). */
 export type PreviewInput = string | { path: string; name: string };
 
-interface HistoryRead { id: number; patient_id: number; sending_app: string; sending_facility: string; control_id: string; changes: string }
-
 /** Kinds of change of one history row. */
 export function classifyChanges(changes: readonly FieldChange[], created: boolean): ChangeKind[] {
   const kinds = new Set<ChangeKind>();
@@ -123,9 +122,6 @@ async function representative(tx: Tx, patientId: number): Promise<IdentifierView
 const sameIdentifier = (a: IdentifierView, b: IdentifierView): boolean =>
   a.value === b.value && a.type === b.type && a.authority === b.authority && (a.oid ?? null) === (b.oid ?? null);
 
-const maxId = async (tx: Tx, table: 'history' | 'patients'): Promise<number> =>
-  Number((await tx.get<{ m: number | null }>(`SELECT MAX(id) AS m FROM ${table}`))?.m ?? 0);
-
 /** Runs one file through the pipeline inside `tx` and reads back what it did. */
 async function previewOne(tx: Tx, db: Db, input: PreviewInput, work: string, ctx: PreviewContext, opts: PreviewOptions): Promise<FilePreview> {
   const path = typeof input === 'string' ? input : input.path;
@@ -133,8 +129,8 @@ async function previewOne(tx: Tx, db: Db, input: PreviewInput, work: string, ctx
   mkdirSync(join(work, 'in'), { recursive: true });
   const copy = join(work, 'in', name);
   copyFileSync(path, copy);
-  const historyMark = await maxId(tx, 'history');
-  const patientMark = await maxId(tx, 'patients');
+  const historyMark = await maxRowId(tx, 'history');
+  const patientMark = await maxRowId(tx, 'patients');
   const report = await processFile({
     source: DRY_RUN_SOURCE, path: copy, name,
     ackDir: join(work, 'ack'), archiveDir: join(work, 'archive'), errorDir: join(work, 'error'),
@@ -143,9 +139,8 @@ async function previewOne(tx: Tx, db: Db, input: PreviewInput, work: string, ctx
 
   const rows = report.fileId !== null ? await messagesOfFile(tx, report.fileId) : [];
   // History rows written by this file, attached to their message by the idempotency key (one applied row per key).
-  const history = await tx.all<HistoryRead>(
-    'SELECT id, patient_id, sending_app, sending_facility, control_id, changes FROM history WHERE id > ? ORDER BY id', [historyMark]);
-  const byKey = new Map<string, HistoryRead[]>();
+  const history = await historyAfter(tx, historyMark);
+  const byKey = new Map<string, HistoryChange[]>();
   for (const h of history) {
     const k = `${h.sending_app}\u0000${h.sending_facility}\u0000${h.control_id}`;
     const list = byKey.get(k);

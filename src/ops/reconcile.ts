@@ -24,14 +24,13 @@
 import { createReadStream, writeFileSync, renameSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { frameStream } from '../hl7/batch.js';
-import { decodeMessage } from '../hl7/charset.js';
-import { Hl7Message } from '../hl7/model.js';
-import { describeLocation } from '../hl7/errors.js';
-import { interpret } from '../pam/interpret.js';
+import { describeLocation, type Finding } from '../hl7/errors.js';
+import { readMessage } from '../pipeline/reading.js';
 import { authorityKey, type Identifier, type InsAction, type PatientData } from '../pam/types.js';
 import { listAuthorities, matchAuthority } from '../store/authorities.js';
 import { aliasNamespace } from '../pam/authority.js';
 import { decodeState, mergeState, type IdentifierRow, type IdentifierView, type InsRow, type PatientRow, type PatientState } from '../store/identity.js';
+import { allIdentityRows } from '../store/reads/patients.js';
 import type { Tx } from '../store/tx.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { formatValue } from './format.js';
@@ -94,7 +93,16 @@ const view = (i: Pick<Identifier, 'value' | 'authority' | 'oid' | 'type'>): Iden
 const idKey = (authKey: string, value: string, type: string): string => `${authKey}\u0000${value}\u0000${type}`;
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
-/** Reads the snapshot: A28/A31 entries, and items for what cannot be used. */
+/** An invalid message's detail, as its ACK would say it: outcome, 0357 code, location and rule (no patient data). */
+function invalidDetail(outcome: string, f: Finding | undefined): string {
+  return `${outcome}${f ? ` ${f.code}${f.location ? ` ${describeLocation(f.location)}` : ''}: ${f.text}` : ''}`;
+}
+
+/**
+ * Reads the snapshot: A28/A31 entries, and items for what cannot be used. Each message is read by the importer's
+ * own reader (pipeline/reading.ts), so a message is invalid here exactly when `import` would refuse it before the
+ * store (AE/AR).
+ */
 async function readSnapshot(path: string, config: ResolvedConfig): Promise<{ entries: SnapshotEntry[]; items: ReconcileItem[]; messages: number }> {
   const entries: SnapshotEntry[] = [];
   const items: ReconcileItem[] = [];
@@ -103,27 +111,24 @@ async function readSnapshot(path: string, config: ResolvedConfig): Promise<{ ent
     if (it.kind !== 'message') continue;
     messages++;
     const position = it.message.index + 1;
-    let msg: Hl7Message;
-    try {
-      msg = Hl7Message.parse(decodeMessage(it.message.bytes, { defaultCharset: config.charset.default, latin1AsCp1252: config.charset.latin1AsCp1252 }).text);
-    } catch (err) {
-      items.push({ kind: 'invalid-in-snapshot', patient: null, position, detail: (err as Error).message });
+    const read = readMessage(it.message, config);
+    const controlId = read.header.controlId ?? undefined;
+    const at = { patient: null, position, ...(controlId !== undefined ? { controlId } : {}) };
+    if (read.unreadable) {
+      items.push({ kind: 'invalid-in-snapshot', ...at, detail: invalidDetail(read.outcome, read.unreadable.error.toFinding()) });
       continue;
     }
-    const controlId = msg.msh.get(10);
-    const r = interpret(msg, config.pam);
+    const r = read.interpretation!;
     if (!r.ok) {
-      const e = r.findings.find((f) => f.severity === 'E') ?? r.findings[0];
-      items.push({ kind: 'invalid-in-snapshot', patient: null, position, controlId,
-        detail: `${r.ack}${e ? ` ${e.code}${e.location ? ` ${describeLocation(e.location)}` : ''}: ${e.text}` : ''}` });
+      items.push({ kind: 'invalid-in-snapshot', ...at, detail: invalidDetail(r.ack, r.findings.find((f) => f.severity === 'E') ?? r.findings[0]) });
       continue;
     }
     const cmd = r.command;
     if (cmd.kind !== 'upsert') {
-      items.push({ kind: 'ignored-in-snapshot', patient: null, position, controlId, detail: `${cmd.event}: a snapshot holds A28/A31 messages only` });
+      items.push({ kind: 'ignored-in-snapshot', ...at, detail: `${cmd.event}: a snapshot holds A28/A31 messages only` });
       continue;
     }
-    entries.push({ position, controlId, identifiers: cmd.identifiers, data: cmd.data, ins: cmd.ins });
+    entries.push({ position, controlId: controlId ?? '', identifiers: cmd.identifiers, data: cmd.data, ins: cmd.ins });
   }
   return { entries, items, messages };
 }
@@ -133,18 +138,19 @@ export async function reconcile(db: Tx, snapshotPath: string, config: ResolvedCo
   const snap = await readSnapshot(snapshotPath, config);
   const items: ReconcileItem[] = [...snap.items];
 
+  const store = await allIdentityRows(db);
   const patients = new Map<number, PatientRow>();
-  for (const r of await db.all<PatientRow>('SELECT * FROM patients')) patients.set(Number(r.id), r);
+  for (const r of store.patients) patients.set(Number(r.id), r);
   const owner = new Map<string, number>();
   const idsOf = new Map<number, IdentifierRow[]>();
-  for (const r of await db.all<IdentifierRow>('SELECT patient_id, value, authority, oid, type, auth_key FROM identifiers ORDER BY id')) {
+  for (const r of store.identifiers) {
     const pid = Number(r.patient_id);
     owner.set(idKey(r.auth_key, r.value, r.type), pid);
     const list = idsOf.get(pid);
     if (list) list.push(r); else idsOf.set(pid, [r]);
   }
   const insOf = new Map<number, InsRow>();
-  for (const r of await db.all<InsRow>('SELECT patient_id, value, oid, kind FROM ins ORDER BY id')) {
+  for (const r of store.ins) {
     if (!insOf.has(Number(r.patient_id))) insOf.set(Number(r.patient_id), r);
   }
 

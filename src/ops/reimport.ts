@@ -19,10 +19,9 @@ import { basename, join, resolve } from 'node:path';
 import type { ResolvedConfig, SourceConfig } from '../config/types.js';
 import type { Tx } from '../store/tx.js';
 import type { FileJob } from '../pipeline/process-file.js';
-import { getFile, type FileRow } from '../store/ledger.js';
+import { findUnfinishedFiles, getFile, type FileRow } from '../store/ledger.js';
+import { findByArchivedPath, findFinishedBySha256 } from '../store/reads/files.js';
 import { ConfigError } from '../shared/errors.js';
-
-const FILE_COLS = 'id, source, name, path, size, sha256, state, message_count, summary, reason, archived_path, reimport_of, owner, lease_until, claimed_at, finished_at';
 
 /** A file about to be reimported. */
 export interface ReimportTarget {
@@ -66,11 +65,7 @@ export async function resolveTarget(db: Tx, input: string, config: ResolvedConfi
     return { input, original: row, path: row.archived_path, name: row.name, source: source ?? row.source };
   }
   if (!existsSync(path) || !statSync(path).isFile()) throw new TargetNotFound(`${path}: no such file`);
-  let row = await db.get<FileRow>(`SELECT ${FILE_COLS} FROM files WHERE archived_path = ? ORDER BY id DESC LIMIT 1`, [path]);
-  if (!row) {
-    row = await db.get<FileRow>(`SELECT ${FILE_COLS} FROM files WHERE sha256 = ? AND state IN ('done', 'quarantined') ORDER BY id DESC LIMIT 1`,
-      [await sha256Of(path)]);
-  }
+  const row = await findByArchivedPath(db, path) ?? await findFinishedBySha256(db, await sha256Of(path));
   const fallbackSource = source ?? config.sources[0]!.name;
   return { input, original: row ?? null, path, name: row?.name ?? basename(path), source: row ? (source ?? row.source) : fallbackSource };
 }
@@ -129,8 +124,7 @@ export function cleanStaging(staging: string): void {
  * The same content is fine: it is an interrupted reimport, which the pipeline resumes.
  */
 export async function assertNoPendingClaim(db: Tx, source: string, name: string, path: string): Promise<void> {
-  const rows = await db.all<{ id: number; sha256: string; state: string }>(
-    `SELECT id, sha256, state FROM files WHERE source = ? AND name = ? AND state IN ('claimed', 'archiving', 'quarantining')`, [source, name]);
+  const rows = await findUnfinishedFiles(db, source, name);
   if (rows.length === 0) return;
   const sha = await sha256Of(path);
   const other = rows.find((r) => r.sha256 !== sha);

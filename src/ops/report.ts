@@ -11,6 +11,8 @@
  */
 import type { ResolvedConfig } from '../config/types.js';
 import type { Tx } from '../store/tx.js';
+import { claimedNames, lastClaimBySource } from '../store/reads/files.js';
+import { filesClaimedSince, messageCountsSince, sequenceJumpsSince } from '../store/reads/report.js';
 import { listInbox, type InboxFile } from './inbox.js';
 import { localDay } from './format.js';
 
@@ -74,38 +76,6 @@ const emptyDay = (day: string): DayStats => ({
   day, files: 0, reimports: 0, quarantined: 0, messages: 0, AA: 0, AE: 0, AR: 0, duplicates: 0, stale: 0, conflicts: 0, missingSequenceNumbers: 0,
 });
 
-interface FileAgg { id: number; source: string; state: string; reimport_of: number | null; claimed_at: string }
-interface MsgAgg { file_id: number; status: string; outcome: string; n: number | string }
-interface GapRow { source: string; sending_app: string; sending_facility: string; prev: number | string; seq: number | string; claimed_at: string }
-
-/** MSH-13 gaps per source and sender, with SQL window functions (SQLite ≥ 3.25 and PostgreSQL). */
-const SQL_GAPS = `SELECT source, sending_app, sending_facility, prev, seq, claimed_at FROM (
-  SELECT f.source, m.sending_app, m.sending_facility, m.sequence_number AS seq, f.claimed_at,
-    LAG(m.sequence_number) OVER (PARTITION BY f.source, m.sending_app, m.sending_facility ORDER BY m.sequence_number) AS prev
-  FROM messages m JOIN files f ON f.id = m.file_id
-  WHERE f.claimed_at >= ? AND m.sequence_number IS NOT NULL AND m.sequence_number > 0) x
-WHERE prev IS NOT NULL AND seq > prev + 1 ORDER BY source, sending_app, sending_facility, seq`;
-
-/** Names with an unfinished ledger row, per source (they are in progress, not "never taken"). */
-export async function claimedNames(db: Tx): Promise<Map<string, Set<string>>> {
-  const out = new Map<string, Set<string>>();
-  for (const r of await db.all<{ source: string; name: string }>(`SELECT source, name FROM files WHERE state IN ('claimed', 'archiving', 'quarantining')`)) {
-    const set = out.get(r.source) ?? new Set<string>();
-    set.add(r.name);
-    out.set(r.source, set);
-  }
-  return out;
-}
-
-/** Last file of each source (reimports excluded): the feed's heartbeat. */
-export async function lastFileBySource(db: Tx): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const r of await db.all<{ source: string; last: string }>('SELECT source, MAX(claimed_at) AS last FROM files WHERE reimport_of IS NULL GROUP BY source')) {
-    out.set(r.source, r.last);
-  }
-  return out;
-}
-
 /** Quiet-feed verdict of a source (null when it has no expectEveryMs). */
 export function quietFeed(expectEveryMs: number | null, lastFileAt: string | null, now: Date): QuietFeed | null {
   if (expectEveryMs === null) return null;
@@ -116,12 +86,11 @@ export function quietFeed(expectEveryMs: number | null, lastFileAt: string | nul
 /** Builds the report for files claimed since `since`. */
 export async function buildReport(db: Tx, config: ResolvedConfig, since: Date, now: Date): Promise<Report> {
   const sinceIso = since.toISOString();
-  const files = await db.all<FileAgg>('SELECT id, source, state, reimport_of, claimed_at FROM files WHERE claimed_at >= ? ORDER BY id', [sinceIso]);
-  const msgs = await db.all<MsgAgg>(`SELECT m.file_id, m.status, m.outcome, COUNT(*) AS n FROM messages m JOIN files f ON f.id = m.file_id
-    WHERE f.claimed_at >= ? GROUP BY m.file_id, m.status, m.outcome`, [sinceIso]);
-  const gapRows = await db.all<GapRow>(SQL_GAPS, [sinceIso]);
+  const files = await filesClaimedSince(db, sinceIso);
+  const msgs = await messageCountsSince(db, sinceIso);
+  const gapRows = await sequenceJumpsSince(db, sinceIso);
   const claimed = await claimedNames(db);
-  const last = await lastFileBySource(db);
+  const last = await lastClaimBySource(db);
 
   const bySource = new Map<string, Map<string, DayStats>>();
   const dayOf = new Map<number, { source: string; stats: DayStats }>();
@@ -137,12 +106,12 @@ export async function buildReport(db: Tx, config: ResolvedConfig, since: Date, n
     d.files++;
     if (f.reimport_of !== null) d.reimports++;
     if (f.state === 'quarantined' || f.state === 'quarantining') d.quarantined++;
-    dayOf.set(Number(f.id), { source: f.source, stats: d });
+    dayOf.set(f.id, { source: f.source, stats: d });
   }
   for (const m of msgs) {
-    const d = dayOf.get(Number(m.file_id))?.stats;
+    const d = dayOf.get(m.file_id)?.stats;
     if (!d) continue;
-    const n = Number(m.n);
+    const n = m.n;
     d.messages += n;
     if (m.outcome === 'AA' || m.outcome === 'AE' || m.outcome === 'AR') d[m.outcome] += n;
     if (m.status === 'duplicate') d.duplicates += n;
@@ -151,8 +120,7 @@ export async function buildReport(db: Tx, config: ResolvedConfig, since: Date, n
   }
   const gapsBySource = new Map<string, SequenceGap[]>();
   for (const g of gapRows) {
-    const prev = Number(g.prev);
-    const seq = Number(g.seq);
+    const { prev, seq } = g;
     const gap: SequenceGap = { sendingApp: g.sending_app, sendingFacility: g.sending_facility, from: prev + 1, to: seq - 1, missing: seq - prev - 1, day: localDay(g.claimed_at) };
     const list = gapsBySource.get(g.source) ?? [];
     list.push(gap);

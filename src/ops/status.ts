@@ -8,11 +8,14 @@
  */
 import type { ResolvedConfig } from '../config/types.js';
 import type { Tx } from '../store/tx.js';
-import { readLock, type FileSummary } from '../store/ledger.js';
+import { listUnfinishedFiles, readLock, type FileRow, type FileSummary } from '../store/ledger.js';
+import { claimedNames, countQuarantined, lastClaimBySource, lastFinishedFile, lastLedgerActivity, recentQuarantined as recentQuarantinedRows } from '../store/reads/files.js';
+import { countFailures } from '../store/reads/messages.js';
+import { listLeases } from '../store/reads/locks.js';
 import { WRITER_LOCK } from '../pipeline/runner.js';
 import { sourceLeaseName } from '../pipeline/lease.js';
 import { listInbox, type InboxFile } from './inbox.js';
-import { claimedNames, lastFileBySource, quietFeed, type QuietFeed } from './report.js';
+import { quietFeed, type QuietFeed } from './report.js';
 
 export interface UnfinishedFile {
   id: number; source: string; name: string; state: string; owner: string | null; claimedAt: string; ageMs: number;
@@ -60,14 +63,7 @@ export interface Status {
   healthy: boolean;
 }
 
-interface FileRowLite {
-  id: number; source: string; name: string; state: string; owner: string | null; claimed_at: string; finished_at: string | null;
-  reason: string | null; archived_path: string | null; reimport_of: number | null; summary: string | null;
-}
-
-const COLS = 'id, source, name, state, owner, claimed_at, finished_at, reason, archived_path, reimport_of, summary';
-
-function finished(r: FileRowLite | undefined): FinishedFile | null {
+function finished(r: FileRow | undefined): FinishedFile | null {
   if (!r) return null;
   let summary: FileSummary | null = null;
   try { summary = r.summary ? JSON.parse(r.summary) as FileSummary : null; } catch { summary = null; }
@@ -81,29 +77,25 @@ export async function buildStatus(db: Tx, config: ResolvedConfig, now: Date): Pr
   const lock = await readLock(db, WRITER_LOCK);
   const view = (r: { owner: string; acquired_at: string; expires_at: string }): LeaseView =>
     ({ owner: r.owner, acquiredAt: r.acquired_at, expiresAt: r.expires_at, expired: r.expires_at < nowIso });
-  const leaseRows = await db.all<{ name: string; owner: string; acquired_at: string; expires_at: string }>(
-    "SELECT name, owner, acquired_at, expires_at FROM locks WHERE name LIKE 'source:%' OR name LIKE 'instance:%' ORDER BY name");
+  const leaseRows = await listLeases(db);
   const sourceOf = new Map(config.sources.map((src) => [sourceLeaseName(src.name), src.name]));
   const leases = leaseRows.filter((r) => r.name.startsWith('source:'))
     .map((r) => ({ source: sourceOf.get(r.name) ?? r.name, ...view(r) }));
   const instances = leaseRows.filter((r) => r.name.startsWith('instance:')).map(view);
-  const unfinished = await db.all<FileRowLite>(`SELECT ${COLS} FROM files WHERE state IN ('claimed', 'archiving', 'quarantining') ORDER BY id`);
-  const quarantinedCount = Number((await db.get<{ n: number | string }>(`SELECT COUNT(*) AS n FROM files WHERE state = 'quarantined'`))?.n ?? 0);
-  const recentQ = await db.all<FileRowLite>(`SELECT ${COLS} FROM files WHERE state = 'quarantined' ORDER BY id DESC LIMIT 10`);
-  const failed = await db.get<{ n: number | string; recent: number | string | null }>(
-    `SELECT COUNT(*) AS n, SUM(CASE WHEN created_at >= ? THEN 1 ELSE 0 END) AS recent FROM messages
-     WHERE outcome <> 'AA' AND superseded = 0 AND status <> 'duplicate'`, [dayAgo]);
-  const lastFinished = await db.get<FileRowLite>(`SELECT ${COLS} FROM files WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1`);
-  const activity = await db.get<{ c: string | null; f: string | null }>('SELECT MAX(claimed_at) AS c, MAX(finished_at) AS f FROM files');
-  const lastActivityAt = [activity?.c, activity?.f].filter((x): x is string => !!x).sort().pop() ?? null;
+  const unfinished = await listUnfinishedFiles(db);
+  const quarantinedCount = await countQuarantined(db);
+  const recentQ = await recentQuarantinedRows(db, 10);
+  const failed = await countFailures(db, dayAgo);
+  const lastFinished = await lastFinishedFile(db);
+  const lastActivityAt = await lastLedgerActivity(db);
   const claimed = await claimedNames(db);
-  const last = await lastFileBySource(db);
+  const last = await lastClaimBySource(db);
 
   const sources: SourceStatus[] = [];
   for (const src of config.sources) {
     const files = listInbox(src, now, claimed.get(src.name) ?? new Set());
     const pending = files.filter((f) => f.reason === 'pending' || f.reason === 'still-changing' || f.reason === 'waiting-for-marker' || f.reason === 'link');
-    const lastRow = await db.get<FileRowLite>(`SELECT ${COLS} FROM files WHERE source = ? AND finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1`, [src.name]);
+    const lastRow = await lastFinishedFile(db, src.name);
     sources.push({
       source: src.name, type: src.type,
       inbox: {
@@ -127,7 +119,7 @@ export async function buildStatus(db: Tx, config: ResolvedConfig, now: Date): Pr
         ageMs: Math.max(0, now.getTime() - new Date(r.claimed_at).getTime()) })),
       inboxFiles: sources.reduce((n, s) => n + s.inbox.files, 0),
     },
-    failed: { quarantinedFiles: quarantinedCount, recentQuarantined, failedMessages: Number(failed?.n ?? 0), failedMessagesLast24h: Number(failed?.recent ?? 0) },
+    failed: { quarantinedFiles: quarantinedCount, recentQuarantined, failedMessages: failed.total, failedMessagesLast24h: failed.since },
     lastRun: { lastFile: finished(lastFinished), lastActivityAt },
     sources,
     healthy: false,

@@ -43,17 +43,21 @@ export interface FileSummary {
 
 export const emptySummary = (): FileSummary => ({ messages: 0, AA: 0, AE: 0, AR: 0, duplicates: 0, stale: 0 });
 
-const FILE_COLS = 'id, source, name, path, size, sha256, state, message_count, summary, reason, archived_path, reimport_of, owner, lease_until, claimed_at, finished_at';
+/** The columns of a `FileRow`, for every query that reads one (here and in reads/). */
+export const FILE_COLS = 'id, source, name, path, size, sha256, state, message_count, summary, reason, archived_path, reimport_of, owner, lease_until, claimed_at, finished_at';
+
+/** A file not finished yet (claimed, archiving, quarantining), as a condition on `files.state`: one list for every query. */
+export const UNFINISHED_STATE = `state IN ('${FileState.Claimed}', '${FileState.Archiving}', '${FileState.Quarantining}')`;
 
 /** Unfinished rows (claimed, archiving, quarantining) for this source and name. */
 export async function findUnfinishedFiles(tx: Tx, source: string, name: string): Promise<FileRow[]> {
-  return tx.all<FileRow>(`SELECT ${FILE_COLS} FROM files WHERE source = ? AND name = ? AND state IN ('claimed', 'archiving', 'quarantining') ORDER BY id`, [source, name]);
+  return tx.all<FileRow>(`SELECT ${FILE_COLS} FROM files WHERE source = ? AND name = ? AND ${UNFINISHED_STATE} ORDER BY id`, [source, name]);
 }
 
 /** Every unfinished row of a source (start-up recovery, status). */
 export async function listUnfinishedFiles(tx: Tx, source?: string): Promise<FileRow[]> {
-  if (source === undefined) return tx.all<FileRow>(`SELECT ${FILE_COLS} FROM files WHERE state IN ('claimed', 'archiving', 'quarantining') ORDER BY id`);
-  return tx.all<FileRow>(`SELECT ${FILE_COLS} FROM files WHERE source = ? AND state IN ('claimed', 'archiving', 'quarantining') ORDER BY id`, [source]);
+  if (source === undefined) return tx.all<FileRow>(`SELECT ${FILE_COLS} FROM files WHERE ${UNFINISHED_STATE} ORDER BY id`);
+  return tx.all<FileRow>(`SELECT ${FILE_COLS} FROM files WHERE source = ? AND ${UNFINISHED_STATE} ORDER BY id`, [source]);
 }
 
 export async function getFile(tx: Tx, id: number): Promise<FileRow | undefined> {
