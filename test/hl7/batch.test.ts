@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, expect } from 'vitest';
-import { EnvelopeChecker, frameBuffer, frameStream, type FrameItem, type RawMessage, type EnvelopeReport } from '../../src/hl7/batch.js';
+import { frameBuffer, frameStream, type FrameItem, type RawMessage } from '../../src/hl7/batch.js';
+import { EnvelopeChecker, type EnvelopeReport } from '../../src/hl7/envelope.js';
 import { frameFile } from '../../bench/frame-file.js';
 import { A28_8859_15, A28_CREATE, BATCH } from '../fixtures/examples.js';
 import { A28_CREATE_UTF8, A28_CUSTOM_SEPARATORS, A28_ESCAPES, A28_UTF8, BATCH_MESSAGES, FIXTURE_DIR } from '../fixtures/make-fixtures.js';
