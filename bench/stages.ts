@@ -22,7 +22,7 @@ import { frameFile } from './frame-file.js';
 import { decodeMessage, DEFAULT_DECODE_OPTIONS } from '../src/hl7/charset.js';
 import { Hl7Message } from '../src/hl7/model.js';
 import { interpret } from '../src/pam/interpret.js';
-import { syncFile } from '../src/pipeline/ack-writer.js';
+import { syncFile } from '../src/pipeline/ack-sync.js';
 import { defaultPamOptions } from '../src/pam/types.js';
 
 /** What a stage reports (one JSON line from the child). */
@@ -178,7 +178,7 @@ async function floorPipeline(a: StageArgs): Promise<Omit<StageResult, 'stage' | 
   const insIns = conn.prepare('INSERT OR IGNORE INTO ins (patient_id, value, oid, kind, created_at) VALUES (?, ?, ?, ?, ?)');
   const insHistory = conn.prepare(`INSERT INTO history (patient_id, sending_app, sending_facility, control_id, event, message_time,
     recorded_at, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
-  // The import's durability scheme (pipeline/process-file.ts relaxedSqliteCommits): commits with synchronous =
+  // The import's durability scheme (store/sqlite/commit-policy.ts): commits with synchronous =
   // NORMAL, then one fsync of the -wal before a transaction's files are written.
   conn.pragma('synchronous = NORMAL');
   const wal = `${conn.name}-wal`;

@@ -11,7 +11,7 @@
  *   file that is still settling holds back every file after it, so `adt_2` is never taken before an
  *   `adt_1` that is still being copied. A stable file below `minBytes` is skipped and holds nothing.
  */
-import { naturalCompare } from '../pipeline/runner.js';
+import { naturalCompare } from '../shared/natural.js';
 import { matchesAny, globMatch } from './match.js';
 import type { StabilityTracker } from './stability.js';
 import type { SourceEntry } from './source.js';

@@ -23,7 +23,7 @@ import { Client as SshClient } from 'ssh2';
 import type { SftpSettings, SourceConfig } from '../config/types.js';
 import { ConfigError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { AckSink } from '../pipeline/files.js';
+import type { AckSink } from './source.js';
 import { HostKeyError, IntakeError, unsafeName, type Download, type DownloadOptions, type FileSource, type Listing, type SourceEntry } from './source.js';
 
 export const DEFAULT_SFTP_TIMEOUT_MS = 30_000;

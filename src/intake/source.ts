@@ -102,3 +102,9 @@ export class HostKeyError extends IntakeError {
     super(message, 'HOSTKEY');
   }
 }
+
+/** Where ACK files go. The local sink writes temp + rename (pipeline/files.ts); an SFTP sink also uploads. */
+export interface AckSink {
+  /** Writes every ACK atomically; entries of one call may be written in any order. */
+  write(entries: ReadonlyArray<{ name: string; bytes: Buffer }>): Promise<void>;
+}

@@ -1,6 +1,6 @@
 /**
  * What `watch` saw, in process: the counters of /metrics and the cycle clock of /healthz. Fed by the watch loop
- * (intake/service.ts `WatchObserver`): each poll cycle's start and end, each file's outcome and duration, each
+ * (pipeline/service.ts `WatchObserver`): each poll cycle's start and end, each file's outcome and duration, each
  * committed group of messages. No patient data ever reaches it: sources, outcomes, counts, durations.
  *
  * Health rule: a source is late when it has not completed a successful poll cycle for 3 × its pollMs
@@ -12,8 +12,8 @@
  * With PostgreSQL source leases, sources whose lease another instance holds are not this instance's to serve.
  */
 import type { SourceConfig } from '../config/types.js';
-import type { CycleResult, FileOutcome } from '../intake/intake.js';
-import type { WatchObserver } from '../intake/service.js';
+import type { CycleResult, FileOutcome } from '../pipeline/source-cycle.js';
+import type { WatchObserver } from '../pipeline/service.js';
 import { isAckWriteError } from '../pipeline/ack-errors.js';
 import type { Status } from '../ops/status.js';
 import { Counter, Gauge, Histogram, renderMetrics } from './prometheus.js';

@@ -6,12 +6,9 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
+import type { AckSink } from '../intake/source.js';
 
-/** Where ACK files go. The local sink writes temp + rename; an SFTP sink (intake) also uploads. */
-export interface AckSink {
-  /** Writes every ACK atomically; entries of one call may be written in any order. */
-  write(entries: ReadonlyArray<{ name: string; bytes: Buffer }>): Promise<void>;
-}
+export type { AckSink };
 
 /** ACK files in a local folder, each written to `.name.tmp` then renamed. */
 export class LocalAckSink implements AckSink {

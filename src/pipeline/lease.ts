@@ -17,11 +17,11 @@
  *   patients, and apply's read-then-write rules assume they see the committed state of every earlier message.
  */
 import { createHash } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { Db, Tx } from '../store/tx.js';
 import type { Logger } from '../shared/logger.js';
 import { LockedError } from '../shared/errors.js';
 import { acquireLock, makeOwner, releaseLock, renewLock, type LockHolder } from '../store/ledger.js';
+import { deleteLockIfUnchanged, listLocks, ownerIsDead, serializeApply } from '../store/locks.js';
 
 /** The lease of `source` was taken over (or removed) while this instance was working it. */
 export class LeaseLostError extends Error {
@@ -35,29 +35,8 @@ export function sourceLeaseName(source: string): string {
   return plain.length <= 64 ? plain : `source:#${createHash('sha256').update(source).digest('hex').slice(0, 48)}`;
 }
 
-const instanceLockName = (owner: string) => `instance:${createHash('sha256').update(owner).digest('hex').slice(0, 40)}`;
-
-/** Key of the transaction-scoped advisory lock serializing group transactions across instances ('pamd'). */
-export const APPLY_LOCK_KEY = 0x70616d64;
-
-/** On PostgreSQL, waits for the store-wide apply lock (released by COMMIT/ROLLBACK). A no-op on SQLite (one writer). */
-export async function serializeApply(tx: Tx): Promise<void> {
-  if (tx.dialect === 'pg') await tx.get('SELECT pg_advisory_xact_lock(?) AS locked', [APPLY_LOCK_KEY]);
-}
-
-/** True when `owner` (`host:pid:tag`) names a process of this host that no longer exists. */
-function ownerIsDead(owner: string): boolean {
-  const [host, pidText] = owner.split(':');
-  if (host !== hostname()) return false;
-  const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
+const INSTANCE_PREFIX = 'instance:';
+const instanceLockName = (owner: string) => `${INSTANCE_PREFIX}${createHash('sha256').update(owner).digest('hex').slice(0, 40)}`;
 
 export interface SourceLeasesOptions {
   db: Db;
@@ -102,9 +81,7 @@ export class SourceLeases {
   fence(source: string): (tx: Tx) => Promise<void> {
     return async (tx) => {
       await serializeApply(tx);
-      const exp = new Date(Date.now() + this.o.ttlMs).toISOString();
-      const n = await tx.run('UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ?', [exp, sourceLeaseName(source), this.owner]);
-      if (n !== 1) {
+      if (!(await renewLock(tx, sourceLeaseName(source), this.owner, new Date(), this.o.ttlMs))) {
         this.markLost(source);
         throw new LeaseLostError(source);
       }
@@ -137,12 +114,12 @@ export class SourceLeases {
   /** Live instances sharing the store (heartbeat rows not expired, and not of a dead process on this host). */
   async liveInstances(): Promise<number> {
     const nowIso = new Date().toISOString();
-    const rows = await this.o.db.all<{ name: string; owner: string; expires_at: string }>("SELECT name, owner, expires_at FROM locks WHERE name LIKE 'instance:%'");
+    const rows = await listLocks(this.o.db, INSTANCE_PREFIX);
     let live = 0;
     for (const r of rows) {
       if (r.owner === this.owner || (r.expires_at >= nowIso && !ownerIsDead(r.owner))) live++;
       // Housekeeping: the heartbeat of a crashed instance (compare-and-set: never one renewed meanwhile).
-      else await this.o.db.run('DELETE FROM locks WHERE name = ? AND owner = ? AND expires_at = ?', [r.name, r.owner, r.expires_at]);
+      else await deleteLockIfUnchanged(this.o.db, r);
     }
     return Math.max(1, live);
   }

@@ -10,9 +10,8 @@ import { hash } from 'node:crypto';
 import { lstatSync, mkdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { claimFile, emptySummary, findUnfinishedFiles, transitionFile, FileState, type FileRow } from '../store/ledger.js';
-import type { Db, Tx } from '../store/tx.js';
 import { freePath, writeReason } from './files.js';
-import type { FileJob, FileReport, PipelineContext } from './process-file.js';
+import { fenced, type FileJob, type FileReport, type PipelineContext } from './context.js';
 
 /** Whether a path is a symbolic link (false when it does not exist). */
 export function isLink(path: string): boolean {
@@ -34,11 +33,6 @@ function moveLink(from: string, to: string): void {
     symlinkSync(readlinkSync(from), to);
     unlinkSync(from);
   }
-}
-
-function fenced<T>(db: Db, ctx: Pick<PipelineContext, 'fence'>, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  const fence = ctx.fence;
-  return fence ? db.transaction(async (tx) => { await fence(tx); return fn(tx); }) : fn(db);
 }
 
 /** Quarantines the link at `job.path` (never reading its target). Resumes a quarantine a crash interrupted. */

@@ -17,12 +17,6 @@ export interface RunReport {
   totals: FileSummary & { files: number; quarantined: number; failed: number };
 }
 
-const collator = new Intl.Collator('en', { numeric: true, sensitivity: 'variant' });
-/** Natural name order: `adt_2.hl7` before `adt_10.hl7`; deterministic for any names. */
-export function naturalCompare(a: string, b: string): number {
-  return collator.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
-}
-
 export const WRITER_LOCK = 'writer';
 
 /** Holds the writer lock while `fn` runs; renews it every ttl/3. Throws LockedError when another instance has it. */

@@ -172,7 +172,7 @@ async function openSqlite(path: string, opts: OpenDbOptions): Promise<Db> {
   const pragmas = (run: (sql: string) => void) => {
     run('PRAGMA journal_mode = WAL');
     // FULL: a commit survives power loss. Cheap because the pipeline commits groups of messages. The import's group
-    // loop switches its connection to NORMAL and fsyncs the -wal before any ACK file (pipeline/process-file.ts).
+    // loop switches its connection to NORMAL and fsyncs the -wal before any ACK file (sqlite/commit-policy.ts).
     run('PRAGMA synchronous = FULL');
     run('PRAGMA foreign_keys = ON');
     run(`PRAGMA busy_timeout = ${busy}`);

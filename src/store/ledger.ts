@@ -10,6 +10,7 @@
 import { hostname } from 'node:os';
 import { deferWrite, type Tx } from './tx.js';
 import { MISS } from './pg-group.js';
+import { ownerIsDead } from './locks.js';
 
 export const FileState = {
   Claimed: 'claimed', Archiving: 'archiving', Done: 'done', Quarantining: 'quarantining', Quarantined: 'quarantined',
@@ -183,20 +184,6 @@ export function makeOwner(tag: string): string {
   return `${hostname()}:${process.pid}:${tag}`;
 }
 
-function holderIsDead(owner: string): boolean {
-  const [host, pidText] = owner.split(':');
-  if (host !== hostname()) return false;
-  const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
-
 /** Takes the named lock; resolves the current holder when someone else has it. */
 export async function acquireLock(tx: Tx, name: string, owner: string, now: Date, ttlMs: number): Promise<{ ok: true } | { ok: false; holder: LockHolder }> {
   const nowIso = now.toISOString();
@@ -205,7 +192,7 @@ export async function acquireLock(tx: Tx, name: string, owner: string, now: Date
   if (inserted === 1) return { ok: true };
   const cur = await tx.get<LockHolder>('SELECT owner, acquired_at, expires_at FROM locks WHERE name = ?', [name]);
   if (!cur) return acquireLock(tx, name, owner, now, ttlMs);
-  if (cur.owner === owner || cur.expires_at < nowIso || holderIsDead(cur.owner)) {
+  if (cur.owner === owner || cur.expires_at < nowIso || ownerIsDead(cur.owner)) {
     // expires_at in the compare-and-set: a holder that renewed since we read the row keeps it (fencing).
     const n = await tx.run('UPDATE locks SET owner = ?, acquired_at = ?, expires_at = ? WHERE name = ? AND owner = ? AND expires_at = ?', [owner, nowIso, exp, name, cur.owner, cur.expires_at]);
     if (n === 1) return { ok: true };

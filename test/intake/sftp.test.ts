@@ -23,7 +23,7 @@ import { dbKinds, type DbKind } from '../helpers/db.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { readSecrets, SftpSource } from '../../src/intake/sftp.js';
 import { HostKeyError } from '../../src/intake/source.js';
-import { preflight } from '../../src/intake/service.js';
+import { preflight } from '../../src/pipeline/service.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { a28, a28File, cli, contents, files, ledgerFiles, makeSite, memoryLogger, runIntake, sleep, until, watchIntake, type Site } from './site.js';
 

@@ -17,7 +17,7 @@ import { systemClock } from '../../src/shared/clock.js';
 import { withWriterLock, type RunReport } from '../../src/pipeline/runner.js';
 import { usesSourceLeases, withAvailableSourceLeases, withSourceLeases, type SourceLeases } from '../../src/pipeline/lease.js';
 import { makeTarget, type DbKind } from '../helpers/db.js';
-import { runOnce, watchSources, Wake, type ServiceContext } from '../../src/intake/service.js';
+import { runOnce, watchSources, Wake, type ServiceContext } from '../../src/pipeline/service.js';
 
 export const BIN = resolve('bin/pamdrop.js');
 

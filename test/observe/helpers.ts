@@ -1,5 +1,5 @@
 /**
- * The real watch service in-process (intake/service.ts `watchSources` under the writer lock, as `pamdrop watch`
+ * The real watch service in-process (pipeline/service.ts `watchSources` under the writer lock, as `pamdrop watch`
  * runs it) with the observation server of src/observe on a loopback port chosen by the system, on a throw-away
  * site (test/intake/site.ts: real folders, a real SQLite file). Polling can be stopped while the server stays up,
  * which is how /healthz is seen turning 503.
@@ -10,7 +10,7 @@ import { openDb } from '../../src/store/db.js';
 import { createLogger, type Logger } from '../../src/shared/logger.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { withWriterLock } from '../../src/pipeline/runner.js';
-import { watchSources, Wake } from '../../src/intake/service.js';
+import { watchSources, Wake } from '../../src/pipeline/service.js';
 import { Observer } from '../../src/observe/observer.js';
 import { openReadStore, startObserveServer } from '../../src/observe/server.js';
 import type { Site } from '../intake/site.js';

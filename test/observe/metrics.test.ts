@@ -12,7 +12,7 @@ import { describe, it, expect } from 'vitest';
 import { Counter, Gauge, Histogram, escapeHelp, escapeLabelValue, renderMetrics } from '../../src/observe/prometheus.js';
 import { assessHealth, Observer, type StoreSnapshot } from '../../src/observe/observer.js';
 import { markAckErrors } from '../../src/pipeline/ack-errors.js';
-import type { CycleResult, FileOutcome } from '../../src/intake/intake.js';
+import type { CycleResult, FileOutcome } from '../../src/pipeline/source-cycle.js';
 import { emptySummary } from '../../src/store/ledger.js';
 
 const cycle = (over: Partial<CycleResult> = {}): CycleResult => ({ files: [], failed: false, error: null, stopped: false, settleInMs: null, waitable: false, busy: false, ...over });

@@ -6,11 +6,12 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { existsSync, lstatSync, renameSync, type Stats } from 'node:fs';
 import type { CliContext } from '../context.js';
-import { naturalCompare, runJobsClaimed, type RunReport } from '../../pipeline/runner.js';
+import { runJobsClaimed, type RunReport } from '../../pipeline/runner.js';
+import { naturalCompare } from '../../shared/natural.js';
 import { runExitCode } from '../exit-codes.js';
 import type { FileJob, FileReport } from '../../pipeline/process-file.js';
-import { emptySummary, findFinishedByPath, listUnfinishedFiles, transitionFile, FileState, type FileRow } from '../../store/ledger.js';
-import { writeReason } from '../../pipeline/files.js';
+import { emptySummary, findFinishedByPath, listUnfinishedFiles, type FileRow } from '../../store/ledger.js';
+import { finishMove, movedButUnfinished } from '../../pipeline/moves.js';
 import type { Db } from '../../store/tx.js';
 import { ConfigError } from '../../shared/errors.js';
 import { rawPath, readDirNames } from '../../intake/names.js';
@@ -113,13 +114,10 @@ function adoptNonUtf8(ctx: CliContext, path: string): string | null {
  * `quarantining` with the file already at its planned path (hardening harness): finish the row, as intake does.
  */
 async function finishInterruptedMove(ctx: CliContext, db: Db, path: string): Promise<FileRow | undefined> {
-  const row = (await listUnfinishedFiles(db)).find((r) => r.path === path && (r.state === FileState.Archiving || r.state === FileState.Quarantining)
-    && r.archived_path !== null && existsSync(r.archived_path));
+  const row = (await listUnfinishedFiles(db)).find((r) => r.path === path && movedButUnfinished(r));
   if (!row) return undefined;
-  const quarantined = row.state === FileState.Quarantining;
-  if (quarantined && !existsSync(`${row.archived_path}.reason.txt`)) writeReason(row.archived_path!, row.reason ?? 'quarantined');
-  const to = quarantined ? FileState.Quarantined : FileState.Done;
-  if (!await transitionFile(db, row.id, row.state, to, { now: ctx.clock.now().toISOString() })) return undefined;
+  const to = await finishMove(db, row, path, ctx.clock.now().toISOString());
+  if (!to) return undefined;
   ctx.log.info('finished an interrupted move', { file: row.name, fileId: row.id });
   return { ...row, state: to };
 }

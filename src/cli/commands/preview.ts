@@ -7,7 +7,7 @@
 import { basename, resolve } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import type { CliContext } from '../context.js';
-import { naturalCompare } from '../../pipeline/runner.js';
+import { naturalCompare } from '../../shared/natural.js';
 import { ConfigError } from '../../shared/errors.js';
 import { previewFiles, type FilePreview, type PreviewOptions } from '../../ops/preview.js';
 import { previewExitCode } from '../exit-codes.js';

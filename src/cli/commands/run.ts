@@ -11,7 +11,7 @@ import { ConfigError } from '../../shared/errors.js';
 import { withWriterLock } from '../../pipeline/runner.js';
 import { runExitCode } from '../exit-codes.js';
 import { usesSourceLeases, withAvailableSourceLeases } from '../../pipeline/lease.js';
-import { preflight, runOnce, Wake } from '../../intake/service.js';
+import { preflight, runOnce, Wake } from '../../pipeline/service.js';
 import { Progress } from '../../intake/progress.js';
 import { printReport } from './import.js';
 import { assertFolders } from '../../config/folders.js';

@@ -10,7 +10,7 @@ import type { SourceConfig } from '../../config/types.js';
 import type { Db } from '../../store/tx.js';
 import { withWriterLock } from '../../pipeline/runner.js';
 import { usesSourceLeases, withSourceLeases } from '../../pipeline/lease.js';
-import { preflight, watchSources, Wake } from '../../intake/service.js';
+import { preflight, watchSources, Wake } from '../../pipeline/service.js';
 import { Progress } from '../../intake/progress.js';
 import { ConfigError, ExitCode } from '../../shared/errors.js';
 import { onStopSignals, pickSources, type IntakeArgs } from './run.js';

@@ -15,15 +15,15 @@ import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import { ConfigError, LockedError } from '../shared/errors.js';
 import { emptySummary, readLock, renewLock } from '../store/ledger.js';
-import { WRITER_LOCK, type RunReport } from '../pipeline/runner.js';
-import type { FaultPoint } from '../pipeline/process-file.js';
-import { SourceIntake, type CycleResult, type FileOutcome } from './intake.js';
-import { LocalSource } from './local.js';
-import { readSecrets, SftpSource } from './sftp.js';
-import { monoNow } from './stability.js';
-import type { FileSource } from './source.js';
-import type { Progress } from './progress.js';
-import type { SourceLeases } from '../pipeline/lease.js';
+import { WRITER_LOCK, type RunReport } from './runner.js';
+import type { FaultPoint } from './process-file.js';
+import { SourceIntake, type CycleResult, type FileOutcome } from './source-cycle.js';
+import { LocalSource } from '../intake/local.js';
+import { readSecrets, SftpSource } from '../intake/sftp.js';
+import { monoNow } from '../intake/stability.js';
+import type { FileSource } from '../intake/source.js';
+import type { Progress } from '../intake/progress.js';
+import type { SourceLeases } from './lease.js';
 
 /** A sleep that a signal (stop request, file event) can cut short. */
 export class Wake {

@@ -1,5 +1,5 @@
 /**
- * One source's poll cycle, a file lifecycle with named hooks:
+ * One source's poll cycle, the composition of intake/ (listing, selection, staging: bytes only) with processFile:
  *
  *   begin (SFTP: fresh connection)  →  recover what an earlier run left half done
  *   →  list  →  filter + stability + order (select.ts)  →  for each file, one at a time:
@@ -18,20 +18,21 @@
  * (the remote disposition is finished). An I/O or database failure holds back the rest of the source
  * (order) and is retried with backoff by the caller.
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { lstatSync } from 'node:fs';
+import { posix } from 'node:path';
 import type { SourceConfig, ResolvedConfig } from '../config/types.js';
 import type { Db } from '../store/tx.js';
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
-import { FileState, findFinishedByPath, listUnfinishedFiles, transitionFile, type FileRow } from '../store/ledger.js';
-import { processFile, StopRequested, type FaultPoint, type FileJob, type FileReport, type PipelineContext } from '../pipeline/process-file.js';
-import { writeReason } from '../pipeline/files.js';
-import { naturalCompare } from '../pipeline/runner.js';
-import { candidates, select } from './select.js';
-import { monoNow, StabilityTracker } from './stability.js';
-import { IntakeError, unsafeName, type FileSource, type SourceEntry } from './source.js';
-import { SftpAckSink, SftpSource } from './sftp.js';
+import { findFinishedByPath, listUnfinishedFiles, type FileRow } from '../store/ledger.js';
+import { processFile, StopRequested, type FaultPoint, type FileJob, type FileReport, type PipelineContext } from './process-file.js';
+import { finishMove, movedButUnfinished } from './moves.js';
+import { naturalCompare } from '../shared/natural.js';
+import { candidates, select } from '../intake/select.js';
+import { monoNow, StabilityTracker } from '../intake/stability.js';
+import { IntakeError, unsafeName, type FileSource, type SourceEntry } from '../intake/source.js';
+import { SftpAckSink, SftpSource } from '../intake/sftp.js';
+import { Staging, type Pending } from '../intake/staging.js';
 
 /** A processed file (pipeline report) or a file that failed with an I/O or database error. */
 export type FileOutcome = FileReport | { file: string; source: string; state: 'failed'; error: string };
@@ -75,9 +76,6 @@ export interface IntakeDeps {
   fence?: PipelineContext['fence'];
 }
 
-/** What we downloaded, recorded before the staged file is processed (remote disposition after a crash). */
-interface Pending { name: string; remotePath: string; size: number; mtimeMs: number; sha256: string }
-
 const errText = (err: unknown): string => {
   const e = err as NodeJS.ErrnoException;
   if (e instanceof IntakeError || !e.code) return `${e.name}: ${e.message}`;
@@ -96,14 +94,14 @@ export class SourceIntake {
   private readonly log: Logger;
   private readonly mono: () => number;
   private readonly warned = new Set<string>();
-  /** <inbox>/.staging: part/ (downloads in progress), in/ (verified copies), pending/ (download records). */
-  private readonly staging: string;
+  /** <inbox>/.staging (intake/staging.ts). */
+  private readonly staging: Staging;
 
   constructor(readonly src: SourceConfig, readonly source: FileSource, private readonly deps: IntakeDeps) {
     this.tracker = new StabilityTracker(src.stableMs);
     this.log = deps.log.child({ source: src.name });
     this.mono = deps.mono ?? monoNow;
-    this.staging = join(src.inbox, '.staging');
+    this.staging = new Staging(src.inbox);
   }
 
   private warnOnce(key: string, msg: string, fields: Record<string, unknown>): void {
@@ -112,9 +110,7 @@ export class SourceIntake {
     this.log.warn(msg, fields);
   }
 
-  private stagedPath(name: string): string { return join(this.staging, 'in', name); }
-  private partPath(name: string): string { return join(this.staging, 'part', name); }
-  private pendingPath(name: string): string { return join(this.staging, 'pending', `${name}.json`); }
+  private stagedPath(name: string): string { return this.staging.inPath(name); }
   /** The local path processFile records for a name (inbox file, or staged copy). */
   private localPath(name: string): string { return this.source.inPlace ? this.source.inboxPath(name) : this.stagedPath(name); }
 
@@ -258,27 +254,19 @@ export class SourceIntake {
     const local = this.stagedPath(name);
     let pending: Pending | null;
     if (staged) {
-      pending = this.readPending(name);
+      pending = this.staging.readPending(name);
     } else {
-      const part = this.partPath(name);
       this.log.debug('downloading', { name, bytes: e.size });
-      const dl = await src.download(name, part, e, {
+      const staged = await this.staging.stage(src, e, {
         shouldStop: this.deps.shouldStop,
         onChunk: this.deps.onTransfer ? (n) => this.deps.onTransfer!(this.src.name, name, n) : undefined,
       });
-      // The listing said it was stable; make sure it did not change while we read it.
-      const after = await src.stat(name);
-      if (!after || after.size !== e.size || after.mtimeMs !== e.mtimeMs) {
-        unlinkSync(part);
+      if (staged === 'changed') {
         this.tracker.forget(name);
         return 'changed';
       }
-      pending = { name, remotePath: src.inboxPath(name), size: e.size, mtimeMs: e.mtimeMs, sha256: dl.sha256 };
-      // Record first, then rename into place: a record without a staged or part file means "processed".
-      this.writePending(pending);
-      mkdirSync(join(this.staging, 'in'), { recursive: true });
-      renameSync(part, local);
-      this.log.info('downloaded', { name, bytes: dl.bytes });
+      pending = staged.pending;
+      this.log.info('downloaded', { name, bytes: staged.bytes });
       this.deps.fault?.('after-stage');
     }
     const job = this.job(name, local);
@@ -315,7 +303,7 @@ export class SourceIntake {
       }
       await this.removeMarker(name);
     }
-    this.removePending(name);
+    this.staging.removePending(name);
   }
 
   /** `dir/name`, or `dir/base-1.ext`… that does not exist on the server: never overwrite. */
@@ -358,10 +346,8 @@ export class SourceIntake {
         if (!this.source.inPlace && r.path === this.stagedPath(r.name)) resume.push(r);
         continue;
       }
-      if ((r.state === FileState.Archiving || r.state === FileState.Quarantining) && r.archived_path && lexists(r.archived_path)) {
-        const quarantined = r.state === FileState.Quarantining;
-        if (quarantined && !existsSync(`${r.archived_path}.reason.txt`)) writeReason(r.archived_path, r.reason ?? 'quarantined');
-        await transitionFile(db, r.id, r.state, quarantined ? FileState.Quarantined : FileState.Done, { now: clock.now().toISOString() });
+      if (movedButUnfinished(r, lexists)) {
+        await finishMove(db, r, r.path, clock.now().toISOString());
         this.log.info('finished an interrupted move', { name: r.name, fileId: r.id });
         continue;
       }
@@ -370,47 +356,19 @@ export class SourceIntake {
     if (this.source.inPlace) return resume;
 
     const claimed = new Set(resume.map((r) => r.name));
-    for (const n of this.names('part')) unlinkSync(join(this.staging, 'part', n)); // interrupted downloads
-    for (const n of this.names('in')) {
-      if (claimed.has(n)) continue;
-      // Staged but never claimed: the remote file may have changed since; download it again.
-      this.removePending(n);
-      unlinkSync(this.stagedPath(n));
-    }
-    for (const f of this.names('pending')) {
-      if (!f.endsWith('.json')) continue;
-      const name = f.slice(0, -5);
+    this.staging.discardUnclaimed(claimed);
+    for (const name of this.staging.recordedNames()) {
       if (claimed.has(name)) continue;
-      const p = this.readPending(name);
+      const p = this.staging.readPending(name);
       const row = p ? await findFinishedByPath(db, this.stagedPath(name)) : undefined;
       if (p && row && row.sha256 === p.sha256) {
         this.log.info('finishing the remote disposition of a file processed by an earlier run', { name, fileId: row.id });
         await this.dispose(name, p);
       } else {
-        this.removePending(name);
+        this.staging.removePending(name);
       }
     }
     resume.sort((a, b) => a.id - b.id || naturalCompare(a.name, b.name));
     return resume;
-  }
-
-  private names(sub: string): string[] {
-    try { return readdirSync(join(this.staging, sub)); } catch { return []; }
-  }
-
-  private readPending(name: string): Pending | null {
-    try { return JSON.parse(readFileSync(this.pendingPath(name), 'utf8')) as Pending; } catch { return null; }
-  }
-
-  private writePending(p: Pending): void {
-    const dir = join(this.staging, 'pending');
-    mkdirSync(dir, { recursive: true });
-    const tmp = join(dir, `.${p.name}.json.tmp`);
-    writeFileSync(tmp, JSON.stringify(p));
-    renameSync(tmp, this.pendingPath(p.name));
-  }
-
-  private removePending(name: string): void {
-    try { unlinkSync(this.pendingPath(name)); } catch { /* gone */ }
   }
 }
