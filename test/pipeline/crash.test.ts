@@ -7,41 +7,21 @@
  * schema per site).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { generateFile } from '../../bench/generate.js';
 import { dumpSite } from '../helpers/dump.js';
-import { dbKinds, makeTarget, type DbKind } from '../helpers/db.js';
+import { dbKinds } from '../helpers/db.js';
+import { KillSites } from '../helpers/kill-site.js';
 
-const BIN = resolve('bin/pamdrop.js');
-const FIXED = '2026-03-01T10:00:00.000Z';
 let work: string;
 let batch: string;
 let broken: string;
 
-const disposers: Array<() => Promise<void>> = [];
-
-/** A site (folders, config) with its own database of `kind`; `db` is the --db target of dumpSite. */
-function site(kind: DbKind, name: string): { root: string; db: string } {
-  const root = join(work, kind, name);
-  for (const d of ['inbox', 'outbox', 'archive']) mkdirSync(join(root, d), { recursive: true });
-  const target = kind === 'sqlite' ? { target: join(root, 'data', 'pamdrop.sqlite'), dispose: async () => {} } : makeTarget(kind);
-  disposers.push(target.dispose);
-  writeFileSync(join(root, 'config.json'), JSON.stringify({ groupSize: 100, database: target.target }));
-  copyFileSync(batch, join(root, 'inbox', 'adt_001.hl7'));
-  copyFileSync(broken, join(root, 'inbox', 'adt_002.hl7'));
-  return { root, db: target.target };
-}
-
-function pamdropImport(root: string, fault?: string) {
-  return spawnSync(process.execPath, [BIN, '--config', join(root, 'config.json'), '--log-level', 'silent', 'import',
-    join(root, 'inbox', 'adt_001.hl7'), join(root, 'inbox', 'adt_002.hl7'),
-    '--ack-dir', join(root, 'outbox'), '--archive-dir', join(root, 'archive'), '--error-dir', join(root, 'archive', 'error')], {
-    cwd: root, encoding: 'utf8', env: { ...process.env, PAMDROP_FIXED_TIME: FIXED, ...(fault ? { PAMDROP_FAULT: fault } : {}) },
-  });
-}
+const sites = new KillSites(() => work, 100, () => ({ 'adt_001.hl7': batch, 'adt_002.hl7': broken }));
+const site = sites.site.bind(sites);
+const pamdropImport = sites.import.bind(sites);
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'pamdrop-crash-'));
@@ -53,7 +33,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const d of disposers) await d();
+  await sites.dispose();
   rmSync(work, { recursive: true, force: true });
 });
 

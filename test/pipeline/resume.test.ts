@@ -8,39 +8,22 @@
  * (resume stage), never here.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { generateFile } from '../../bench/generate.js';
 import { dumpSite } from '../helpers/dump.js';
-import { dbKinds, makeTarget, type DbKind } from '../helpers/db.js';
+import { dbKinds } from '../helpers/db.js';
+import { KillSites } from '../helpers/kill-site.js';
 import { openDb } from '../../src/store/db.js';
 
-const BIN = resolve('bin/pamdrop.js');
-const FIXED = '2026-03-01T10:00:00.000Z';
 const GROUP = 50;
 let work: string;
 let batch: string;
-const disposers: Array<() => Promise<void>> = [];
 
-function site(kind: DbKind, name: string): { root: string; db: string } {
-  const root = join(work, kind, name);
-  for (const d of ['inbox', 'outbox', 'archive']) mkdirSync(join(root, d), { recursive: true });
-  const target = kind === 'sqlite' ? { target: join(root, 'data', 'pamdrop.sqlite'), dispose: async () => {} } : makeTarget(kind);
-  disposers.push(target.dispose);
-  writeFileSync(join(root, 'config.json'), JSON.stringify({ groupSize: GROUP, database: target.target }));
-  copyFileSync(batch, join(root, 'inbox', 'adt_001.hl7'));
-  return { root, db: target.target };
-}
-
-function pamdropImport(root: string, fault?: string) {
-  return spawnSync(process.execPath, [BIN, '--config', join(root, 'config.json'), '--log-level', 'silent', 'import',
-    join(root, 'inbox', 'adt_001.hl7'), '--ack-dir', join(root, 'outbox'), '--archive-dir', join(root, 'archive'),
-    '--error-dir', join(root, 'archive', 'error')], {
-    cwd: root, encoding: 'utf8', env: { ...process.env, PAMDROP_FIXED_TIME: FIXED, PAMDROP_FAULT: fault ?? '' },
-  });
-}
+const sites = new KillSites(() => work, GROUP, () => ({ 'adt_001.hl7': batch }));
+const site = sites.site.bind(sites);
+const pamdropImport = sites.import.bind(sites);
 
 /** ACK names of the file's message rows in ledger order, and the ledger's count of durable ones. */
 async function ledger(db: string): Promise<{ names: string[]; durable: number }> {
@@ -61,7 +44,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const d of disposers) await d();
+  await sites.dispose();
   rmSync(work, { recursive: true, force: true });
 });
 
