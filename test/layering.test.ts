@@ -22,8 +22,7 @@ const SRC = join(ROOT, 'src');
 const IO_IN_PURE_ALLOWED: readonly string[] = [];
 
 /** Files outside store/ holding SQL (see `sqlIn` for what counts as SQL). */
-const SQL_OUTSIDE_STORE_ALLOWED: readonly string[] = [
-];
+const SQL_OUTSIDE_STORE_ALLOWED: readonly string[] = [];
 
 /** process.exit / process.exitCode, or a `…ExitCode` mapping declared, outside cli/: `file: what`. */
 const EXIT_OUTSIDE_CLI_ALLOWED: readonly string[] = [];
