@@ -84,7 +84,8 @@ export async function runGroups(input: GroupLoopInput, messages: AsyncIterable<R
     for await (const raw of messages) {
       const done = recorded.get(raw.index);
       if (done) countOutcome(input.summary, done.status, done.outcome);
-      else await loop.add(raw);
+      // Awaited only when the group is full: no promise per message on the hot path.
+      else if (loop.push(raw)) await loop.groupFull();
     }
     await loop.finish();
   } catch (err) {
@@ -107,10 +108,14 @@ class GroupLoop {
     this.pipelined = groupsOverlap(input.ctx.db);
   }
 
-  /** Adds a message not yet recorded; a full group is committed, its ACK files handed over, then a stop honoured. */
-  async add(raw: RawMessage): Promise<void> {
+  /** Adds a message not yet recorded; true when the group is full (then call groupFull). */
+  push(raw: RawMessage): boolean {
     this.group.push(raw);
-    if (this.group.length < this.input.ctx.config.groupSize) return;
+    return this.group.length >= this.input.ctx.config.groupSize;
+  }
+
+  /** A full group: committed, its ACK files handed over, then a stop honoured. */
+  async groupFull(): Promise<void> {
     await this.flush();
     await this.betweenGroups();
   }
