@@ -30,6 +30,7 @@ export const getDefaultConfig = (): ResolvedConfig => ({
   order: 'file',
   staleUpdates: 'skip',
   groupSize: 2000,
+  pgGroupMode: 'batched',
   maxMessageBytes: 16 * 1024 * 1024,
   maxFileBytes: 2 * 1024 * 1024 * 1024,
   sources: [getDefaultSource()],

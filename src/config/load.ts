@@ -79,7 +79,7 @@ export function resolveConfig(user: ImporterConfig, baseDir = process.cwd()): Re
     if (!def) fail('charset.default', 'must be one of 8859/1, 8859/15, UNICODE UTF-8, ASCII');
     out.charset = { default: def, latin1AsCp1252: user.charset.latin1AsCp1252 ?? d.charset.latin1AsCp1252 };
   }
-  for (const k of ['order', 'staleUpdates', 'groupSize', 'maxMessageBytes', 'maxFileBytes', 'lockTtlMs', 'httpPort', 'httpAllowRemote', 'showIdentities',
+  for (const k of ['order', 'staleUpdates', 'groupSize', 'pgGroupMode', 'maxMessageBytes', 'maxFileBytes', 'lockTtlMs', 'httpPort', 'httpAllowRemote', 'showIdentities',
     'httpMaxConnections', 'httpHeadersTimeoutMs', 'httpRequestTimeoutMs', 'httpKeepAliveTimeoutMs'] as const) {
     if (user[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = user[k];
   }

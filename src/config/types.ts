@@ -71,6 +71,8 @@ export interface ResolvedConfig {
   staleUpdates: 'skip' | 'apply';
   /** Messages per transaction (group commit; each message has its own savepoint). */
   groupSize: number;
+  /** PostgreSQL: a group as one batched unit of work, or every message statement by statement (same outcome). */
+  pgGroupMode: 'batched' | 'per-message';
   maxMessageBytes: number;
   /** Larger files are quarantined unread. */
   maxFileBytes: number;
