@@ -7,7 +7,7 @@
  *   flush:  COMMIT the group  →  fault `after-commit`  →  count its outcomes  →  hand its ACK files over
  *   end:    flush what is left, the group opened ahead, and the ACK batch in flight
  *
- * On PostgreSQL with group mode (store/pg-group.ts `groupsOverlap`) each group's transaction is opened when the
+ * On PostgreSQL in batched group mode (store/apply-group.ts `groupsOverlap`) each group's transaction is opened when the
  * group is full, while the previous one still runs and commits (its lock and prefetch wait for that COMMIT
  * server-side); it applies nothing until its gate opens: after the previous group committed and no stop was asked,
  * or when it is the next to finish. So at any time there is at most one group committing, one group opened ahead,
@@ -20,7 +20,7 @@ import type { RawMessage } from '../hl7/batch.js';
 import type { AckCode } from '../hl7/ack.js';
 import type { Tx } from '../store/tx.js';
 import type { Logger } from '../shared/logger.js';
-import { applyGroup, Gate, groupsOverlap } from '../store/pg-group.js';
+import { applyGroup, Gate, groupsOverlap, type MessageResult } from '../store/apply-group.js';
 import {
   acksAfter, recordAcksDurable, MessageStatus, type FileRow, type FileSummary, type MessageStatus as MsgStatus, type RecordedMessage,
 } from '../store/ledger.js';
@@ -28,7 +28,7 @@ import { assertTxAlive } from '../store/locks.js';
 import { groupCommitPolicy } from '../store/sqlite/commit-policy.js';
 import { closeCheckpointer } from './ack-writer.js';
 import { AckBatches, type AckEntry } from './ack-batches.js';
-import { processGuarded, type MessageResult } from './message.js';
+import { FileAckNamer, messageItem } from './message.js';
 import { StopRequested, type FileJob, type PipelineContext } from './context.js';
 
 export interface GroupLoopInput {
@@ -103,9 +103,12 @@ class GroupLoop {
   private group: RawMessage[] = [];
   private ahead: { done: Promise<MessageResult[]>; gate: Gate } | null = null;
   private readonly pipelined: boolean;
+  /** The ACK file names the store asks for (its AckNamer port). */
+  private readonly names: FileAckNamer;
 
   constructor(private readonly input: GroupLoopInput, private readonly acks: AckBatches) {
-    this.pipelined = groupsOverlap(input.ctx.db);
+    this.pipelined = groupsOverlap(input.ctx.db, input.ctx.config.pgGroupMode);
+    this.names = new FileAckNamer(input.file.name, input.job.ackDir, input.usedNames);
   }
 
   /** Adds a message not yet recorded; true when the group is full (then call groupFull). */
@@ -135,11 +138,16 @@ class GroupLoop {
 
   /** One group's transaction: fence, the messages, the durable-ACK count, and proof that nothing failed unseen. */
   private runGroup(batch: RawMessage[], gate?: Gate): Promise<MessageResult[]> {
-    const { ctx, job, file, usedNames } = this.input;
+    const { ctx, job, file } = this.input;
+    const cfg = ctx.config;
     return ctx.db.transaction(async (tx: Tx) => {
       await ctx.fence?.(tx);
-      // PostgreSQL: the whole group in a few round trips, redone message by message if that fails (store/pg-group.ts).
-      const results = await applyGroup(tx, batch, usedNames, (t, raw, names) => processGuarded(t, raw, file, names, ctx, job.ackDir, job.supersede), gate);
+      // PostgreSQL: the whole group in a few round trips, redone message by message if that fails (store/apply-group.ts).
+      const results = await applyGroup(tx, file, batch.map((raw) => messageItem(raw, cfg)), {
+        clock: ctx.clock, log: ctx.log, staleUpdates: cfg.staleUpdates, authorityAliases: cfg.pam.authorityAliases, self: cfg.self,
+        acks: this.names, pgGroupMode: cfg.pgGroupMode, ...(job.supersede ? { supersede: job.supersede } : {}), ...(gate ? { gate } : {}),
+      });
+      this.names.settle();
       const durable = this.acks.toRecord();
       if (durable !== null) {
         // No round trip of its own: the ACK files synced so far, recorded with this group's commit.

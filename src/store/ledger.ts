@@ -8,8 +8,8 @@
  * rewritten and from which duplicates are answered byte for byte.
  */
 import { hostname } from 'node:os';
-import { deferWrite, type Tx } from './tx.js';
-import { MISS } from './pg-group.js';
+import type { Tx } from './tx.js';
+import { writes } from './sql/writes.js';
 import { ownerIsDead } from './locks.js';
 
 export const FileState = {
@@ -126,18 +126,18 @@ export async function acksAfter(tx: Tx, fileId: number, afterId: number): Promis
  * count: a smaller one only means more ACK files rewritten on a resume, a larger one is only written once true.
  */
 export async function recordAcksDurable(tx: Tx, fileId: number, n: number): Promise<void> {
-  await deferWrite(tx, 'UPDATE files SET acks_durable = ? WHERE id = ? AND (acks_durable IS NULL OR acks_durable < ?)', [n, fileId, n]);
+  await tx.run('UPDATE files SET acks_durable = ? WHERE id = ? AND (acks_durable IS NULL OR acks_durable < ?)', [n, fileId, n]);
 }
 
+const SQL_FIND_ORIGINAL = `SELECT id, content_sha256, outcome, status, ack, patient_id FROM messages
+  WHERE sending_app = ? AND sending_facility = ? AND control_id = ? AND status NOT IN ('duplicate', 'conflict') AND superseded = 0`;
+
+/** What the duplicate rule reads of a live original. */
+export type OriginalRow = Pick<MessageRow, 'id' | 'content_sha256' | 'outcome' | 'status' | 'ack' | 'patient_id'>;
+
 /** The live original for an idempotency key (MSH-3.1, MSH-4.1, MSH-10), if any. */
-export async function findOriginal(tx: Tx, app: string, facility: string, controlId: string): Promise<Pick<MessageRow, 'id' | 'content_sha256' | 'outcome' | 'status' | 'ack' | 'patient_id'> | undefined> {
-  // In a PostgreSQL group (pg-group.ts) the live originals of the group's MSH-10 values were read up front.
-  const hit = tx.groupCache ? tx.groupCache.original(app, facility, controlId) : MISS;
-  if (hit !== MISS) return hit as Pick<MessageRow, 'id' | 'content_sha256' | 'outcome' | 'status' | 'ack' | 'patient_id'> | undefined;
-  return tx.get(
-    `SELECT id, content_sha256, outcome, status, ack, patient_id FROM messages
-     WHERE sending_app = ? AND sending_facility = ? AND control_id = ? AND status NOT IN ('duplicate', 'conflict') AND superseded = 0`,
-    [app, facility, controlId]);
+export async function findOriginal(tx: Tx, app: string, facility: string, controlId: string): Promise<OriginalRow | undefined> {
+  return tx.get(SQL_FIND_ORIGINAL, [app, facility, controlId]);
 }
 
 export interface NewMessage {
@@ -149,17 +149,8 @@ export interface NewMessage {
 }
 
 export async function insertMessage(tx: Tx, m: NewMessage): Promise<void> {
-  // A row that owns its key (uq_messages_key) is the live original later messages of the group must find.
-  if (tx.groupCache && m.controlId !== null && m.status !== MessageStatus.Duplicate && m.status !== MessageStatus.Conflict) {
-    tx.groupCache.addOriginal(m.sendingApp, m.sendingFacility, m.controlId,
-      { content_sha256: m.contentSha256, outcome: m.outcome, status: m.status, ack: m.ack, patient_id: m.patientId });
-  }
-  await deferWrite(tx, 
-    `INSERT INTO messages (file_id, idx, sending_app, sending_facility, control_id, content_sha256, event, message_time, status,
-       outcome, error_code, error_text, patient_id, ack_name, ack, superseded, created_at, sequence_number)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
-    [m.fileId, m.idx, m.sendingApp, m.sendingFacility, m.controlId, m.contentSha256, m.event, m.messageTime, m.status,
-      m.outcome, m.errorCode, m.errorText, m.patientId, m.ackName, m.ack, m.now, m.sequenceNumber ?? null]);
+  const w = writes.insertMessage(m);
+  await tx.run(w.sql, w.params);
 }
 
 /**
@@ -168,9 +159,8 @@ export async function insertMessage(tx: Tx, m: NewMessage): Promise<void> {
  * live or belongs to `fileId` itself (a key repeated inside the reimported file stays a duplicate).
  */
 export async function supersedeOriginal(tx: Tx, id: number, fileId: number): Promise<boolean> {
-  const done = (await tx.run('UPDATE messages SET superseded = 1 WHERE id = ? AND file_id <> ? AND superseded = 0', [id, fileId])) === 1;
-  if (done) tx.groupCache?.supersede(id);
-  return done;
+  const w = writes.supersedeOriginal(id, fileId);
+  return (await tx.run(w.sql, w.params)) === 1;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@
  */
 import type { Knex } from 'knex';
 import type BetterSqlite3 from 'better-sqlite3';
-import type { GroupCache } from './pg-group.js';
 
 export type Row = Record<string, unknown>;
 export type Dialect = 'sqlite' | 'pg';
@@ -27,20 +26,6 @@ export interface Tx {
   run(sql: string, params?: readonly unknown[]): Promise<number>;
   /** Runs `fn` in a savepoint: rolled back alone if `fn` throws (the error is rethrown). */
   savepoint<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
-  /**
-   * A write whose result is not needed. Runs at once, except in a PostgreSQL group (pg-group.ts), where it is sent
-   * later with other writes in one round trip, in order, before any later read; `check` (group only) is then given
-   * the statement's result and a false answer fails the group, which is redone statement by statement.
-   */
-  defer?(sql: string, params?: readonly unknown[], check?: (r: { rows: Row[]; rowCount: number }) => boolean): Promise<void>;
-  /** The group's read-through cache of identities and idempotency keys (pg-group.ts); undefined outside a group. */
-  readonly groupCache?: GroupCache;
-}
-
-/** `tx.defer` when the Tx has it, else `tx.run` (a Tx written before `defer` existed). */
-export async function deferWrite(tx: Tx, sql: string, params?: readonly unknown[], check?: (r: { rows: Row[]; rowCount: number }) => boolean): Promise<void> {
-  if (tx.defer) await tx.defer(sql, params, check);
-  else await tx.run(sql, params);
 }
 
 /** A connected store: a Tx outside any transaction (autocommit) that can open transactions. */
@@ -99,7 +84,6 @@ export class SqliteTx implements Tx {
   }
   /** Synchronous helpers for the hot path where awaiting would only add overhead. */
   runSync(sql: string, params?: readonly unknown[]): number { return this.stmt(sql).run(bindable(params)).changes; }
-  async defer(sql: string, params?: readonly unknown[]): Promise<void> { this.stmt(sql).run(bindable(params)); }
 
   async savepoint<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     // Prepared once per depth: `exec` would parse the text again for every message.
@@ -225,7 +209,6 @@ export class KnexTx implements Tx {
   async get<T = Row>(sql: string, params?: readonly unknown[]): Promise<T | undefined> {
     return (await this.raw(sql, params)).rows[0] as T | undefined;
   }
-  async defer(sql: string, params?: readonly unknown[]): Promise<void> { await this.raw(sql, params); }
   async run(sql: string, params?: readonly unknown[]): Promise<number> {
     const r = await this.raw(sql, params);
     if (r.changes >= 0) return r.changes;

@@ -15,7 +15,7 @@ import { applyCommand, type ApplyContext, type ApplyOutcome } from '../../src/st
 import { findPatients, getPatient, listPatients, type PatientView } from '../../src/store/patients.js';
 import type { PamCommand } from '../../src/pam/types.js';
 import type { Tx } from '../../src/store/tx.js';
-import { ERASED_INS } from '../../src/store/ins-erasure.js';
+import { ERASED_INS } from '../../src/identity/erasure.js';
 import {
   address, changeId, changeIns, ctx, ipp, keep, linkCmd, merge, name, nia, nir, removeIns, setIns, t, traits, upsert,
 } from './builders.js';

@@ -1,6 +1,6 @@
 /**
- * PostgreSQL group mode (src/store/pg-group.ts): a group of messages applied with a prefetch, a read-through cache and
- * write-behind must leave exactly the store and ACK files that message-by-message processing leaves (PAMDROP_PG_GROUP=0),
+ * PostgreSQL group mode (src/store/pg/): a group of messages applied as one unit of work (prefetch, model, write-behind)
+ * must leave exactly the store and ACK files that message-by-message processing leaves (pgGroupMode "per-message"),
  * including when the optimistic attempt fails and the group is redone: a write refused by the database, a wrong
  * predicted patient id.
  */
@@ -26,17 +26,16 @@ interface Site { root: string; target: string; dispose(): Promise<void> }
 async function site(): Promise<Site> {
   const root = mkdtempSync(join(tmpdir(), 'pamdrop-group-'));
   for (const d of ['inbox', 'outbox', 'archive', 'error']) mkdirSync(join(root, d));
-  // Groups of 500 (the default is 2000): the cases below place messages in the second or third group on purpose.
-  writeFileSync(join(root, 'config.json'), JSON.stringify({ groupSize: 500 }));
+
   const t = makeTarget('pg');
   return { root, target: t.target, dispose: async () => { await t.dispose(); rmSync(root, { recursive: true, force: true }); } };
 }
 
 /** Imports the files in order; group mode on or off. Returns the totals of each run. */
 async function importAll(s: Site, files: string[][], group: boolean): Promise<Array<Record<string, number>>> {
-  const before = process.env.PAMDROP_PG_GROUP;
+  // Groups of 500 (the default is 2000): the cases below place messages in the second or third group on purpose.
+  writeFileSync(join(s.root, 'config.json'), JSON.stringify({ groupSize: 500, pgGroupMode: group ? 'batched' : 'per-message' }));
   const time = process.env.PAMDROP_FIXED_TIME;
-  process.env.PAMDROP_PG_GROUP = group ? '1' : '0';
   process.env.PAMDROP_FIXED_TIME = '2026-01-02T03:04:05.000Z';
   const totals: Array<Record<string, number>> = [];
   try {
@@ -49,7 +48,6 @@ async function importAll(s: Site, files: string[][], group: boolean): Promise<Ar
       totals.push(JSON.parse(out).totals);
     }
   } finally {
-    if (before === undefined) delete process.env.PAMDROP_PG_GROUP; else process.env.PAMDROP_PG_GROUP = before;
     if (time === undefined) delete process.env.PAMDROP_FIXED_TIME; else process.env.PAMDROP_FIXED_TIME = time;
   }
   return totals;
@@ -74,7 +72,7 @@ async function both(files: string[][], prepare?: (s: Site) => Promise<void>) {
   return { group: out[0]!, plain: out[1]! };
 }
 
-describe.skipIf(!hasPg)('PostgreSQL group mode (pg-group.ts)', () => {
+describe.skipIf(!hasPg)('PostgreSQL group mode (store/pg/)', () => {
   const all = messages(1300, 11);
   const cut = 800;
   // File 1: 800 messages (2 groups); file 2: the rest, 150 earlier messages again (duplicates) and one reusing an

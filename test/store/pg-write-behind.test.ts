@@ -1,9 +1,10 @@
 /**
- * PgGroupTx write-behind (src/store/pg-group.ts) against a scripted connection: the order of round trips and answers
+ * The PostgreSQL unit of work's write-behind (src/store/pg/write-behind.ts) against a scripted connection: the order of round trips and answers
  * is chosen by the test, so the races that a real server shows one time in ten are reproduced every time.
  */
 import { describe, it, expect } from 'vitest';
-import { PgGroupTx, GroupFailed } from '../../src/store/pg-group.js';
+import { WriteBehind, GroupFailed } from '../../src/store/pg/write-behind.js';
+import type { Write } from '../../src/store/sql/writes.js';
 
 interface Call { text: string; resolve(): void; reject(err: Error): void; answered: boolean }
 
@@ -29,17 +30,20 @@ function scriptedConnection() {
 }
 
 const INSERT = 'INSERT INTO history (patient_id, control_id) VALUES (?, ?)';
+const write = (i: number): Write => ({ table: 'history', sql: INSERT, params: [i, `C${i}`] });
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
-describe('PgGroupTx write-behind', () => {
+describe('unit of work write-behind', () => {
   async function twoBatches() {
     const { conn, calls } = scriptedConnection();
-    const g = new PgGroupTx(conn as unknown as ConstructorParameters<typeof PgGroupTx>[0]);
-    // 100 writes: sent at once (the connection is free); 150 more while that batch is in flight: buffered.
-    for (let i = 0; i < 250; i++) await g.defer(INSERT, [i, `C${i}`]);
+    const wb = new WriteBehind(conn as unknown as ConstructorParameters<typeof WriteBehind>[0]);
+    // 100 writes: sent at once (the connection is free); 150 more while that batch is in flight: queued.
+    for (let i = 0; i < 250; i++) await wb.push(write(i));
     expect(calls).toHaveLength(1);
     let finished = false;
-    const finish = g.finish().then(() => { finished = true; });
+    // The end of a group (group.ts): the RELEASE queued last, then everything sent and answered.
+    wb.pushControl('RELEASE SAVEPOINT pamdrop_grp1');
+    const finish = wb.sync().then(() => { finished = true; });
     finish.catch(() => {});
     // The first batch's answer sends the buffered writes and the RELEASE at once (eager write-behind).
     calls[0]!.resolve();
@@ -50,7 +54,7 @@ describe('PgGroupTx write-behind', () => {
     return { calls, finish, finished: () => finished };
   }
 
-  it('finish() waits for the last batch that the previous answer sent', async () => {
+  it('the end of the group waits for the last batch that the previous answer sent', async () => {
     const { calls, finish, finished } = await twoBatches();
     expect(finished()).toBe(false); // the group must not be committed while its last writes are unanswered
     calls[1]!.resolve();
@@ -58,7 +62,7 @@ describe('PgGroupTx write-behind', () => {
     expect(finished()).toBe(true);
   });
 
-  it('a failure in that last batch fails finish(): the group is redone, never committed as if applied', async () => {
+  it('a failure in that last batch fails the group: it is redone, never committed as if applied', async () => {
     const { calls, finish } = await twoBatches();
     calls[1]!.reject(new Error('insert or update on table "identifiers" violates foreign key constraint'));
     await expect(finish).rejects.toThrow(GroupFailed);

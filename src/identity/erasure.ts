@@ -6,18 +6,11 @@
  *
  * Only the A47 INS path calls these functions, so the import hot path pays nothing for them.
  */
-import { deferWrite, type Tx } from './tx.js';
-import type { FieldChange } from './identity.js';
+import type { IdentityRepo } from './repo.js';
+import type { FieldChange } from './types.js';
 
 /** What an erased INS value reads as, wherever it was recorded. */
 export const ERASED_INS = '[INS supprimé]';
-
-// The record itself and the records merged into it (A40 re-points earlier merges, so one level is all there is):
-// `pamdrop history` shows them together, and an INS that moved over with a merge was attributed to this patient too.
-const SQL_HISTORY_OF_RECORD = `SELECT id, changes FROM history
-  WHERE patient_id = ? OR patient_id IN (SELECT id FROM patients WHERE merged_into = ?) ORDER BY id`;
-const SQL_REWRITE_HISTORY = 'UPDATE history SET changes = ? WHERE id = ?';
-const SQL_HISTORY_ROWS = 'SELECT event, changes FROM history WHERE patient_id = ? ORDER BY id';
 
 /** `v` with every string equal to one of `values` replaced by ERASED_INS (changes are small JSON trees). */
 export function eraseValues(v: unknown, values: ReadonlySet<string>): unknown {
@@ -37,13 +30,14 @@ export function eraseFromChanges(changes: readonly FieldChange[], values: Readon
 }
 
 /**
- * Replaces `values` by ERASED_INS in every history row of record `patientId` and of the records merged into it.
+ * Replaces `values` by ERASED_INS in every history row of record `patientId` and of the records merged into it (A40
+ * re-points earlier merges, so one level is all there is: `pamdrop history` shows them together).
  * Returns the number of rows rewritten.
  */
-export async function eraseInsFromHistory(tx: Tx, patientId: number, values: ReadonlySet<string>): Promise<number> {
+export async function eraseInsFromHistory(repo: IdentityRepo, patientId: number, values: ReadonlySet<string>): Promise<number> {
   if (values.size === 0) return 0;
   let n = 0;
-  for (const row of await tx.all<{ id: number; changes: string }>(SQL_HISTORY_OF_RECORD, [patientId, patientId])) {
+  for (const row of await repo.historyOfRecord(patientId)) {
     // A cheap test first: most rows never mention an INS.
     if (![...values].some((v) => row.changes.includes(v))) continue;
     let parsed: unknown;
@@ -54,7 +48,7 @@ export async function eraseInsFromHistory(tx: Tx, patientId: number, values: Rea
     }
     const text = JSON.stringify(eraseValues(parsed, values));
     if (text !== row.changes) {
-      await deferWrite(tx, SQL_REWRITE_HISTORY, [text, row.id]);
+      await repo.rewriteHistory(row.id, text);
       n++;
     }
   }
@@ -70,9 +64,9 @@ const insValues = (v: unknown): InsLike[] =>
  * it: its last INS change took `ins` away, left no INS, and came from a message other than an A47 (docs/behaviour.md,
  * A47 "INS held by nobody").
  */
-export async function removedByDowngrade(tx: Tx, patientId: number, ins: { oid: string; value: string }): Promise<boolean> {
+export async function removedByDowngrade(repo: IdentityRepo, patientId: number, ins: { oid: string; value: string }): Promise<boolean> {
   let last: { event: string; change: FieldChange } | undefined;
-  for (const row of await tx.all<{ event: string; changes: string }>(SQL_HISTORY_ROWS, [patientId])) {
+  for (const row of await repo.historyEvents(patientId)) {
     let changes: FieldChange[];
     try {
       changes = JSON.parse(row.changes) as FieldChange[];

@@ -4,7 +4,7 @@
  */
 import { ErrorCode, Severity, type Finding } from '../hl7/errors.js';
 import { hexEscapeControls } from '../hl7/encoding.js';
-import { contentRefusal, refusalDetail } from '../store/db-errors.js';
+import { contentRefusal, refusalDetail } from './db-errors.js';
 
 /** Control characters in a value headed for the ledger (refused with AE 102 by interpret, but stored first). */
 const CONTROL_RE_G = /[\x00-\x1f\x7f]/g;
