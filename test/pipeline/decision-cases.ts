@@ -1,17 +1,13 @@
 /**
  * The decisions matrix of docs/behaviour.md as data: the §8 messages edited one field at a time, and one row per rule
  * (`given` messages, the message under test, the expected ACK, the stored state). decisions.test.ts runs every row end
- * to end; test/store/pg-group.test.ts replays the same messages to compare the group modes.
+ * to end; test/store/group-modes.test.ts replays the same messages to compare the group modes.
  */
 import { expect } from 'vitest';
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { A28_8859_15, A28_BAD_NIR_KEY, A28_CREATE, A31_DOWNGRADE, A31_UPDATE, A40_MERGE, A47_INS_DELETE, A47_IPP_CHANGE } from '../fixtures/examples.js';
-import { FIXTURES, SHAPE_A28 } from '../fixtures/make-fixtures.js';
-import { dbKinds, type DbKind } from '../helpers/db.js';
-import { ackSegments, makeWorkspace, type Workspace } from '../helpers/workspace.js';
+import { A28_BAD_NIR_KEY, A28_CREATE, A31_DOWNGRADE, A31_UPDATE, A40_MERGE, A47_INS_DELETE, A47_IPP_CHANGE } from '../fixtures/examples.js';
+import type { Workspace } from '../helpers/workspace.js';
 import {
-  append, DEMO_NIR_OID, edit, event, expectAck, get, ipp, IPP_OID, nia, nir, NIR_OID, prod, TEST_NIR_OID, without, type AckExpectation,
+  append, DEMO_NIR_OID, edit, event, ipp, IPP_OID, nia, nir, NIR_OID, prod, TEST_NIR_OID, without, type AckExpectation,
 } from '../helpers/messages.js';
 import { openDb } from '../../src/store/db.js';
 import { lookupPatient } from '../../src/observe/read.js';

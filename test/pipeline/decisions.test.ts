@@ -16,19 +16,13 @@
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { A28_8859_15, A28_BAD_NIR_KEY, A28_CREATE, A31_DOWNGRADE, A31_UPDATE, A40_MERGE, A47_INS_DELETE, A47_IPP_CHANGE } from '../fixtures/examples.js';
+import { A28_BAD_NIR_KEY } from '../fixtures/examples.js';
 import { FIXTURES, SHAPE_A28 } from '../fixtures/make-fixtures.js';
 import { dbKinds, type DbKind } from '../helpers/db.js';
 import { ackSegments, makeWorkspace, type Workspace } from '../helpers/workspace.js';
+import { edit, expectAck, get, ipp, NIR_OID, prod } from '../helpers/messages.js';
 import {
-  append, DEMO_NIR_OID, edit, event, expectAck, get, ipp, IPP_OID, nia, nir, NIR_OID, prod, TEST_NIR_OID, without, type AckExpectation,
-} from '../helpers/messages.js';
-import { openDb } from '../../src/store/db.js';
-import { lookupPatient } from '../../src/observe/read.js';
-import { renderPatientPage } from '../../src/observe/page.js';
-import {
-  P81, P82, P83A, P83B, P84, P85, MARIE_NIR, MARIE_NIR_2, MARIE_NIA, DURAND_NIR, OTHER_NIR, BENALI_NIR, S100900, S200900, S100500, S100777, A24, A37, latest, fieldsOf, identityModel, perEvent, insRules, decodingRules, BAD_KEY_WITH, S100500_PROV, S100777_INS, P84_NO_INS, insHolders, revisedRules, ERASED, IPP_NS_ONLY, statusPageLookup, a47AndAuthorities,
-  type Row,
+  P81, P82, P83A, identityModel, perEvent, insRules, decodingRules, revisedRules, a47AndAuthorities, type Row,
 } from './decision-cases.js';
 
 // ---------------------------------------------------------------------------------------------------------
