@@ -28,7 +28,7 @@ import { assertTxAlive } from '../store/locks.js';
 import { groupCommitPolicy } from '../store/sqlite/commit-policy.js';
 import { closeCheckpointer } from './ack-writer.js';
 import { AckBatches, type AckEntry } from './ack-batches.js';
-import { FileAckNamer, messageItem } from './message.js';
+import { FileAckNamer, messageItems } from './message.js';
 import { StopRequested, type FileJob, type PipelineContext } from './context.js';
 
 export interface GroupLoopInput {
@@ -143,7 +143,7 @@ class GroupLoop {
     return ctx.db.transaction(async (tx: Tx) => {
       await ctx.fence?.(tx);
       // PostgreSQL: the whole group in a few round trips, redone message by message if that fails (store/apply-group.ts).
-      const results = await applyGroup(tx, file, batch.map((raw) => messageItem(raw, cfg)), {
+      const results = await applyGroup(tx, file, messageItems(batch, cfg), {
         clock: ctx.clock, log: ctx.log, staleUpdates: cfg.staleUpdates, authorityAliases: cfg.pam.authorityAliases, self: cfg.self,
         acks: this.names, pgGroupMode: cfg.pgGroupMode, ...(job.supersede ? { supersede: job.supersede } : {}), ...(gate ? { gate } : {}),
       });

@@ -8,6 +8,11 @@ import { readMessage, type ReadingOptions } from '../pam/reading.js';
 import type { AckNamer, MessageItem } from '../store/apply-group.js';
 import { ackFileName, ackSlotFree } from './files.js';
 
+/** The messages of a group read one at a time, as the store takes them (see applyGroup). */
+export function* messageItems(raws: readonly RawMessage[], cfg: ReadingOptions): Generator<MessageItem> {
+  for (const raw of raws) yield messageItem(raw, cfg);
+}
+
 /** A framed message read for the store: decode, parse, acceptance and interpretation, and its content hash. */
 export function messageItem(raw: RawMessage, cfg: ReadingOptions): MessageItem {
   // One-shot crypto.hash: the same digest as createHash().update().digest() without a Hash object per message.

@@ -46,22 +46,28 @@ export function groupsOverlap(db: Tx, mode: PgGroupMode): boolean {
   return mode === 'batched' && db.dialect === 'pg' && db instanceof KnexTx;
 }
 
-/** Applies one group of messages in the open transaction `tx`; one result per item, in order. */
-export async function applyGroup(tx: Tx, file: FileRow, items: readonly MessageItem[], opts: ApplyGroupOptions): Promise<MessageResult[]> {
+/**
+ * Applies one group of messages in the open transaction `tx`; one result per item, in order. `items` may be read
+ * lazily (a generator): message by message, each reading is then garbage once its message is done, instead of a whole
+ * group of parsed messages living at once; the batched PostgreSQL attempt needs them all first (its prefetch).
+ */
+export async function applyGroup(tx: Tx, file: FileRow, items: Iterable<MessageItem>, opts: ApplyGroupOptions): Promise<MessageResult[]> {
   const ctx: MessageContext = {
     file, clock: opts.clock, log: opts.log, staleUpdates: opts.staleUpdates, authorityAliases: opts.authorityAliases,
     self: opts.self, acks: opts.acks, ...(opts.supersede ? { supersede: opts.supersede } : {}),
   };
   const { gate } = opts;
-  const conn = items.length > 1 && opts.pgGroupMode === 'batched' && tx instanceof KnexTx && tx.dialect === 'pg' ? await tx.pgConnection() : null;
-  if (conn) {
-    const out = await runBatched(conn, items, ctx, opts.log, gate);
+  const batched = opts.pgGroupMode === 'batched' && tx instanceof KnexTx && tx.dialect === 'pg';
+  const list = batched ? [...items] : null;
+  const conn = list && list.length > 1 ? await (tx as KnexTx).pgConnection() : null;
+  if (conn && list) {
+    const out = await runBatched(conn, list, ctx, opts.log, gate);
     if (out) return out;
   }
   // Without a batched attempt nothing is read before the gate opens (a fence took its lock before this call).
   if (gate) { gate.locked(); await gate.wait; }
   const store = new SqlMessageStore(tx);
   const out: MessageResult[] = [];
-  for (const item of items) out.push(await processGuarded(store, item, ctx));
+  for (const item of list ?? items) out.push(await processGuarded(store, item, ctx));
   return out;
 }
