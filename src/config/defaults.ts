@@ -1,6 +1,6 @@
 /** Embedded defaults: ./inbox, ./outbox, ./archive/YYYY/MM/DD, ./archive/error, ./data/pamdrop.sqlite. */
 import { defaultPamOptions } from '../pam/types.js';
-import type { ResolvedConfig, SourceConfig } from './types.js';
+import type { ListenerConfig, ResolvedConfig, SourceConfig } from './types.js';
 
 export const DEFAULT_IGNORE = ['.*', '*.tmp', '*.part', '*.filepart'];
 
@@ -21,6 +21,19 @@ export const getDefaultSource = (): SourceConfig => ({
   expectEveryMs: null,
 });
 
+/** An MLLP listener's defaults: loopback, plain, 1 MiB messages, 10 minutes idle, 16 connections, no journal. */
+export const getDefaultListener = (name: string, port: number): ListenerConfig => ({
+  name,
+  port,
+  host: '127.0.0.1',
+  tls: null,
+  allowPlain: false,
+  maxMessageBytes: 1024 * 1024,
+  idleTimeoutMs: 600_000,
+  maxConnections: 16,
+  journalDir: null,
+});
+
 export const getDefaultConfig = (): ResolvedConfig => ({
   database: 'data/pamdrop.sqlite',
   sqliteDriver: 'better-sqlite3',
@@ -34,6 +47,7 @@ export const getDefaultConfig = (): ResolvedConfig => ({
   maxMessageBytes: 16 * 1024 * 1024,
   maxFileBytes: 2 * 1024 * 1024 * 1024,
   sources: [getDefaultSource()],
+  listeners: [],
   log: { level: 'info', format: 'auto' },
   lockTtlMs: 60_000,
   httpPort: null,

@@ -6,11 +6,11 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../shared/errors.js';
 import { resolveCharset } from '../hl7/charset.js';
-import { getDefaultConfig, getDefaultSource } from './defaults.js';
+import { getDefaultConfig, getDefaultListener, getDefaultSource } from './defaults.js';
 import { normalizeStoreTarget } from '../store/target.js';
 import { validateConfig } from './schema.js';
 import { isLoopbackHost } from '../observe/loopback.js';
-import type { ImporterConfig, ResolvedConfig, SourceConfig } from './types.js';
+import type { ImporterConfig, ListenerConfig, ResolvedConfig, SourceConfig } from './types.js';
 
 function fail(key: string, why: string): never {
   throw new ConfigError(`config: ${key}: ${why}`);
@@ -101,6 +101,29 @@ export function resolveConfig(user: ImporterConfig, baseDir = process.cwd()): Re
     const j = out.sources.findIndex((o) => o.inbox === s.inbox);
     if (j !== i) fail(`sources[${i}].inbox`, `${s.inbox} is already the inbox of source ${out.sources[j]!.name}: each source needs its own inbox`);
   });
+  out.listeners = (user.listeners ?? []).map((l, i) => resolveListener(l, `listeners[${i}]`, abs, names));
+  return out;
+}
+
+/**
+ * An MLLP listener: loopback unless TLS or allowPlain (messages carry patient data); a client certificate needs the
+ * CA it must chain to (without one, any certificate a public CA signed would do). Its name is the ledger source of
+ * its connections: never a source's name (`names` holds them).
+ */
+function resolveListener(l: NonNullable<ImporterConfig['listeners']>[number], key: string, abs: (p: string) => string, names: Set<string>): ListenerConfig {
+  if (names.has(l.name)) fail(`${key}.name`, `${l.name} is already the name of a source or listener (the ledger records both by name)`);
+  names.add(l.name);
+  const { comment: _comment, ...given } = l as typeof l & { comment?: unknown };
+  const out: ListenerConfig = { ...getDefaultListener(l.name, l.port), ...given, tls: null } as ListenerConfig;
+  if (l.tls) {
+    const { comment: _c, ...t } = l.tls as typeof l.tls & { comment?: unknown };
+    out.tls = { requireClientCert: true, ...t, certFile: abs(t.certFile), keyFile: abs(t.keyFile), ...(t.caFile ? { caFile: abs(t.caFile) } : {}) };
+    if (out.tls.requireClientCert && !out.tls.caFile) fail(`${key}.tls.caFile`, 'is required with requireClientCert (the CA that signs the client certificates)');
+  }
+  if (!isLoopbackHost(out.host) && !out.tls && !out.allowPlain) {
+    fail(`${key}.host`, `${out.host} is not a loopback address; HL7 messages carry patient data: configure tls, or set allowPlain to true (a trusted network or a TLS terminator in front)`);
+  }
+  if (out.journalDir) out.journalDir = abs(out.journalDir);
   return out;
 }
 

@@ -58,6 +58,31 @@ export interface SourceConfig {
   sftp?: SftpSettings;
 }
 
+/** TLS of an MLLP listener: PEM files read at start. */
+export interface ListenerTlsConfig {
+  certFile: string;
+  keyFile: string;
+  /** CA that client certificates must chain to (required with requireClientCert). */
+  caFile?: string;
+  requireClientCert: boolean;
+}
+
+/** An MLLP listener of `watch` (src/mllp, docs/mllp.md). */
+export interface ListenerConfig {
+  /** Recorded in the ledger as the source of its connections' rows; never a source's name. */
+  name: string;
+  port: number;
+  host: string;
+  tls: ListenerTlsConfig | null;
+  /** Plain TCP on a non-loopback host. */
+  allowPlain: boolean;
+  maxMessageBytes: number;
+  idleTimeoutMs: number;
+  maxConnections: number;
+  /** Where every message received is appended to a dated file (re-importable); null: none. */
+  journalDir: string | null;
+}
+
 export interface ResolvedConfig {
   /** SQLite path or postgres:// URL. */
   database: string;
@@ -77,6 +102,8 @@ export interface ResolvedConfig {
   /** Larger files are quarantined unread. */
   maxFileBytes: number;
   sources: SourceConfig[];
+  /** MLLP listeners of `watch`; none by default. */
+  listeners: ListenerConfig[];
   log: { level: Level; format: 'json' | 'text' | 'auto' };
   /** Lock time-to-live: a lock not renewed for this long may be taken over (crashed instance on another host). */
   lockTtlMs: number;
@@ -102,10 +129,11 @@ export interface ResolvedConfig {
 }
 
 /** What users write: everything optional; sources partial. */
-export type ImporterConfig = Partial<Omit<ResolvedConfig, 'sources' | 'pam' | 'charset' | 'self' | 'log'>> & {
+export type ImporterConfig = Partial<Omit<ResolvedConfig, 'sources' | 'listeners' | 'pam' | 'charset' | 'self' | 'log'>> & {
   self?: Partial<ResolvedConfig['self']>;
   pam?: Partial<PamOptions>;
   charset?: Partial<ResolvedConfig['charset']>;
   log?: Partial<ResolvedConfig['log']>;
   sources?: Array<Partial<SourceConfig> & { name: string }>;
+  listeners?: Array<Partial<Omit<ListenerConfig, 'tls'>> & { name: string; port: number; tls?: (Partial<ListenerTlsConfig> & { certFile: string; keyFile: string }) | null }>;
 };
