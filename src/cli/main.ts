@@ -122,8 +122,10 @@ export async function main(argv: string[], out?: (t: string) => void, err: (t: s
     run('open', async (ctx, a) => (await import('./commands/history.js')).historyCommand(ctx, { value: a.value, ins: a.ins, authority: a.authority })))
     .command('watch', 'daemon: watch/poll every configured source, take complete files, stop cleanly on SIGTERM (npm start)', (y) => intakeOptions(y)
       .option('http-port', { type: 'number', describe: 'serve /metrics, /healthz and the status page on this loopback port (0: any free port; overrides httpPort)' })
-      .check((a) => a.httpPort === undefined || (Number.isInteger(a.httpPort) && Number(a.httpPort) >= 0 && Number(a.httpPort) <= 65535) || '--http-port: must be a TCP port (0–65535)'),
-    run('create', async (ctx, a) => (await import('./commands/watch.js')).watchCommand(ctx, { ...intakeArgs(a), httpPort: a.httpPort })))
+      .check((a) => a.httpPort === undefined || (Number.isInteger(a.httpPort) && Number(a.httpPort) >= 0 && Number(a.httpPort) <= 65535) || '--http-port: must be a TCP port (0–65535)')
+      .option('mllp-port', { type: 'number', describe: 'receive HL7 messages over MLLP on this loopback port (the listener named mllp; see docs/mllp.md)' })
+      .check((a) => a.mllpPort === undefined || (Number.isInteger(a.mllpPort) && Number(a.mllpPort) >= 0 && Number(a.mllpPort) <= 65535) || '--mllp-port: must be a TCP port (0–65535)'),
+    run('create', async (ctx, a) => (await import('./commands/watch.js')).watchCommand(ctx, { ...intakeArgs(a), httpPort: a.httpPort, mllpPort: a.mllpPort })))
     .command('run', 'process everything pending in every source, print a run report, exit (cron)', intakeOptions,
       run('create', async (ctx, a) => (await import('./commands/run.js')).runCommand(ctx, intakeArgs(a))))
     .command('sftp-keyscan', "print the SHA-256 fingerprint of an SFTP server's host key, to pin in hostKeySha256", (y) => y

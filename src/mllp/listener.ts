@@ -29,6 +29,8 @@ export interface MessageSink {
   handle(bytes: Buffer, meta: MessageMeta): Promise<Buffer>;
   /** The AR for bytes that are not a message frame (garbled, oversize): null when no header can be read in them. */
   refuse(head: Buffer, reason: string, meta: MessageMeta): Buffer | null;
+  /** A connection opened (before its first message); `remote`: the peer's address and port. */
+  opened?(meta: Omit<MessageMeta, 'seq'>, remote: string): void;
   /** The connection closed (after its last message was answered). */
   closed?(meta: Omit<MessageMeta, 'seq'>): Promise<void>;
 }
@@ -91,10 +93,12 @@ class Connection {
   private finish!: () => void;
 
   constructor(private readonly l: MllpListener, readonly socket: Socket, n: number, readonly tls: boolean) {
-    this.id = `${compactIso(this.since)}-${n}`;
+    // Unique in the ledger across restarts and instances: start time, process, counter.
+    this.id = `${compactIso(this.since)}-${process.pid}-${n}`;
     this.decoder = new MllpDecoder(l.o.maxMessageBytes);
     this.done = new Promise((r) => { this.finish = r; });
     socket.setNoDelay(true);
+    l.o.sink.opened?.({ listener: l.o.name, connection: this.id }, this.remote);
     socket.setTimeout(l.o.idleTimeoutMs, () => {
       if (this.busy) return; // waiting for the store is not idleness
       l.log.info('MLLP connection idle: closed', { connection: this.id, idleTimeoutMs: l.o.idleTimeoutMs });

@@ -16,10 +16,14 @@ import type { CycleResult, FileOutcome } from '../pipeline/source-cycle.js';
 import type { WatchObserver } from '../pipeline/service.js';
 import { isAckWriteError } from '../pipeline/ack-errors.js';
 import type { Status } from '../ops/status.js';
+import type { ListenerObserver, ListenerView } from '../mllp/listener.js';
 import { Counter, Gauge, Histogram, renderMetrics } from './prometheus.js';
 
 /** Upper bounds (seconds) of the per-file import duration histogram: a small file in ms, 20,000 messages in ~7 s. */
 export const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600] as const;
+
+/** Upper bounds (seconds) of the MLLP round trip (frame received → ACK written, the commit included). */
+export const ROUND_TRIP_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 
 /** Health of one source. */
 export type SourceState =
@@ -93,7 +97,7 @@ interface SourceClock extends CycleClock { cycleStartedAt: number | null; lastAc
 export type StoreSnapshot = Pick<Status, 'sources' | 'pending' | 'failed'> | null;
 
 /** In-process observation of one `watch`: counters for /metrics, cycle clocks for /healthz. */
-export class Observer implements WatchObserver {
+export class Observer implements WatchObserver, ListenerObserver {
   readonly startedAt: number;
   private readonly clocks = new Map<string, SourceClock>();
   private running: string | null = null;
@@ -114,6 +118,11 @@ export class Observer implements WatchObserver {
   private readonly unfinished = new Gauge('pamdrop_unfinished_files', 'Ledger files claimed and not finished (being processed, or interrupted and to be resumed).', []);
   private readonly quarantined = new Gauge('pamdrop_quarantined_files', 'Files in quarantine according to the ledger (all time).', []);
   private readonly failedMessages = new Gauge('pamdrop_failed_messages', 'Messages whose live outcome is AE or AR (the `pamdrop errors` worklist).', []);
+  readonly mllpConnections = new Gauge('pamdrop_mllp_connections', 'Open connections of each MLLP listener.', ['listener']);
+  readonly mllpRefused = new Counter('pamdrop_mllp_refused_connections_total', 'MLLP connections refused, by listener and reason (max-connections, tls: handshake refused, e.g. no or unknown client certificate).', ['listener', 'reason']);
+  readonly mllpMessages = new Counter('pamdrop_mllp_messages_total', 'MLLP messages answered, by listener and ACK code sent (AA, AE, AR; none: the connection closed before its ACK could be sent).', ['listener', 'ack']);
+  readonly mllpRoundTrip = new Histogram('pamdrop_mllp_round_trip_seconds', 'MLLP round trip per message: from its frame received to its ACK written, after the commit.', ['listener'], ROUND_TRIP_BUCKETS);
+  private listenerViews: () => ListenerView[] = () => [];
   private readonly storeUp = new Gauge('pamdrop_store_up', '1 when the store could be read for this scrape, else 0 (store-side gauges are then left out).', []);
 
   constructor(sources: readonly Pick<SourceConfig, 'name' | 'pollMs'>[], private readonly now: () => number = Date.now) {
@@ -199,6 +208,28 @@ export class Observer implements WatchObserver {
     if (c) c.lastActivityAt = this.now();
   }
 
+  /** The running MLLP listeners (their live connections for the status page); every series from 0. */
+  watchListeners(running: { views(): ListenerView[] }): void {
+    this.listenerViews = () => running.views();
+    for (const v of running.views()) {
+      const listener = v.name;
+      for (const ack of ['AA', 'AE', 'AR', 'none']) this.mllpMessages.inc({ listener, ack }, 0);
+      for (const reason of ['max-connections', 'tls']) this.mllpRefused.inc({ listener, reason }, 0);
+      this.mllpConnections.set({ listener }, v.connections.length);
+      this.mllpRoundTrip.touch({ listener });
+    }
+  }
+
+  /** Listeners and their live connections now (status page). */
+  listeners(): ListenerView[] { return this.listenerViews(); }
+
+  connections(listener: string, open: number): void { this.mllpConnections.set({ listener }, open); }
+  refused(listener: string, reason: 'max-connections' | 'tls'): void { this.mllpRefused.inc({ listener, reason }); }
+  answered(listener: string, ack: 'AA' | 'AE' | 'AR' | 'none', seconds: number): void {
+    this.mllpMessages.inc({ listener, ack });
+    this.mllpRoundTrip.observe({ listener }, Math.max(0, seconds));
+  }
+
   /** /healthz verdict now. */
   health(): Health {
     const running = this.running ? this.clock(this.running) : undefined;
@@ -225,6 +256,7 @@ export class Observer implements WatchObserver {
     return renderMetrics([
       this.files, this.fileFailures, this.messages, this.duplicates, this.stale, this.ackWriteFailures, this.cycles,
       this.lastCycle, this.duration, ...storeGauges, this.storeUp, this.healthy, this.sourceLate, this.startTime,
+      ...(this.listenerViews().length > 0 ? [this.mllpConnections, this.mllpRefused, this.mllpMessages, this.mllpRoundTrip] : []),
     ]);
   }
 }

@@ -9,6 +9,7 @@
 import type { Health, SourceHealth } from './observer.js';
 import type { PageData, RecentMessage, WaitingFile } from './read.js';
 import type { PatientView } from '../store/patients.js';
+import type { ListenerView } from '../mllp/listener.js';
 import { duration, formatIdentifier, formatValue, localTime, messageTime } from '../ops/format.js';
 
 /** Escapes text for HTML element content and double- or single-quoted attribute values. */
@@ -155,11 +156,26 @@ function lookupSection(showIdentities: boolean, value = ''): string {
 }
 
 /** The status page. */
-export function renderStatusPage(data: PageData, health: Health, opts: { showIdentities: boolean; store: string; now: Date; refreshSeconds?: number }): string {
+/** MLLP listeners and their live connections (peer address, since, messages): no patient data. */
+function listenersSection(listeners: readonly ListenerView[]): string {
+  if (listeners.length === 0) return '';
+  const rows = listeners.flatMap((l) => {
+    const head = `<tr><td class="mono">${e(l.name)}</td><td class="mono">${e(l.host)}:${e(l.port)}</td><td>${l.tls ? badge('TLS', 'ok') : badge('plain', 'info')}</td>`;
+    if (l.connections.length === 0) return [`${head}<td colspan="4" class="note">no connection</td></tr>`];
+    return l.connections.map((c, i) => `${i === 0 ? head : '<tr><td></td><td></td><td></td>'}<td class="mono">${e(c.id)}</td><td class="mono">${e(c.remote)}</td>`
+      + `<td>${e(localTime(c.since))}</td><td class="num">${e(c.messages)}</td></tr>`);
+  });
+  const live = listeners.reduce((n, l) => n + l.connections.length, 0);
+  return `<section id="listeners"><h2>MLLP listeners<span class="count">${e(live)} connection(s)</span></h2>
+<table><thead><tr><th>Listener</th><th>Address</th><th>Transport</th><th>Connection</th><th>Peer</th><th>Since</th><th>Messages</th></tr></thead>
+<tbody>${rows.join('\n')}</tbody></table></section>`;
+}
+
+export function renderStatusPage(data: PageData, health: Health, opts: { showIdentities: boolean; store: string; now: Date; refreshSeconds?: number; listeners?: readonly ListenerView[] }): string {
   const lock = data.status.lock;
   const subtitle = `${e(opts.store)} · ${e(localTime(opts.now.toISOString()))}${lock ? ` · writer: <span class="mono">${e(lock.owner)}</span>` : ''}`;
   const right = health.ok ? badge('healthy', 'ok') : badge(`late: ${health.late.join(', ')}`, 'bad');
-  const body = [sourcesSection(data, health), inboxSection(data), quarantineSection(data), messagesSection(data, opts.showIdentities), lookupSection(opts.showIdentities)].join('\n');
+  const body = [sourcesSection(data, health), listenersSection(opts.listeners ?? []), inboxSection(data), quarantineSection(data), messagesSection(data, opts.showIdentities), lookupSection(opts.showIdentities)].join('\n');
   return layout('pamdrop status', body, { refreshSeconds: opts.refreshSeconds ?? 30, headerRight: right, subtitle });
 }
 

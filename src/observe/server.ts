@@ -132,7 +132,7 @@ export async function startObserveServer(o: ObserveServerOptions): Promise<Obser
       case '/': {
         const now = o.clock.now();
         const data = await readPage(o.db, o.config, now);
-        send(res, head, 200, HTML, renderStatusPage(data, o.observer.health(), { showIdentities: o.config.showIdentities, store: o.store, now }));
+        send(res, head, 200, HTML, renderStatusPage(data, o.observer.health(), { showIdentities: o.config.showIdentities, store: o.store, now, listeners: o.observer.listeners() }));
         return;
       }
       case '/patient': {

@@ -17,11 +17,13 @@ import { onStopSignals, pickSources, type IntakeArgs } from './run.js';
 import type { Observer } from '../../observe/observer.js';
 import type { StartupState } from '../../observe/server.js';
 import { describeTarget } from '../../store/db.js';
+import { pickListeners, startListeners, type RunningListeners } from '../../mllp/service.js';
 
 /** Handler of `pamdrop watch`: resolves to 0 after a graceful stop (LockedError → 3 in main). */
-export async function watchCommand(ctx: CliContext, args: IntakeArgs & { httpPort?: number }): Promise<number> {
+export async function watchCommand(ctx: CliContext, args: IntakeArgs & { httpPort?: number; mllpPort?: number }): Promise<number> {
   const sources = pickSources(ctx.config, args);
   preflight(sources);
+  const listeners = pickListeners(ctx.config, args.mllpPort);
   if (args.httpPort !== undefined && (!Number.isInteger(args.httpPort) || args.httpPort < 0 || args.httpPort > 65535)) {
     throw new ConfigError('--http-port: must be a TCP port (0–65535)');
   }
@@ -45,13 +47,21 @@ export async function watchCommand(ctx: CliContext, args: IntakeArgs & { httpPor
     const serve = async (owner: string, leases?: Parameters<typeof watchSources>[0]['leases']) => {
       // /metrics, /healthz and the status page (src/observe): only once this instance may write, closed with it.
       const http = port === null ? null : await startHttp(ctx, store, sources, port);
+      let mllp: RunningListeners | null = null;
       try {
+        // MLLP listeners (src/mllp): only once this instance may write, like the sources; closed before the store.
+        if (listeners.length > 0) {
+          mllp = await startListeners({ db: store, config: ctx.config, log: ctx.log, clock: ctx.clock, owner, fault: ctx.fault }, listeners, http?.observer);
+          http?.observer.watchListeners(mllp);
+        }
         await watchSources({
           db: store, config: ctx.config, log: ctx.log, clock: ctx.clock, fault: ctx.fault, sources,
           shouldStop: () => stopping, wake, leases, observer: http?.observer,
           progress: new Progress({ tty: !!process.stderr.isTTY, write: (t) => process.stderr.write(t), log: ctx.log }),
         }, owner);
       } finally {
+        // Listeners first: each connection answers the message in hand, then the store can close.
+        await mllp?.close();
         await http?.close();
       }
     };

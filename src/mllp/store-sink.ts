@@ -1,0 +1,98 @@
+/**
+ * The store behind a listener: each MLLP message goes through the same reader and the same per-message processing
+ * as a message of a file (duplicate rule, identity rules, ACK bytes, ledger row), in one transaction of its own,
+ * and its ACK bytes are handed back only after that transaction committed (durably: SQLite commits with
+ * `synchronous = FULL`, PostgreSQL with its default synchronous commit).
+ *
+ * - Idempotency is the file path's: a message resent with the same MSH-3/4/10 and bytes is answered with the ACK
+ *   stored for it, byte for byte, and nothing is applied again.
+ * - Order and isolation: on PostgreSQL each transaction takes the store-wide apply lock (pipeline/lease.ts
+ *   `serializeApply`), as every file group does, so messages of several connections and files never interleave
+ *   their identity writes. On SQLite `watch` is the one writer (the writer lock) and its transactions share one
+ *   connection: a message's transaction runs start to end without yielding to other work, and waits for any other
+ *   transaction on that connection to end first.
+ * - Ledger: one `files` row per connection (store/connections.ts), made with its first message.
+ */
+import { frameBuffer, type RawMessage } from '../hl7/batch.js';
+import { SqliteTx, type Db } from '../store/tx.js';
+import { closeConnectionRow, closeLeftoverConnections, openConnectionRow } from '../store/connections.js';
+import type { FileRow } from '../store/ledger.js';
+import { serializeApply } from '../pipeline/lease.js';
+import { processGuarded } from '../pipeline/message.js';
+import { AckNameSet } from '../pipeline/ack-names.js';
+import { safeName } from '../pipeline/files.js';
+import type { PipelineContext } from '../pipeline/process-file.js';
+import type { ListenerConfig } from '../config/types.js';
+import type { MessageMeta, MessageSink } from './listener.js';
+import { refusalAck } from './refuse.js';
+
+interface Conn { file: FileRow | null; usedNames: Set<string>; remote: string }
+
+/** A folder that never exists: an MLLP ACK has no file, so no ACK file can ever take its name. */
+const NO_ACK_DIR = '/nonexistent/pamdrop-mllp-acks';
+
+export class StoreSink implements MessageSink {
+  private readonly conns = new Map<string, Conn>();
+  /** SQLite: this sink's transactions one at a time (they share the store's one connection). */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly ctx: Omit<PipelineContext, 'fence'>, private readonly listener: Pick<ListenerConfig, 'name' | 'maxMessageBytes'>) {}
+
+  /** Closes the rows of connections an earlier process left open (call before the listener accepts connections). */
+  async recover(): Promise<number> {
+    return closeLeftoverConnections(this.ctx.db, this.listener.name, this.ctx.owner, this.ctx.clock.now().toISOString());
+  }
+
+  /** Registers a connection and its peer address (recorded as the path of its ledger row). */
+  opened(meta: { connection: string }, remote: string): void {
+    this.conns.set(meta.connection, { file: null, usedNames: new AckNameSet(`${safeName(meta.connection)}.`, '.ack.hl7'), remote });
+  }
+
+  async handle(bytes: Buffer, meta: MessageMeta): Promise<Buffer> {
+    const items = [...frameBuffer(bytes, { maxMessageBytes: this.listener.maxMessageBytes })].filter((i) => i.kind === 'message');
+    if (items.length !== 1) {
+      const nak = this.refuse(bytes, items.length === 0 ? 'no HL7 message in the frame (no MSH segment)' : `${items.length} messages in one frame: one message per frame`, meta);
+      if (nak) return nak;
+      throw new Error('frame without a readable header');
+    }
+    const raw: RawMessage = { ...(items[0] as { message: RawMessage }).message, index: meta.seq };
+    let conn = this.conns.get(meta.connection);
+    if (!conn) { this.opened(meta, '?'); conn = this.conns.get(meta.connection)!; }
+    const c = conn;
+    const run = () => this.ctx.db.transaction(async (tx) => {
+      await serializeApply(tx);
+      const file = c.file ?? await openConnectionRow(tx, { listener: meta.listener, connection: meta.connection, remote: c.remote, owner: this.ctx.owner, now: this.ctx.clock.now().toISOString() });
+      const r = await processGuarded(tx, raw, file, c.usedNames, this.ctx, NO_ACK_DIR);
+      return { file, ack: r.ack };
+    });
+    const out = await this.exclusive(run);
+    c.file = out.file; // only once committed: a rolled-back first message leaves no row to point at
+    return out.ack;
+  }
+
+  refuse(head: Buffer, reason: string, meta: MessageMeta): Buffer | null {
+    return refusalAck(head, reason, meta, { ...this.ctx.config, maxMessageBytes: this.listener.maxMessageBytes }, this.ctx.clock.now());
+  }
+
+  async closed(meta: { connection: string }): Promise<void> {
+    const c = this.conns.get(meta.connection);
+    this.conns.delete(meta.connection);
+    if (!c?.file) return;
+    const id = c.file.id;
+    await this.exclusive(() => closeConnectionRow(this.ctx.db, id, this.ctx.clock.now().toISOString()));
+  }
+
+  /** SQLite: one transaction at a time on the shared connection, never opened inside another's. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const db: Db = this.ctx.db;
+    if (!(db instanceof SqliteTx)) return fn();
+    const conn = db.conn;
+    const next = this.chain.then(async () => {
+      // Another transaction of this connection (a file group) is open across an await: wait for its end.
+      while (conn.inTransaction) await new Promise((r) => setImmediate(r));
+      return fn();
+    });
+    this.chain = next.catch(() => {});
+    return next;
+  }
+}
