@@ -7,7 +7,9 @@
  *
  * Stages (bench/stages.ts), each in a child process of its own (peak RSS is the stage's own):
  *   floor, hl7-standard, parse-only, parser, import-sqlite, import-pg (with --pg or PAMDROP_BENCH_PG_URL), floor-pipeline,
- *   resume-sqlite, resume-pg (a kill at 10 %, 50 %, 90 % of the file, then the resume: its table below the main one).
+ *   resume-sqlite, resume-pg (a kill at 10 %, 50 %, 90 % of the file, then the resume: its table below the main one),
+ *   mllp-sqlite, mllp-pg (10,000 messages over one MLLP connection, each ACK after its durable commit; -x4: four
+ *   connections at once; msg/s and round-trip percentiles in a table of their own).
  * Runs are interleaved (every stage once, then every stage again…) so that a noisy neighbour on the shared machine
  * hits all stages alike; the table shows medians. `--growth` imports (and parses) batches of growing size to
  * check that time is linear and memory flat; `--growth-1m` adds the 1,000,000-message batch (minutes, ~4 GB of
@@ -23,7 +25,9 @@ import type { StageArgs, StageResult } from './stages.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CHILD = join(HERE, 'child.js');
-const ALL_STAGES = ['floor', 'hl7-standard', 'parse-only', 'parser', 'import-sqlite', 'import-pg', 'floor-pipeline', 'resume-sqlite', 'resume-pg'] as const;
+const ALL_STAGES = ['floor', 'hl7-standard', 'parse-only', 'parser', 'import-sqlite', 'import-pg', 'floor-pipeline', 'resume-sqlite', 'resume-pg',
+  'mllp-sqlite', 'mllp-sqlite-x4', 'mllp-pg', 'mllp-pg-x4'] as const;
+const PG_STAGES = new Set(['import-pg', 'resume-pg', 'mllp-pg', 'mllp-pg-x4']);
 
 interface Options {
   messages: number; runs: number; json: boolean; pg: string | null; charset: 'latin9' | 'utf8'; stages: string[];
@@ -75,7 +79,7 @@ function parseArgs(argv: string[]): Options {
     }
   }
   if (growth1m) o.growth = [...new Set([...(o.growth ?? [10_000, 100_000]), 1_000_000])];
-  if (!o.pg) o.stages = o.stages.filter((s) => s !== 'import-pg' && s !== 'resume-pg');
+  if (!o.pg) o.stages = o.stages.filter((s) => !PG_STAGES.has(s));
   // The baseline build runs every stage whose code it has of its own: not floor and hl7-standard (the same code).
   if (o.baseline) o.stages.push(...o.stages.filter((s) => s !== 'floor' && s !== 'hl7-standard').map((s) => `baseline:${s}`));
   return o;
@@ -158,6 +162,10 @@ const LABEL: Record<string, string> = {
   'floor-pipeline': 'floor pipeline: split + raw SQLite rows + temp/rename files',
   'resume-sqlite': 'resume after kills at 10/50/90 %, SQLite (messages of the three resumes)',
   'resume-pg': 'resume after kills at 10/50/90 %, PostgreSQL (messages of the three resumes)',
+  'mllp-sqlite': 'MLLP, SQLite: one connection, ACK after each durable commit',
+  'mllp-sqlite-x4': 'MLLP, SQLite: four connections at once',
+  'mllp-pg': 'MLLP, PostgreSQL: one connection, ACK after each durable commit',
+  'mllp-pg-x4': 'MLLP, PostgreSQL: four connections at once',
   'baseline:parse-only': 'baseline build: frame + decode + parse + the same field reads',
   'baseline:parser': 'baseline build: parser (frame + decode + parse + interpret)',
   'baseline:floor-pipeline': 'baseline build: floor pipeline',
@@ -190,7 +198,7 @@ async function main(): Promise<void> {
       const real = baseline ? stage.slice('baseline:'.length) : stage;
       const childJs = baseline ? join(o.baseline!, 'bench', 'child.js') : CHILD;
       const args: StageArgs = { stage: real, file, charset: o.charset, work };
-      const r = real === 'import-pg' || real === 'resume-pg'
+      const r = PG_STAGES.has(real)
         ? await withPgSchema(o.pg!, String(runId), (target) => runChild({ ...args, pg: target }, childJs))
         : await runChild(args, childJs);
       r.stage = stage;
@@ -217,7 +225,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < o.runs; i++) {
       log(`run ${i + 1}/${o.runs}\n`);
       for (const s of o.stages) {
-        if ((s.endsWith('import-pg') || s.endsWith('resume-pg')) && i >= o.pgRuns) continue;
+        if (PG_STAGES.has(s.replace(/^baseline:/, '')) && i >= o.pgRuns) continue;
         results.get(s)!.push(await once(s, mainFile.file, o.messages));
       }
     }
@@ -288,6 +296,17 @@ async function main(): Promise<void> {
           lines.push(`| ${s.stage} | ${Math.round(k.at * 100)} % | ${k.done.toLocaleString('en')} | ${k.firstGroupMs} | ${k.totalMs} |`);
         }
       }
+    }
+  }
+  const mllp = report.stages.filter((s) => s.stage.replace(/^baseline:/, '').startsWith('mllp'));
+  if (mllp.length > 0) {
+    lines.push('\nMLLP: round trip per message as the client sees it (frame sent → ACK received, the durable commit included), median of the runs');
+    lines.push('| stage | connections | msg/s | p50 ms | p99 ms | max ms | CPU ms/msg | ACKs |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---|');
+    for (const s of mllp) {
+      const runs = s.runs as unknown as Array<{ connections: number; msgPerSec: number; p50Ms: number; p99Ms: number; maxMs: number; cpuMsPerMsg: number; acks: Record<string, number> }>;
+      const m = (k: 'msgPerSec' | 'p50Ms' | 'p99Ms' | 'maxMs' | 'cpuMsPerMsg') => median(runs.map((r) => r[k]));
+      lines.push(`| ${s.stage} | ${runs[0]!.connections} | ${Math.round(m('msgPerSec')).toLocaleString('en')} | ${m('p50Ms')} | ${m('p99Ms')} | ${m('maxMs')} | ${m('cpuMsPerMsg')} | ${Object.entries(runs[0]!.acks).map(([k, v]) => `${k} ${v}`).join(', ')} |`);
     }
   }
   if (report.growth.length > 0) {

@@ -1,8 +1,9 @@
 /**
  * The store behind a listener: each MLLP message goes through the same reader and the same per-message processing
  * as a message of a file (duplicate rule, identity rules, ACK bytes, ledger row), in one transaction of its own,
- * and its ACK bytes are handed back only after that transaction committed (durably: SQLite commits with
- * `synchronous = FULL`, PostgreSQL with its default synchronous commit).
+ * and its ACK bytes are handed back only after that transaction committed durably (PostgreSQL: its synchronous
+ * COMMIT; SQLite: an fsync of the `-wal` after the COMMIT, shared by the messages committed meanwhile,
+ * store/wal-sync.ts).
  *
  * - Idempotency is the file path's: a message resent with the same MSH-3/4/10 and bytes is answered with the ACK
  *   stored for it, byte for byte, and nothing is applied again.
@@ -15,6 +16,7 @@
  */
 import { frameBuffer, type RawMessage } from '../hl7/batch.js';
 import { SqliteTx, type Db } from '../store/tx.js';
+import { WalSync } from '../store/wal-sync.js';
 import { closeConnectionRow, closeLeftoverConnections, openConnectionRow } from '../store/connections.js';
 import type { FileRow } from '../store/ledger.js';
 import { serializeApply } from '../pipeline/lease.js';
@@ -35,8 +37,12 @@ export class StoreSink implements MessageSink {
   private readonly conns = new Map<string, Conn>();
   /** SQLite: this sink's transactions one at a time (they share the store's one connection). */
   private chain: Promise<unknown> = Promise.resolve();
+  /** SQLite in WAL mode: commits made durable by a shared fsync before their ACK (store/wal-sync.ts). */
+  private readonly wal: WalSync | null;
 
-  constructor(private readonly ctx: Omit<PipelineContext, 'fence'>, private readonly listener: Pick<ListenerConfig, 'name' | 'maxMessageBytes'>) {}
+  constructor(private readonly ctx: Omit<PipelineContext, 'fence'>, private readonly listener: Pick<ListenerConfig, 'name' | 'maxMessageBytes'>) {
+    this.wal = WalSync.of(ctx.db);
+  }
 
   /** Closes the rows of connections an earlier process left open (call before the listener accepts connections). */
   async recover(): Promise<number> {
@@ -65,8 +71,13 @@ export class StoreSink implements MessageSink {
       const r = await processGuarded(tx, raw, file, c.usedNames, this.ctx, NO_ACK_DIR);
       return { file, ack: r.ack };
     });
-    const out = await this.exclusive(run);
+    const out = await this.exclusive(async () => {
+      const restore = this.wal?.relax();
+      try { return await run(); } finally { restore?.(); }
+    });
     c.file = out.file; // only once committed: a rolled-back first message leaves no row to point at
+    // The ACK only once the commit is durable (PostgreSQL: COMMIT returned; SQLite: the shared fsync of the -wal).
+    await this.wal?.durable();
     return out.ack;
   }
 
