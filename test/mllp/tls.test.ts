@@ -1,0 +1,106 @@
+/**
+ * MLLP over TLS with client certificates (throwaway certificates made with openssl here): a client whose certificate
+ * the configured CA signed is served; one without a certificate, or with one from another CA, is refused at the
+ * handshake and nothing reaches the store. And the configuration rules: loopback unless TLS or allowPlain, a CA with
+ * requireClientCert.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveConfig } from '../../src/config/load.js';
+import { startListeners, type RunningListeners } from '../../src/mllp/service.js';
+import { openDb } from '../../src/store/db.js';
+import type { Db } from '../../src/store/tx.js';
+import { silentLogger } from '../../src/shared/logger.js';
+import { systemClock } from '../../src/shared/clock.js';
+import { makeOwner } from '../../src/store/ledger.js';
+import { A28_CREATE, A31_UPDATE } from '../fixtures/examples.js';
+import { MllpClient, msa } from './client.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mllp-tls-'));
+const p = (f: string) => join(dir, f);
+const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+
+function makeCa(name: string): void {
+  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${name}`);
+}
+function makeCert(name: string, ca: string, san?: string): void {
+  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+  const ext = join(dir, `${name}.ext`);
+  execFileSync('sh', ['-c', `printf '%s\\n' "${san ? `subjectAltName=${san}` : 'extendedKeyUsage=clientAuth'}" > "${ext}"`]);
+  ssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', ext);
+}
+
+let db: Db;
+let running: RunningListeners;
+let port = 0;
+
+beforeAll(async () => {
+  makeCa('ca1');
+  makeCa('ca2');
+  makeCert('server', 'ca1', 'IP:127.0.0.1,DNS:localhost');
+  makeCert('client', 'ca1');
+  makeCert('stranger', 'ca2');
+  db = await openDb(p('pamdrop.sqlite'));
+  const config = resolveConfig({ listeners: [{ name: 'tls', port: 0, tls: { certFile: 'server.crt', keyFile: 'server.key', caFile: 'ca1.crt' } }] }, dir);
+  running = await startListeners({ db, config, log: silentLogger, clock: systemClock, owner: makeOwner('tls-test') }, config.listeners);
+  port = running.listeners[0]!.port;
+}, 60_000);
+
+afterAll(async () => {
+  await running?.close();
+  await db?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const ca = () => readFileSync(p('ca1.crt'));
+
+/** Connects and sends one message; resolves its ACK, rejects when the server refused the client. */
+async function sendOne(tls: { cert?: string; key?: string }, message: string): Promise<Buffer> {
+  const c = await MllpClient.open(port, { ca: ca(), servername: 'localhost', ...(tls.cert ? { cert: readFileSync(p(tls.cert)), key: readFileSync(p(tls.key!)) } : {}) });
+  try {
+    return await c.request(message, 5000);
+  } finally {
+    c.close();
+  }
+}
+
+const stored = async () => (await db.all<{ control_id: string }>('SELECT control_id FROM messages ORDER BY id')).map((r) => r.control_id);
+
+describe('MLLP over TLS with client certificates', () => {
+  it('serves a client whose certificate the configured CA signed', async () => {
+    const ack = await sendOne({ cert: 'client.crt', key: 'client.key' }, A28_CREATE);
+    expect(msa(ack)).toEqual({ code: 'AA', controlId: 'GAM000101' });
+    expect(await stored()).toEqual(['GAM000101']);
+    expect(running.views()[0]!.tls).toBe(true);
+  });
+
+  it('refuses a client without a certificate: no ACK, nothing stored', async () => {
+    await expect(sendOne({}, A31_UPDATE)).rejects.toThrow();
+    expect(await stored()).toEqual(['GAM000101']);
+  });
+
+  it('refuses a client whose certificate another CA signed: no ACK, nothing stored', async () => {
+    await expect(sendOne({ cert: 'stranger.crt', key: 'stranger.key' }, A31_UPDATE)).rejects.toThrow();
+    expect(await stored()).toEqual(['GAM000101']);
+  });
+});
+
+describe('listener configuration', () => {
+  it('a non-loopback host needs tls or allowPlain', () => {
+    expect(() => resolveConfig({ listeners: [{ name: 'l', port: 2575, host: '0.0.0.0' }] }, dir)).toThrow(/listeners\[0\]\.host: 0\.0\.0\.0 is not a loopback address/);
+    expect(resolveConfig({ listeners: [{ name: 'l', port: 2575, host: '0.0.0.0', allowPlain: true }] }, dir).listeners[0]!.host).toBe('0.0.0.0');
+    const tls = resolveConfig({ listeners: [{ name: 'l', port: 2575, host: '0.0.0.0', tls: { certFile: 'server.crt', keyFile: 'server.key', caFile: 'ca1.crt' } }] }, dir);
+    expect(tls.listeners[0]!.tls).toEqual({ certFile: p('server.crt'), keyFile: p('server.key'), caFile: p('ca1.crt'), requireClientCert: true });
+  });
+
+  it('requireClientCert needs the CA; names are unique among sources and listeners; unknown keys are refused', () => {
+    expect(() => resolveConfig({ listeners: [{ name: 'l', port: 1, tls: { certFile: 'a', keyFile: 'b' } }] }, dir)).toThrow(/listeners\[0\]\.tls\.caFile: is required with requireClientCert/);
+    expect(() => resolveConfig({ listeners: [{ name: 'local', port: 1 }] }, dir)).toThrow(/listeners\[0\]\.name: local is already the name of a source or listener/);
+    expect(() => resolveConfig({ listeners: [{ name: 'l', port: 1, bogus: 1 } as never] }, dir)).toThrow(/listeners\[0\]\.bogus: unknown key/);
+    expect(resolveConfig({ listeners: [{ name: 'l', port: 1 }] }, dir).listeners[0]).toEqual({
+      name: 'l', port: 1, host: '127.0.0.1', tls: null, allowPlain: false, maxMessageBytes: 1048576, idleTimeoutMs: 600000, maxConnections: 16, journalDir: null });
+  });
+});
