@@ -12,6 +12,7 @@
  * - SFTP sources (through the intake module's SftpSource): secrets readable, host key pinned and matching, remote
  *   inbox listable, remote archive folder present, and the server's clock: a probe file is written in the remote
  *   ACK folder (else the remote inbox), its mtime compared with ours, then removed.
+ * - MLLP listeners (mllp/doctor.ts): the port can be bound, the TLS files load, the certificate is not expired.
  * - Folders that overlap: an ACK, archive or error folder that is the inbox or inside it (or the reverse) is a FAIL.
  * Every check is OK, WARN, FAIL or SKIP, with a hint; any FAIL makes the command exit 1. A store target with no
  * pamdrop store at all is a ConfigError (exit 2), as for every read-only command.
@@ -30,6 +31,7 @@ import { WRITER_LOCK } from '../pipeline/runner.js';
 import { SftpSource, readSecrets } from '../intake/sftp.js';
 import { folderConflicts } from '../config/folders.js';
 import { ConfigError } from '../shared/errors.js';
+import { checkListeners } from '../mllp/doctor.js';
 
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL' | 'SKIP';
 
@@ -330,5 +332,6 @@ export async function runDoctor(config: ResolvedConfig, log: Logger, opts: Docto
     if (o.offline) checks.push({ name: `source ${src.name}: sftp`, status: 'SKIP', detail: '--offline: network checks skipped' });
     else checks.push(...await checkSftp(src, log, o));
   }
+  checks.push(...await checkListeners(config.listeners));
   return checks;
 }

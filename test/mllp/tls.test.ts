@@ -18,6 +18,7 @@ import { systemClock } from '../../src/shared/clock.js';
 import { makeOwner } from '../../src/store/ledger.js';
 import { A28_CREATE, A31_UPDATE } from '../fixtures/examples.js';
 import { MllpClient, msa } from './client.js';
+import { checkListeners } from '../../src/mllp/doctor.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mllp-tls-'));
 const p = (f: string) => join(dir, f);
@@ -102,5 +103,24 @@ describe('listener configuration', () => {
     expect(() => resolveConfig({ listeners: [{ name: 'l', port: 1, bogus: 1 } as never] }, dir)).toThrow(/listeners\[0\]\.bogus: unknown key/);
     expect(resolveConfig({ listeners: [{ name: 'l', port: 1 }] }, dir).listeners[0]).toEqual({
       name: 'l', port: 1, host: '127.0.0.1', tls: null, allowPlain: false, maxMessageBytes: 1048576, idleTimeoutMs: 600000, maxConnections: 16, journalDir: null });
+  });
+});
+
+describe('doctor on listeners', () => {
+  it('port bound or free, TLS files loading or not, certificate end', async () => {
+    const cfg = (o: object) => resolveConfig({ listeners: [{ name: 'tls', port, tls: { certFile: 'server.crt', keyFile: 'server.key', caFile: 'ca1.crt' }, ...o }] }, dir).listeners;
+    const inUse = await checkListeners(cfg({}));
+    expect(inUse.map((c) => [c.name, c.status])).toEqual([['listener tls: TLS', 'WARN'], ['listener tls: port', 'WARN']]); // a 2-day certificate
+    expect(inUse[1]!.detail).toBe(`127.0.0.1:${port} is in use`);
+    const free = await checkListeners(cfg({ port: 0 }));
+    expect(free[1]).toMatchObject({ status: 'OK', detail: '127.0.0.1:0 can be bound' });
+    const mismatch = await checkListeners(cfg({ port: 0, tls: { certFile: 'server.crt', keyFile: 'client.key', caFile: 'ca1.crt' } }));
+    expect(mismatch[0]).toMatchObject({ name: 'listener tls: TLS', status: 'FAIL' });
+    const missing = await checkListeners(cfg({ port: 0, tls: { certFile: 'nope.crt', keyFile: 'server.key', caFile: 'ca1.crt' } }));
+    expect(missing[0]).toMatchObject({ status: 'FAIL', detail: expect.stringContaining('ENOENT') });
+    const later = await checkListeners(cfg({ port: 0 }), new Date(Date.now() + 3 * 86_400_000));
+    expect(later[0]).toMatchObject({ status: 'FAIL', detail: expect.stringContaining('expired') });
+    const plain = await checkListeners(resolveConfig({ listeners: [{ name: 'p', port: 0 }] }, dir).listeners);
+    expect(plain.map((c) => c.status)).toEqual(['OK', 'OK']);
   });
 });
