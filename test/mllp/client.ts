@@ -33,7 +33,7 @@ export class MllpClient {
   send(message: Buffer | string): void { this.socket.write(mllpFrame(Buffer.isBuffer(message) ? message : Buffer.from(message, 'latin1'))); }
 
   /** Resolves once `n` ACKs arrived in all, or the connection closed (then fewer may be there). */
-  async waitAcks(n: number, timeoutMs = 10_000): Promise<Buffer[]> {
+  async waitAcks(n: number, timeoutMs = 60_000): Promise<Buffer[]> {
     const until = Date.now() + timeoutMs;
     while (this.acks.length < n && !this.closed) {
       if (Date.now() > until) throw new Error(`timed out waiting for ${n} ACKs (got ${this.acks.length})`);
@@ -51,7 +51,7 @@ export class MllpClient {
     return acks[n - 1]!;
   }
 
-  async waitClosed(timeoutMs = 10_000): Promise<void> {
+  async waitClosed(timeoutMs = 60_000): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (!this.closed) {
       if (Date.now() > until) throw new Error('timed out waiting for the server to close');

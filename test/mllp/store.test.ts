@@ -4,7 +4,7 @@
  * (one files row per connection, messages idx = sequence on the connection); AR for what is not a message.
  */
 import { describe, it, expect, afterAll, beforeAll } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dbKinds, makeTarget } from '../helpers/db.js';
@@ -13,7 +13,7 @@ import { makeWorkspace } from '../helpers/workspace.js';
 import { openDb } from '../../src/store/db.js';
 import { A28_BAD_NIR_KEY, A28_CREATE, A31_UPDATE, A40_MERGE, A47_IPP_CHANGE, BATCH } from '../fixtures/examples.js';
 import { MllpClient, msa } from './client.js';
-import { FIXED_TIME, storeListener } from './helpers.js';
+import { FIXED_TIME, runCli, storeListener } from './helpers.js';
 
 /** The §8 examples as single messages (the batch without its envelope), in feed order. */
 const BATCH_MESSAGES = BATCH.split('\r').filter((s) => s && !/^(FHS|BHS|BTS|FTS)\|/.test(s)).join('\r').split(/(?=MSH\|)/).map((m) => `${m}\r`.replace(/\r\r$/, '\r'));
@@ -68,7 +68,7 @@ describe.each(dbKinds())('MLLP on the store (%s)', (kind) => {
       await t.dispose();
       rmSync(emptyRoot, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 180_000);
 
   it('a resent message is answered with its stored ACK, byte for byte, and applied once', async () => {
     const t = makeTarget(kind);
@@ -98,7 +98,7 @@ describe.each(dbKinds())('MLLP on the store (%s)', (kind) => {
       await db.close();
       await t.dispose();
     }
-  }, 30_000);
+  }, 120_000);
 
   it('a garbled frame with a header gets an AR echoing its MSH-10, an oversize one an AR and a close; nothing stored', async () => {
     const t = makeTarget(kind);
@@ -120,7 +120,45 @@ describe.each(dbKinds())('MLLP on the store (%s)', (kind) => {
       await db.close();
       await t.dispose();
     }
-  }, 30_000);
+  }, 120_000);
+
+  it('the journal of a day re-imports as a batch: duplicates with the stored ACKs on the same store, the same identities on a fresh one', async () => {
+    const t = makeTarget(kind);
+    const db = await openDb(t.target);
+    const journalDir = mkdtempSync(join(tmpdir(), 'mllp-journal-'));
+    const ws = await makeWorkspace(kind);
+    try {
+      const l = await storeListener(db, { journalDir });
+      const c = await MllpClient.open(l.listener.port);
+      const acks: Buffer[] = [];
+      for (const m of FEED) acks.push(await c.request(m));
+      c.close();
+      await l.close();
+      const [day] = readdirSync(journalDir);
+      expect(day).toMatch(/^adt-\d{4}-\d{2}-\d{2}\.hl7$/);
+      const journal = join(journalDir, day!);
+
+      // Same store: every message a duplicate, its ACK file the stored ACK.
+      await db.close();
+      const again = await runCli(t.target, 'import', journal, '--ack-dir', ws.outbox, '--archive-dir', ws.archive, '--error-dir', ws.error, '--json');
+      const report = JSON.parse(again.stdout) as { totals: { messages: number; duplicates: number } };
+      expect(report.totals).toMatchObject({ messages: FEED.length, duplicates: FEED.length });
+      const replayed = [...ws.acks().values()].map((b) => b.toString('latin1')).sort();
+      expect(replayed).toEqual(acks.map((b) => b.toString('latin1')).sort());
+
+      // A fresh store: the same identities as the live feed made.
+      ws.drop('journal.hl7', readFileSync(ws.archived().map((f) => join(ws.archive, f))[0]!));
+      await ws.importFiles('journal.hl7');
+      const live = await dumpSite(journalDir, t.target);
+      const batch = await dumpSite(ws.root, ws.db);
+      for (const table of ['patients', 'identifiers', 'ins', 'history', 'links']) expect(batch[table]).toEqual(live[table]);
+    } finally {
+      await db.close().catch(() => {});
+      await ws.cleanup();
+      await t.dispose();
+      rmSync(journalDir, { recursive: true, force: true });
+    }
+  }, 180_000);
 
   it('closes the rows of connections an earlier process left open, without touching their messages', async () => {
     const t = makeTarget(kind);
@@ -143,5 +181,5 @@ describe.each(dbKinds())('MLLP on the store (%s)', (kind) => {
       await db.close();
       await t.dispose();
     }
-  }, 30_000);
+  }, 120_000);
 });
