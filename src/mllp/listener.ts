@@ -25,8 +25,11 @@ export interface MessageMeta { listener: string; connection: string; seq: number
 
 /** What the listener hands each frame to (the store path, or a fake in unit tests). */
 export interface MessageSink {
-  /** Applies the message (one transaction); resolves its ACK bytes once committed. Rejects on a store failure. */
-  handle(bytes: Buffer, meta: MessageMeta): Promise<Buffer>;
+  /**
+   * Applies the message (one transaction); resolves its ACK bytes once committed. Rejects on a store failure.
+   * Resolves null for a frame that holds no message and no readable header: nothing to answer, the connection closes.
+   */
+  handle(bytes: Buffer, meta: MessageMeta): Promise<Buffer | null>;
   /** The AR for bytes that are not a message frame (garbled, oversize): null when no header can be read in them. */
   refuse(head: Buffer, reason: string, meta: MessageMeta): Buffer | null;
   /** A connection opened (before its first message); `remote`: the peer's address and port. */
@@ -154,6 +157,10 @@ class Connection {
     if (item.kind === 'frame') {
       l.o.journal?.append(item.bytes);
       const ack = await l.o.sink.handle(item.bytes, meta);
+      if (ack === null) {
+        l.log.warn('MLLP frame without a message or a readable header: connection closed', { connection: this.id, bytes: item.bytes.length });
+        return false;
+      }
       this.seq++;
       this.lastMessageAt = new Date();
       const sent = this.send(ack);
@@ -220,6 +227,8 @@ export class MllpListener {
       this.o.observer?.connections(this.o.name, this.live.size);
     };
     let server: Server;
+    // Sockets still in their TLS handshake are not counted above: a hard cap on every socket keeps them bounded too.
+    const hardCap = this.o.maxConnections * 2;
     if (this.o.tls) {
       const t = this.o.tls;
       const tlsServer = createTlsServer({
@@ -235,6 +244,8 @@ export class MllpListener {
     } else {
       server = createTcpServer((s) => onSocket(s, false));
     }
+    server.maxConnections = hardCap;
+    server.on('drop', () => this.o.observer?.refused(this.o.name, 'max-connections'));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: this.o.host, port: this.o.port }, () => { server.off('error', reject); resolve(); });

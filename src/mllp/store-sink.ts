@@ -54,12 +54,11 @@ export class StoreSink implements MessageSink {
     this.conns.set(meta.connection, { file: null, usedNames: new AckNameSet(`${safeName(meta.connection)}.`, '.ack.hl7'), remote });
   }
 
-  async handle(bytes: Buffer, meta: MessageMeta): Promise<Buffer> {
+  async handle(bytes: Buffer, meta: MessageMeta): Promise<Buffer | null> {
     const items = [...frameBuffer(bytes, { maxMessageBytes: this.listener.maxMessageBytes })].filter((i) => i.kind === 'message');
     if (items.length !== 1) {
-      const nak = this.refuse(bytes, items.length === 0 ? 'no HL7 message in the frame (no MSH segment)' : `${items.length} messages in one frame: one message per frame`, meta);
-      if (nak) return nak;
-      throw new Error('frame without a readable header');
+      // Not one message: answered AR from its header (not stored), or not at all.
+      return this.refuse(bytes, items.length === 0 ? 'no HL7 message in the frame (no MSH segment)' : `${items.length} messages in one frame: one message per frame`, meta);
     }
     const raw: RawMessage = { ...(items[0] as { message: RawMessage }).message, index: meta.seq };
     let conn = this.conns.get(meta.connection);

@@ -113,6 +113,12 @@ describe.each(dbKinds())('MLLP on the store (%s)', (kind) => {
       c.send(A28_CREATE.replace('PV1|1|N', `PV1|1|N|${'X'.repeat(3000)}`));
       await c.waitClosed();
       expect(c.acks.map((a) => msa(a))).toEqual([{ code: 'AR', controlId: 'GAM000101' }, { code: 'AA', controlId: 'GAM000102' }, { code: 'AR', controlId: 'GAM000101' }]);
+      // Two messages in one frame: AR (one message per frame); a frame with no header at all: closed unanswered.
+      const c2 = await MllpClient.open(l.listener.port);
+      expect(msa(await c2.request(A28_CREATE + A31_UPDATE))).toEqual({ code: 'AR', controlId: 'GAM000101' });
+      c2.send('no header here\r');
+      await c2.waitClosed();
+      expect(c2.acks).toHaveLength(1);
       await l.close();
       const rows = await db.all<{ control_id: string }>('SELECT control_id FROM messages ORDER BY id');
       expect(rows.map((r) => r.control_id)).toEqual(['GAM000102']);
