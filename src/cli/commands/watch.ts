@@ -3,6 +3,7 @@
  * meanwhile exits 3), serves every configured source, and stops cleanly on SIGTERM/SIGINT: the current
  * group of messages is finished and acknowledged, the file stays claimed and resumes at the next start;
  * exit 0. Errors on a file or a source are logged and retried with backoff; they never end the daemon.
+ * With `listeners` (or `--mllp-port`) it also takes messages over MLLP (src/mllp, docs/mllp.md).
  */
 import { mkdirSync } from 'node:fs';
 import type { CliContext } from '../context.js';
