@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { dbKinds, makeTarget } from '../helpers/db.js';
 import { dumpSite } from '../helpers/dump.js';
 import { makeWorkspace } from '../helpers/workspace.js';
+import { a28 } from '../intake/site.js';
 import { openDb } from '../../src/store/db.js';
 import { A28_BAD_NIR_KEY, A28_CREATE, A31_UPDATE, A40_MERGE, A47_IPP_CHANGE, BATCH } from '../fixtures/examples.js';
 import { MllpClient, msa } from './client.js';
@@ -163,6 +164,37 @@ describe.each(dbKinds())('MLLP on the store (%s)', (kind) => {
       await ws.cleanup();
       await t.dispose();
       rmSync(journalDir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it('four connections at once on the same ten patients: every message answered and recorded once, in order per connection', async () => {
+    const t = makeTarget(kind);
+    const db = await openDb(t.target);
+    try {
+      const l = await storeListener(db, { clock: { now: () => new Date() } });
+      const per = 40;
+      const conns = await Promise.all([0, 1, 2, 3].map(() => MllpClient.open(l.listener.port)));
+      const codes = await Promise.all(conns.map(async (c, k) => {
+        const out: string[] = [];
+        for (let i = 0; i < per; i++) out.push(msa(await c.request(a28(String(400000 + (i % 10)), `C${k}-${i}`))).code);
+        c.close();
+        return out;
+      }));
+      await l.close();
+      expect(codes.flat().every((c) => c === 'AA')).toBe(true);
+      const rows = await db.all<{ file_id: number; idx: number; control_id: string }>('SELECT file_id, idx, control_id FROM messages ORDER BY file_id, idx');
+      expect(rows).toHaveLength(4 * per);
+      const byFile = new Map<string, string[]>();
+      for (const r of rows) byFile.set(String(r.file_id), [...(byFile.get(String(r.file_id)) ?? []), `${Number(r.idx)}:${r.control_id}`]);
+      expect(byFile.size).toBe(4);
+      for (const list of byFile.values()) {
+        const k = list[0]!.split(':C')[1]!.split('-')[0];
+        expect(list).toEqual(Array.from({ length: per }, (_, i) => `${i}:C${k}-${i}`));
+      }
+      expect(Number((await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM patients'))!.n)).toBe(10);
+    } finally {
+      await db.close();
+      await t.dispose();
     }
   }, 180_000);
 
