@@ -305,7 +305,7 @@ async function main(): Promise<void> {
     lines.push('|---|---:|---:|---:|---:|---:|---:|---|');
     for (const s of mllp) {
       const runs = s.runs as unknown as Array<{ connections: number; msgPerSec: number; p50Ms: number; p99Ms: number; maxMs: number; cpuMsPerMsg: number; acks: Record<string, number> }>;
-      const m = (k: 'msgPerSec' | 'p50Ms' | 'p99Ms' | 'maxMs' | 'cpuMsPerMsg') => median(runs.map((r) => r[k]));
+      const m = (k: 'msgPerSec' | 'p50Ms' | 'p99Ms' | 'maxMs' | 'cpuMsPerMsg') => Number(median(runs.map((r) => r[k])).toFixed(2));
       lines.push(`| ${s.stage} | ${runs[0]!.connections} | ${Math.round(m('msgPerSec')).toLocaleString('en')} | ${m('p50Ms')} | ${m('p99Ms')} | ${m('maxMs')} | ${m('cpuMsPerMsg')} | ${Object.entries(runs[0]!.acks).map(([k, v]) => `${k} ${v}`).join(', ')} |`);
     }
   }
