@@ -167,6 +167,25 @@ describe.each(dbKinds())('MLLP on the store (%s)', (kind) => {
     }
   }, 180_000);
 
+  it('original mode: MSH-15/16 asking for no acknowledgement still get one ACK, after the commit', async () => {
+    const t = makeTarget(kind);
+    const db = await openDb(t.target);
+    try {
+      const l = await storeListener(db);
+      const c = await MllpClient.open(l.listener.port);
+      // MSH-15 and MSH-16 = NE (never): fields 15 and 16 of the §8.1 header, empty there.
+      const ne = A28_CREATE.replace('|P|2.5^FRA^2.11|||||FRA|', '|P|2.5^FRA^2.11|||NE|NE|FRA|');
+      expect(ne).not.toBe(A28_CREATE);
+      expect(msa(await c.request(ne))).toEqual({ code: 'AA', controlId: 'GAM000101' });
+      c.close();
+      await l.close();
+      expect((await db.all('SELECT id FROM messages')).length).toBe(1);
+    } finally {
+      await db.close();
+      await t.dispose();
+    }
+  }, 120_000);
+
   it('four connections at once on the same ten patients: every message answered and recorded once, in order per connection', async () => {
     const t = makeTarget(kind);
     const db = await openDb(t.target);
