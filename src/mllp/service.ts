@@ -6,7 +6,7 @@
 import type { ListenerConfig, ResolvedConfig } from '../config/types.js';
 import { getDefaultListener } from '../config/defaults.js';
 import { ConfigError } from '../shared/errors.js';
-import type { PipelineContext } from '../pipeline/process-file.js';
+import type { PipelineContext } from '../pipeline/context.js';
 import { Journal } from './journal.js';
 import { MllpListener, type ListenerObserver, type ListenerView } from './listener.js';
 import { StoreSink } from './store-sink.js';

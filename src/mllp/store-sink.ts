@@ -3,11 +3,11 @@
  * as a message of a file (duplicate rule, identity rules, ACK bytes, ledger row), in one transaction of its own,
  * and its ACK bytes are handed back only after that transaction committed durably (PostgreSQL: its synchronous
  * COMMIT; SQLite: an fsync of the `-wal` after the COMMIT, shared by the messages committed meanwhile,
- * store/wal-sync.ts).
+ * store/sqlite/wal-sync.ts).
  *
  * - Idempotency is the file path's: a message resent with the same MSH-3/4/10 and bytes is answered with the ACK
  *   stored for it, byte for byte, and nothing is applied again.
- * - Order and isolation: on PostgreSQL each transaction takes the store-wide apply lock (pipeline/lease.ts
+ * - Order and isolation: on PostgreSQL each transaction takes the store-wide apply lock (store/locks.ts
  *   `serializeApply`), as every file group does, so messages of several connections and files never interleave
  *   their identity writes. On SQLite `watch` is the one writer (the writer lock) and its transactions share one
  *   connection: a message's transaction runs start to end without yielding to other work, and waits for any other
@@ -16,14 +16,14 @@
  */
 import { frameBuffer, type RawMessage } from '../hl7/batch.js';
 import { SqliteTx, type Db } from '../store/tx.js';
-import { WalSync } from '../store/wal-sync.js';
+import { WalSync } from '../store/sqlite/wal-sync.js';
 import { closeConnectionRow, closeLeftoverConnections, openConnectionRow } from '../store/connections.js';
 import type { FileRow } from '../store/ledger.js';
-import { serializeApply } from '../pipeline/lease.js';
+import { serializeApply } from '../store/locks.js';
 import { processGuarded } from '../pipeline/message.js';
 import { AckNameSet } from '../pipeline/ack-names.js';
 import { safeName } from '../pipeline/files.js';
-import type { PipelineContext } from '../pipeline/process-file.js';
+import type { PipelineContext } from '../pipeline/context.js';
 import type { ListenerConfig } from '../config/types.js';
 import type { MessageMeta, MessageSink } from './listener.js';
 import { refusalAck } from './refuse.js';
@@ -37,7 +37,7 @@ export class StoreSink implements MessageSink {
   private readonly conns = new Map<string, Conn>();
   /** SQLite: this sink's transactions one at a time (they share the store's one connection). */
   private chain: Promise<unknown> = Promise.resolve();
-  /** SQLite in WAL mode: commits made durable by a shared fsync before their ACK (store/wal-sync.ts). */
+  /** SQLite in WAL mode: commits made durable by a shared fsync before their ACK (store/sqlite/wal-sync.ts). */
   private readonly wal: WalSync | null;
 
   constructor(private readonly ctx: Omit<PipelineContext, 'fence'>, private readonly listener: Pick<ListenerConfig, 'name' | 'maxMessageBytes'>) {

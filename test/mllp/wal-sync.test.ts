@@ -1,16 +1,16 @@
-/** store/wal-sync.ts on a real SQLite file: NORMAL only around a commit, FULL back after; one fsync shared by callers. */
+/** store/sqlite/wal-sync.ts on a real SQLite file: NORMAL only around a commit, FULL back after; one fsync shared by callers. */
 import { describe, it, expect } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDb } from '../../src/store/db.js';
-import { SqliteTx } from '../../src/store/tx.js';
-import { WalSync } from '../../src/store/wal-sync.js';
+import type { Db, SqliteTx } from '../../src/store/tx.js';
+import { WalSync } from '../../src/store/sqlite/wal-sync.js';
 
-async function withSqlite(fn: (db: SqliteTx) => Promise<void>): Promise<void> {
+async function withSqlite(fn: (db: Db & SqliteTx) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'walsync-'));
   const db = await openDb(join(dir, 'pamdrop.sqlite'));
-  try { await fn(db as unknown as SqliteTx); } finally { await db.close(); rmSync(dir, { recursive: true, force: true }); }
+  try { await fn(db as Db & SqliteTx); } finally { await db.close(); rmSync(dir, { recursive: true, force: true }); }
 }
 
 const sync = (db: SqliteTx) => Number(db.conn.pragma('synchronous', { simple: true }));

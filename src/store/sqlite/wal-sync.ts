@@ -5,8 +5,8 @@
  * else runs meanwhile. Here a message's transaction commits with `synchronous = NORMAL` (its frames written to the
  * `-wal`, not yet synced) and its ACK waits for `durable()`: an fsync of the `-wal` begun after that COMMIT
  * returned, on the thread pool. One fsync then covers every commit before it, whichever connection made it, and
- * the main thread goes on with the next messages. The argument is the file path's (`relaxedSqliteCommits` in
- * src/pipeline/process-file.ts): fsync flushes every page written to the `-wal` before it began; a checkpoint under
+ * the main thread goes on with the next messages. The argument is the file path's (`groupCommitPolicy`,
+ * sqlite/commit-policy.ts): fsync flushes every page written to the `-wal` before it began; a checkpoint under
  * NORMAL syncs the `-wal` before copying and the database after, and the `-wal` restarts only once every frame is in
  * the synced database file; a missing `-wal` means the database file holds and has synced everything.
  *
@@ -15,7 +15,7 @@
  * `durable()` still syncs before the ACK.
  */
 import { open } from 'node:fs/promises';
-import { SqliteTx, type Db } from './tx.js';
+import { SqliteTx, type Db } from '../tx.js';
 
 export class WalSync {
   private running: Promise<void> | null = null;
