@@ -8,7 +8,7 @@ import { buildAck } from '../hl7/ack.js';
 import { encodeText } from '../hl7/charset.js';
 import { hasUsableSeparators } from '../hl7/encoding.js';
 import { ErrorCode, Severity } from '../hl7/errors.js';
-import { readMessage } from '../pipeline/reading.js';
+import { readMessage } from '../pam/reading.js';
 import type { ResolvedConfig } from '../config/types.js';
 import type { MessageMeta } from './listener.js';
 

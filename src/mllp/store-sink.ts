@@ -1,6 +1,7 @@
 /**
- * The store behind a listener: each MLLP message goes through the same reader and the same per-message processing
- * as a message of a file (duplicate rule, identity rules, ACK bytes, ledger row), in one transaction of its own,
+ * The store behind a listener: each MLLP message goes through the same reader (pam/reading.ts) and the store's own
+ * processing of a message (store/apply-group.ts: duplicate rule, identity rules, ACK bytes, ledger row), as a
+ * message of a file does, but in one transaction of its own,
  * and its ACK bytes are handed back only after that transaction committed durably (PostgreSQL: its synchronous
  * COMMIT; SQLite: an fsync of the `-wal` after the COMMIT, shared by the messages committed meanwhile,
  * store/sqlite/wal-sync.ts).
@@ -12,26 +13,32 @@
  *   their identity writes. On SQLite `watch` is the one writer (the writer lock) and its transactions share one
  *   connection: a message's transaction runs start to end without yielding to other work, and waits for any other
  *   transaction on that connection to end first.
- * - Ledger: one `files` row per connection (store/connections.ts), made with its first message.
+ * - Ledger: one `files` row per connection (store/connections.ts), made with its first message. ACK names (the
+ *   store's AckNamer port) are the names an ACK file of the connection would have; no ACK file is written.
  */
 import { frameBuffer, type RawMessage } from '../hl7/batch.js';
 import { SqliteTx, type Db } from '../store/tx.js';
 import { WalSync } from '../store/sqlite/wal-sync.js';
 import { closeConnectionRow, closeLeftoverConnections, openConnectionRow } from '../store/connections.js';
 import type { FileRow } from '../store/ledger.js';
-import { serializeApply } from '../store/locks.js';
-import { processGuarded } from '../pipeline/message.js';
+import { assertTxAlive, serializeApply } from '../store/locks.js';
+import { applyGroup, type AckNamer } from '../store/apply-group.js';
+import { messageItem } from '../pipeline/message.js';
 import { AckNameSet } from '../pipeline/ack-names.js';
-import { safeName } from '../pipeline/files.js';
+import { ackFileName, safeName } from '../pipeline/files.js';
 import type { PipelineContext } from '../pipeline/context.js';
 import type { ListenerConfig } from '../config/types.js';
 import type { MessageMeta, MessageSink } from './listener.js';
 import { refusalAck } from './refuse.js';
 
-interface Conn { file: FileRow | null; usedNames: Set<string>; remote: string }
+/** ACK names of one connection: `<connection id>.<MSH-10>.ack.hl7`, unique on the connection (no folder to check). */
+class ConnectionAckNamer implements AckNamer {
+  constructor(private readonly connection: string, private readonly used: Set<string>) {}
+  name(controlId: string | null, index: number): string { return ackFileName(this.connection, controlId, index, this.used); }
+  release(names: readonly string[]): void { for (const n of names) this.used.delete(n); }
+}
 
-/** A folder that never exists: an MLLP ACK has no file, so no ACK file can ever take its name. */
-const NO_ACK_DIR = '/nonexistent/pamdrop-mllp-acks';
+interface Conn { file: FileRow | null; acks: ConnectionAckNamer; remote: string }
 
 export class StoreSink implements MessageSink {
   private readonly conns = new Map<string, Conn>();
@@ -51,7 +58,8 @@ export class StoreSink implements MessageSink {
 
   /** Registers a connection and its peer address (recorded as the path of its ledger row). */
   opened(meta: { connection: string }, remote: string): void {
-    this.conns.set(meta.connection, { file: null, usedNames: new AckNameSet(`${safeName(meta.connection)}.`, '.ack.hl7'), remote });
+    const used = new AckNameSet(`${safeName(meta.connection)}.`, '.ack.hl7');
+    this.conns.set(meta.connection, { file: null, acks: new ConnectionAckNamer(meta.connection, used), remote });
   }
 
   async handle(bytes: Buffer, meta: MessageMeta): Promise<Buffer | null> {
@@ -61,14 +69,21 @@ export class StoreSink implements MessageSink {
       return this.refuse(bytes, items.length === 0 ? 'no HL7 message in the frame (no MSH segment)' : `${items.length} messages in one frame: one message per frame`, meta);
     }
     const raw: RawMessage = { ...(items[0] as { message: RawMessage }).message, index: meta.seq };
-    let conn = this.conns.get(meta.connection);
-    if (!conn) { this.opened(meta, '?'); conn = this.conns.get(meta.connection)!; }
-    const c = conn;
+    const cfg = this.ctx.config;
+    // The reading the file path makes (before the store, outside the transaction).
+    const item = messageItem(raw, cfg);
+    if (!this.conns.has(meta.connection)) this.opened(meta, '?');
+    const c = this.conns.get(meta.connection)!;
     const run = () => this.ctx.db.transaction(async (tx) => {
       await serializeApply(tx);
       const file = c.file ?? await openConnectionRow(tx, { listener: meta.listener, connection: meta.connection, remote: c.remote, owner: this.ctx.owner, now: this.ctx.clock.now().toISOString() });
-      const r = await processGuarded(tx, raw, file, c.usedNames, this.ctx, NO_ACK_DIR);
-      return { file, ack: r.ack };
+      const [r] = await applyGroup(tx, file, [item], {
+        clock: this.ctx.clock, log: this.ctx.log, staleUpdates: cfg.staleUpdates, authorityAliases: cfg.pam.authorityAliases, self: cfg.self,
+        acks: c.acks, pgGroupMode: cfg.pgGroupMode,
+      });
+      // PostgreSQL answers COMMIT in an aborted transaction with a ROLLBACK: prove it healthy before any ACK.
+      await assertTxAlive(tx);
+      return { file, ack: r!.ack };
     });
     const out = await this.exclusive(async () => {
       const restore = this.wal?.relax();
