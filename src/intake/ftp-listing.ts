@@ -37,11 +37,17 @@ export function unrender(name: string): Buffer | null {
 export class RemoteNames {
   /** Rendered name → its bytes, as seen in listings of this source (kept across cycles: renderings are stable). */
   private readonly raw = new Map<string, Buffer>();
+  /** UTF-8 names seen in listings that read like renderings (`f%E9vrier.hl7` written so): they stand for themselves. */
+  private readonly literal = new Set<string>();
 
   /** The name pamdrop uses for a name read off the wire; `null` raw when the bytes are UTF-8. */
   fromWire(wire: string): { name: string; raw: Buffer | null } {
     const bytes = wireBytes(wire);
-    if (isUtf8Name(bytes)) return { name: bytes.toString('utf8'), raw: null };
+    if (isUtf8Name(bytes)) {
+      const name = bytes.toString('utf8');
+      if (unrender(name)) this.literal.add(name);
+      return { name, raw: null };
+    }
     const name = renderName(bytes);
     this.raw.set(name, bytes);
     return { name, raw: bytes };
@@ -50,7 +56,7 @@ export class RemoteNames {
   /** The wire string of a path whose last component may be a rendering. */
   toWire(path: string): string {
     const base = posix.basename(path);
-    const raw = this.raw.get(base) ?? unrender(base);
+    const raw = this.raw.get(base) ?? (this.literal.has(base) ? null : unrender(base));
     if (!raw) return Buffer.from(path, 'utf8').toString('latin1');
     const dir = path.slice(0, path.length - base.length);
     return Buffer.from(dir, 'utf8').toString('latin1') + raw.toString('latin1');

@@ -269,7 +269,11 @@ export class FtpSource implements RemoteSource {
       if (unsafeName(name)) { refused.push(name); continue; }
       entries.push({ name, size: it.size, mtimeMs: listingTime(it.rawModifiedAt, it.modifiedAt, now) });
     }
-    return { entries, refused };
+    // A Latin-1 name whose rendering is also the name of another file (`f%E9vrier.hl7` written so): neither is taken.
+    const seen = new Map<string, number>();
+    for (const e of entries) seen.set(e.name, (seen.get(e.name) ?? 0) + 1);
+    const twice = entries.filter((e) => seen.get(e.name)! > 1).map((e) => e.name);
+    return { entries: entries.filter((e) => seen.get(e.name) === 1), refused: [...refused, ...new Set(twice)] };
   }
 
   async list(): Promise<Listing> {

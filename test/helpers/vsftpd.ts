@@ -38,6 +38,8 @@ export interface Vsftpd {
   otherCaFile: string;
   /** `AB:CD:…` SHA-256 of the server certificate, as `openssl x509 -noout -fingerprint -sha256` prints it. */
   fingerprint: string;
+  /** USER commands the server has received so far (from its log). */
+  logins(): number;
   /** Starts (or restarts) the server on the same port with the same certificate. */
   start(): Promise<void>;
   /** SIGKILL of every session process, the listener left running: every connection drops. */
@@ -131,6 +133,8 @@ async function launchIn(dir: string, tls: 'explicit' | 'implicit'): Promise<Vsft
     'seccomp_sandbox=NO', 'isolate=NO', 'isolate_network=NO', `secure_chroot_dir=${empty}`,
     `pam_service_name=${PAM_SERVICE}`, 'check_shell=NO', 'userlist_enable=NO', 'force_dot_files=YES', 'use_localtime=NO',
     `vsftpd_log_file=${join(dir, 'vsftpd.log')}`, 'xferlog_enable=YES', 'dual_log_enable=NO', 'syslog_enable=NO',
+    // Commands logged (passwords masked by vsftpd): the suites check that no USER was sent to a refused server.
+    'log_ftp_protocol=YES',
     'ssl_enable=YES', `rsa_cert_file=${join(dir, 'server.pem')}`, `rsa_private_key_file=${join(dir, 'server.key')}`,
     'ssl_ciphers=HIGH', 'require_ssl_reuse=NO', 'allow_anon_ssl=NO',
     // Explicit mode also lets plain FTP in (the insecure case); implicit mode is TLS from the first byte.
@@ -146,6 +150,9 @@ async function launchIn(dir: string, tls: 'explicit' | 'implicit'): Promise<Vsft
     host: '127.0.0.1', port, username, password: 'pamdrop-test', tls, dir, root,
     caFile: join(dir, 'ca.pem'), otherCaFile: join(dir, 'other-ca.pem'),
     fingerprint: createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)!.join(':'),
+    logins() {
+      try { return (readFileSync(join(dir, 'vsftpd.log'), 'latin1').match(/FTP command: Client "[^"]*", "USER /g) ?? []).length; } catch { return 0; }
+    },
     async start() {
       if (child && child.exitCode === null && child.signalCode === null) return;
       err = '';

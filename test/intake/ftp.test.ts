@@ -20,6 +20,7 @@ import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, read
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateFile } from '../../bench/generate.js';
+import { dumpSite } from '../helpers/dump.js';
 import { dbKinds, type DbKind } from '../helpers/db.js';
 import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.js';
 import { FtpSource, normalizeCertPin } from '../../src/intake/ftp.js';
@@ -27,7 +28,7 @@ import { CertificateError } from '../../src/intake/source.js';
 import { openDb } from '../../src/store/db.js';
 import { runDoctor } from '../../src/ops/doctor.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { a28, a28File, contents, files, ledgerFiles, makeSite, memoryLogger, runIntake, sleep, until, watchIntake, type Site } from './site.js';
+import { a28, a28File, cli, contents, files, ledgerFiles, makeSite, memoryLogger, runIntake, sleep, until, watchIntake, type Site } from './site.js';
 
 const ftpd: Vsftpd | null = await startVsftpd('explicit');
 const implicitFtpd: Vsftpd | null = ftpd ? await startVsftpd('implicit') : null;
@@ -93,7 +94,9 @@ describe.skipIf(!ftpd)('FTP intake (real vsftpd)', () => {
       const { s, remote } = ftpSite({ db: kind });
       writeFileSync(join(remote.inbox, 'adt_10.hl7'), a28File(10, 3), 'latin1');
       writeFileSync(join(remote.inbox, 'adt_2.hl7'), a28File(1, 2), 'latin1');
+      const logins = ftpd!.logins();
       const r = await runIntake(s);
+      expect(ftpd!.logins()).toBeGreaterThan(logins);
       expect(r.files.map((f) => [f.file, f.state])).toEqual([['adt_2.hl7', 'done'], ['adt_10.hl7', 'done']]);
       expect(r.totals).toMatchObject({ files: 2, messages: 5, AA: 5, failed: 0 });
       expect(files(remote.inbox)).toEqual([]);
@@ -137,7 +140,9 @@ describe.skipIf(!ftpd)('FTP intake (real vsftpd)', () => {
     const refused = async (ftp: Record<string, unknown>, why: RegExp) => {
       const { s, remote } = ftpSite({ ftp });
       writeFileSync(join(remote.inbox, 'adt_1.hl7'), a28File(1, 2), 'latin1');
+      const logins = ftpd!.logins();
       const r = await runIntake(s);
+      expect(ftpd!.logins()).toBe(logins); // refused before the user name (and the password) was sent
       expect(r.totals.failed).toBe(1);
       const f = r.files[0] as { state: string; error: string };
       expect(f.error).toMatch(why);
@@ -217,6 +222,12 @@ describe.skipIf(!ftpd)('FTP intake (real vsftpd)', () => {
     expect(staging(s)).toEqual([]);
     expect(await ledgerFiles(s)).toEqual([]);
     expect(sha(readFileSync(join(remote.inbox, 'adt_big.hl7')))).toBe(sha(original));
+    // The whole server down: a cycle fails at once and cleanly; after the restart the file goes through.
+    ftpd!.kill();
+    const down = await runIntake(s);
+    expect(down.files.map((f) => [f.file, f.state])).toEqual([['(source chu-ftp)', 'failed']]);
+    expect(await ledgerFiles(s)).toEqual([]);
+    await ftpd!.start();
     const r2 = await runIntake(s);
     expect(r2.files.map((f) => [f.file, f.state])).toEqual([['adt_big.hl7', 'done']]);
     expect((await ledgerFiles(s)).map((f) => [f.name, f.state, f.size, f.message_count])).toEqual([['adt_big.hl7', 'done', original.length, 6000]]);
@@ -226,8 +237,8 @@ describe.skipIf(!ftpd)('FTP intake (real vsftpd)', () => {
 
   describe.each(dbKinds())('sessions killed while the ACK files are uploaded (%s)', (kind) => {
     it('the file resumes: every message applied once, every ACK uploaded once, the remote file archived', async () => {
-      const { s, remote } = ftpSite({ db: kind, groupSize: 50 });
-      const total = 300;
+      const { s, remote } = ftpSite({ db: kind, groupSize: 25 });
+      const total = 150;
       writeFileSync(join(remote.inbox, 'adt_1.hl7'), a28File(1, total), 'latin1');
       let killed = false;
       const poll = setInterval(() => {
@@ -271,6 +282,58 @@ describe.skipIf(!ftpd)('FTP intake (real vsftpd)', () => {
     expect(Object.keys(contents(remote.ack))).toEqual(Object.keys(contents(s.outbox)));
   });
 
+  it('a Latin-1 name whose rendering is also the name of another file: neither is taken, the others are', async () => {
+    const { s, remote } = ftpSite();
+    writeFileSync(Buffer.concat([Buffer.from(remote.inbox + '/adt_1_f'), Buffer.from([0xe9]), Buffer.from('.hl7')]), a28File(1, 1), 'latin1');
+    writeFileSync(join(remote.inbox, 'adt_1_f%E9.hl7'), a28File(2, 1), 'latin1');
+    writeFileSync(join(remote.inbox, 'adt_3.hl7'), a28File(3, 1), 'latin1');
+    const m = memoryLogger();
+    const r = await runIntake(s, { log: m.log });
+    expect(r.files.map((f) => [f.file, f.state])).toEqual([['adt_3.hl7', 'done']]);
+    expect(m.lines.filter((l) => String(l.msg).startsWith('file name refused')).map((l) => JSON.parse(String(l.name)))).toEqual(['adt_1_f%E9.hl7']);
+    expect(readdirSync(remote.inbox)).toHaveLength(2);
+  });
+
+  // The steps proper to a remote file (staged; outcome durable but remote file not yet moved), and the ACK uploads,
+  // on a first file whose name is Latin-1: its remote disposal after a crash runs before any listing of the cycle.
+  describe.each(dbKinds())('SIGKILL of `run` at each step of a remote file, then run again (%s)', (kind) => {
+    const env = { PAMDROP_FIXED_TIME: '2026-03-01T10:00:00.000Z' };
+    const latin1 = Buffer.from('adt_001_f\xe9vrier.hl7', 'latin1');
+    const snapshot = async (s: Site, remote: Remote) => ({
+      local: await dumpSite(s.root, s.db),
+      remoteInbox: rawContents(remote.inbox), remoteAck: rawContents(remote.ack), remoteArchive: rawContents(remote.archive), staging: staging(s),
+    });
+    const prepare = () => {
+      const site = ftpSite({ groupSize: 10, db: kind });
+      writeFileSync(Buffer.concat([Buffer.from(site.remote.inbox + '/'), latin1]), a28File(1, 40), 'latin1');
+      writeFileSync(join(site.remote.inbox, 'adt_002.hl7'), a28File(900, 3), 'latin1');
+      return site;
+    };
+    let clean: Awaited<ReturnType<typeof snapshot>>;
+    beforeAll(async () => {
+      const { s, remote } = prepare();
+      const r = cli(s, ['run'], env);
+      expect(r.status, r.stderr).toBe(0);
+      clean = await snapshot(s, remote);
+    }, 120_000);
+
+    it('the clean run archived both files remotely under their own bytes and uploaded every ACK', () => {
+      expect(Object.keys(clean.remoteArchive)).toEqual([latin1.toString('hex'), Buffer.from('adt_002.hl7').toString('hex')].sort());
+      expect(clean.remoteInbox).toEqual({});
+      expect(Object.keys(clean.remoteAck)).toHaveLength(43);
+      expect(clean.staging).toEqual([]);
+    });
+
+    it.each(['after-stage:1', 'after-acks:2', 'before-remote-dispose:1', 'before-remote-dispose:2'])('%s ends as one clean run', async (fault) => {
+      const { s, remote } = prepare();
+      const killed = cli(s, ['run'], { ...env, PAMDROP_FAULT: fault });
+      expect(killed.signal).toBe('SIGKILL');
+      const rerun = cli(s, ['run'], env);
+      expect(rerun.status, rerun.stderr).toBe(0);
+      expect(await snapshot(s, remote)).toEqual(clean);
+    }, 60_000);
+  });
+
   it('doctor: connection and certificate OK over FTPS; plain FTP is a warning', async () => {
     const { s } = ftpSite();
     const checks = await runDoctor(s.config, silent, {});
@@ -293,4 +356,13 @@ describe.skipIf(!ftpd)('FTP intake (real vsftpd)', () => {
 
 function readdirSafe(dir: string): string[] {
   try { return readdirSync(dir); } catch { return []; }
+}
+
+/** Hex of each file name of a folder (names may not be UTF-8) → SHA-256 of its bytes. */
+function rawContents(dir: string): Record<string, string> {
+  let names: Buffer[];
+  try { names = readdirSync(Buffer.from(dir), { encoding: 'buffer' }); } catch { return {}; }
+  const out: Record<string, string> = {};
+  for (const b of names.sort(Buffer.compare)) out[b.toString('hex')] = sha(readFileSync(Buffer.concat([Buffer.from(dir + '/'), b])));
+  return out;
 }
