@@ -284,9 +284,14 @@ export class FtpSource implements RemoteSource {
     return this.statPath(this.inboxPath(name), name);
   }
 
-  /** From a listing of the folder: the same size and time as list() gives, which a SIZE/MDTM pair would not. */
+  /**
+   * From a listing, so that size and time read as list() reads them (a SIZE/MDTM pair would not). LIST of the file
+   * itself first; servers that glob its name (`*`, `{…}`) or cannot list a file get the folder listed instead.
+   */
   async statPath(path: string, name = posix.basename(path)): Promise<SourceEntry | null> {
-    const found = (await this.listDir(posix.dirname(path))).entries.find((e) => e.name === posix.basename(path));
+    const base = posix.basename(path);
+    const own = await this.listDir(path).catch(() => null);
+    const found = own?.entries.find((e) => e.name === base) ?? (await this.listDir(posix.dirname(path))).entries.find((e) => e.name === base);
     return found ? { ...found, name } : null;
   }
 

@@ -282,14 +282,16 @@ describe.skipIf(!ftpd)('FTP intake (real vsftpd)', () => {
     expect(Object.keys(contents(remote.ack))).toEqual(Object.keys(contents(s.outbox)));
   });
 
-  it('a Latin-1 name whose rendering is also the name of another file: neither is taken, the others are', async () => {
+  it('a Latin-1 name whose rendering is also the name of another file: neither is taken, the others are (a name vsftpd globs included)', async () => {
     const { s, remote } = ftpSite();
     writeFileSync(Buffer.concat([Buffer.from(remote.inbox + '/adt_1_f'), Buffer.from([0xe9]), Buffer.from('.hl7')]), a28File(1, 1), 'latin1');
     writeFileSync(join(remote.inbox, 'adt_1_f%E9.hl7'), a28File(2, 1), 'latin1');
     writeFileSync(join(remote.inbox, 'adt_3.hl7'), a28File(3, 1), 'latin1');
+    // vsftpd reads `{…}` in a LIST argument as a pattern: the stat of this one falls back to the folder's listing.
+    writeFileSync(join(remote.inbox, 'adt_4{x}.hl7'), a28File(4, 1), 'latin1');
     const m = memoryLogger();
     const r = await runIntake(s, { log: m.log });
-    expect(r.files.map((f) => [f.file, f.state])).toEqual([['adt_3.hl7', 'done']]);
+    expect(r.files.map((f) => [f.file, f.state])).toEqual([['adt_3.hl7', 'done'], ['adt_4{x}.hl7', 'done']]);
     expect(m.lines.filter((l) => String(l.msg).startsWith('file name refused')).map((l) => JSON.parse(String(l.name)))).toEqual(['adt_1_f%E9.hl7']);
     expect(readdirSync(remote.inbox)).toHaveLength(2);
   });
