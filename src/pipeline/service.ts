@@ -114,7 +114,7 @@ function intakeFor(src: SourceConfig, ctx: ServiceContext, owner: string): Sourc
     db: ctx.db, config: ctx.config, log: ctx.log, clock: ctx.clock, owner, fault: ctx.fault,
     shouldStop: ctx.shouldStop,
     progress: ctx.progress || ctx.observer ? (s, p) => { ctx.progress?.update(s, p); if (p) ctx.observer?.progress(s); } : undefined,
-    // A long SFTP download is progress too (/healthz).
+    // A long SFTP or FTP download is progress too (/healthz).
     onTransfer: ctx.onTransfer || ctx.observer ? (s, n, b) => { ctx.onTransfer?.(s, n, b); ctx.observer?.progress(s); } : undefined,
     onFile: ctx.observer ? (o, ms, err) => ctx.observer!.fileDone(o, ms, err) : undefined,
     fence: ctx.leases?.fence(src.name),

@@ -5,7 +5,7 @@
 import { describe, it, expect } from 'vitest';
 import { resolveConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/shared/errors.js';
-import { preflight } from '../../src/intake/service.js';
+import { preflight } from '../../src/pipeline/service.js';
 import { certFingerprint, defaultFtpPort, normalizeCertPin } from '../../src/intake/ftp.js';
 
 const ftp = { host: 'ftp.example.org', username: 'u', remoteInbox: '/in', remoteArchiveDir: '/arc', passwordEnv: 'FTP_PW' };
