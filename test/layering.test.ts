@@ -43,11 +43,11 @@ const ENV_ALLOWED_VIOLATIONS: readonly string[] = [];
 // --- The rules' parameters (not violations) ----------------------------------------------------------------------
 
 /** Modules that touch the file system, the network, processes or a database. */
-const IO_MODULES = /^(node:)?(fs|fs\/promises|net|http|https|http2|tls|dgram|dns|child_process|worker_threads|cluster)$|^(knex|pg|pg-.*|better-sqlite3|sqlite3|node:sqlite|ssh2|ssh2-sftp-client|chokidar)(\/.*)?$/;
+const IO_MODULES = /^(node:)?(fs|fs\/promises|net|http|https|http2|tls|dgram|dns|child_process|worker_threads|cluster)$|^(knex|pg|pg-.*|better-sqlite3|sqlite3|node:sqlite|ssh2|ssh2-sftp-client|basic-ftp|chokidar)(\/.*)?$/;
 /** The only environment variables that may change behaviour: the documented test switches and database passwords. */
 const ENV_ALLOWED = new Set(['PAMDROP_FIXED_TIME', 'PAMDROP_FAULT', 'PAMDROP_DB_PASSWORD', 'PAMDROP_DB_PASSWORD_FILE']);
-/** Files that read a variable whose name the configuration gives (sftp passwordEnv / passphraseEnv). */
-const ENV_BY_CONFIGURED_NAME = new Set(['src/intake/sftp.ts']);
+/** Files that read a variable whose name the configuration gives (sftp passwordEnv / passphraseEnv, ftp passwordEnv). */
+const ENV_BY_CONFIGURED_NAME = new Set(['src/intake/sftp.ts', 'src/intake/ftp.ts']);
 const SQL_INSIDE = /\.pragma\(|\bPRAGMA\s/;
 const MAX_LINES = 500;
 /**

@@ -54,7 +54,7 @@ export function readConfigFile(path: string): ImporterConfig {
 /**
  * Validates a user config against the schema (config.schema.json: types, ranges, unknown keys at every depth) and
  * merges it over the defaults. `baseDir` anchors relative paths. What a schema cannot say is checked here: the
- * database target, the charset name, a non-loopback HTTP address, unique source names and inboxes, SFTP credentials.
+ * database target, the charset name, a non-loopback HTTP address, unique source names and inboxes, SFTP and FTP credentials and TLS.
  */
 export function resolveConfig(user: ImporterConfig, baseDir = process.cwd()): ResolvedConfig {
   validateConfig(user);
@@ -143,6 +143,22 @@ function resolveSource(s: Partial<SourceConfig> & { name: string }, key: string,
     if (sf.afterProcessing === 'archive' && !sf.remoteArchiveDir) fail(`${key}.sftp.remoteArchiveDir`, 'is required when afterProcessing is "archive" (or set afterProcessing to "delete")');
     if (sf.privateKeyFile) sf.privateKeyFile = abs(sf.privateKeyFile);
     if (sf.passwordFile) sf.passwordFile = abs(sf.passwordFile);
+  }
+  if (src.type === 'ftp') {
+    const f = { ...src.ftp! };
+    src.ftp = f;
+    f.secure = f.secure ?? 'explicit';
+    f.pinnedCertSha256 = f.pinnedCertSha256 ?? [];
+    if (!f.passwordEnv && !f.passwordFile) fail(`${key}.ftp`, 'needs passwordEnv or passwordFile');
+    if (f.passwordEnv && f.passwordFile) fail(`${key}.ftp`, 'give passwordEnv or passwordFile, not both');
+    // Plain FTP sends the password and the files in clear: only when the operator says so, in so many words.
+    if (f.secure === false && f.insecure !== true) fail(`${key}.ftp.secure`, 'is false (plain FTP: password and files in clear); use "explicit" or "implicit" TLS, or set insecure to true to accept it');
+    if (f.secure !== false && f.insecure === true) fail(`${key}.ftp.insecure`, 'only allows plain FTP (secure false); certificate checks of FTPS are never turned off: pin the certificate (pinnedCertSha256) instead');
+    if (f.secure === false && (f.caFile || f.pinnedCertSha256.length > 0)) fail(`${key}.ftp`, 'caFile and pinnedCertSha256 need TLS (secure "explicit" or "implicit")');
+    f.afterProcessing = f.afterProcessing ?? 'archive';
+    if (f.afterProcessing === 'archive' && !f.remoteArchiveDir) fail(`${key}.ftp.remoteArchiveDir`, 'is required when afterProcessing is "archive" (or set afterProcessing to "delete")');
+    if (f.caFile) f.caFile = abs(f.caFile);
+    if (f.passwordFile) f.passwordFile = abs(f.passwordFile);
   }
   return src;
 }

@@ -75,6 +75,7 @@ function describeError(e: ErrorObject): string {
       if (SECRET_KEYS.has(key) && e.instancePath.endsWith('/sftp')) {
         return `${at}: secrets are not allowed in the config: use passwordEnv, passwordFile, privateKeyFile or passphraseEnv`;
       }
+      if (SECRET_KEYS.has(key) && e.instancePath.endsWith('/ftp')) return `${at}: secrets are not allowed in the config: use passwordEnv or passwordFile`;
       const near = Object.keys(parent.properties ?? {}).find((k) => k.toLowerCase() === key.toLowerCase());
       return `${at}: unknown key${near ? ` (did you mean ${near}?)` : ''}`;
     }

@@ -35,10 +35,38 @@ export interface SftpSettings {
   timeoutMs?: number;
 }
 
+export interface FtpSettings {
+  host: string;
+  /** Default 21, or 990 with implicit TLS. */
+  port?: number;
+  username: string;
+  /** Environment variable holding the password. */
+  passwordEnv?: string;
+  /** File holding the password. */
+  passwordFile?: string;
+  /** explicit (AUTH TLS, default), implicit (TLS from the first byte), or false (plain FTP, only with insecure). */
+  secure: 'explicit' | 'implicit' | false;
+  /** PEM file of the authorities the server certificate must chain to (default: the system's). */
+  caFile?: string;
+  /** SHA-256 fingerprints of the server certificate (hex, colons allowed), one or two (rotation). */
+  pinnedCertSha256: string[];
+  remoteInbox: string;
+  remoteAckDir?: string;
+  remoteArchiveDir?: string;
+  /** After a durable local outcome: move the remote file to remoteArchiveDir (default) or delete it. */
+  afterProcessing?: 'archive' | 'delete';
+  /** Passive mode: the only mode supported. */
+  passive?: true;
+  /** Allows plain FTP (secure false). */
+  insecure?: boolean;
+  /** Per-call timeout in ms. */
+  timeoutMs?: number;
+}
+
 export interface SourceConfig {
   name: string;
-  type: 'local' | 'sftp';
-  /** Local inbox (type local), or local staging folder for downloads (type sftp). */
+  type: 'local' | 'sftp' | 'ftp';
+  /** Local inbox (type local), or local staging folder for downloads (types sftp and ftp). */
   inbox: string;
   ackDir: string;
   archiveDir: string;
@@ -56,6 +84,7 @@ export interface SourceConfig {
   /** Quiet-feed alert threshold (report/healthz), null = none. */
   expectEveryMs: number | null;
   sftp?: SftpSettings;
+  ftp?: FtpSettings;
 }
 
 /** TLS of an MLLP listener: PEM files read at start. */

@@ -348,9 +348,12 @@ export class SftpSource implements FileSource {
   get settings(): SftpSettings { return this.s; }
 }
 
-/** Uploads ACK files to the remote ACK folder (temporary name, then rename), a few in flight at a time. */
+/**
+ * Uploads ACK files to the remote ACK folder (temporary name, then rename), a few in flight at a time. Any remote
+ * source: FTP runs one command at a time on its connection and queues the others.
+ */
 export class SftpAckSink implements AckSink {
-  constructor(private readonly src: SftpSource, private readonly dir: string, private readonly parallel = 8) {}
+  constructor(private readonly src: Pick<FileSource, 'write'>, private readonly dir: string, private readonly parallel = 8) {}
   async write(entries: ReadonlyArray<{ name: string; bytes: Buffer }>): Promise<void> {
     let next = 0;
     const worker = async () => {

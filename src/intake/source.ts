@@ -1,7 +1,7 @@
 /**
  * One `FileSource` interface for every place files come from (after Camel
  * `GenericFileOperations`): list, stat, download to a local staging file, rename, remove, write. `local`
- * (node:fs) and `sftp` (ssh2-sftp-client) implement it. Intake knows nothing about HL7: it moves bytes and
+ * (node:fs), `sftp` (ssh2-sftp-client) and `ftp` (basic-ftp) implement it. Intake knows nothing about HL7: it moves bytes and
  * decides *when* a file is complete; the pipeline decides what the bytes mean.
  */
 
@@ -34,17 +34,17 @@ export interface DownloadOptions {
 
 /** Where files come from. */
 export interface FileSource {
-  readonly kind: 'local' | 'sftp';
-  /** For logs: a folder, or `sftp://user@host:port/dir` (never a secret). */
+  readonly kind: 'local' | 'sftp' | 'ftp';
+  /** For logs: a folder, or `sftp://user@host:port/dir`, `ftps://…` (never a secret). */
   readonly label: string;
   /**
    * Local sources process files where they are (the pipeline moves them to the archive). Remote sources
    * download each file to a local staging file first, and dispose of the remote file afterwards.
    */
   readonly inPlace: boolean;
-  /** Start of a poll cycle: SFTP opens a fresh connection (prePollCheck); local makes sure the inbox exists. */
+  /** Start of a poll cycle: SFTP and FTP open a fresh connection (prePollCheck); local makes sure the inbox exists. */
   begin(): Promise<void>;
-  /** End of a poll cycle: SFTP closes the connection. Never throws. */
+  /** End of a poll cycle: SFTP and FTP close the connection. Never throws. */
   end(): Promise<void>;
   /** Regular files of the inbox, unfiltered apart from unsafe names. */
   list(): Promise<Listing>;
@@ -63,8 +63,8 @@ export interface FileSource {
   remove(path: string): Promise<void>;
   /** Whether a path exists. */
   exists(path: string): Promise<boolean>;
-  /** Stat of any path of the source (null when absent). */
-  statPath(path: string): Promise<SourceEntry | null>;
+  /** Stat of any path of the source (null when absent); `name` is the entry's name to report. */
+  statPath(path: string, name?: string): Promise<SourceEntry | null>;
   /** Writes `dir/name` atomically: temporary name, then rename (an existing file is replaced). */
   write(dir: string, name: string, bytes: Buffer): Promise<void>;
   /**
@@ -107,4 +107,17 @@ export class HostKeyError extends IntakeError {
 export interface AckSink {
   /** Writes every ACK atomically; entries of one call may be written in any order. */
   write(entries: ReadonlyArray<{ name: string; bytes: Buffer }>): Promise<void>;
+}
+
+/** What intake needs of a remote source (SFTP, FTP) beyond FileSource: where ACKs go, what happens to a taken file. */
+export interface RemoteSource extends FileSource {
+  readonly settings: { remoteAckDir?: string; remoteArchiveDir?: string; afterProcessing?: 'archive' | 'delete' };
+}
+
+/** The server's TLS certificate is not trusted (unknown authority, wrong name, not the pinned one): we refuse to log in. */
+export class CertificateError extends IntakeError {
+  override readonly name = 'CertificateError';
+  constructor(message: string, readonly offered: string | null) {
+    super(message, 'CERT');
+  }
 }

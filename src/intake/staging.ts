@@ -10,8 +10,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SftpSource } from './sftp.js';
-import type { SourceEntry } from './source.js';
+import type { DownloadOptions, FileSource, SourceEntry } from './source.js';
 
 /** What was downloaded, recorded before the staged file is processed (remote disposition after a crash). */
 export interface Pending { name: string; remotePath: string; size: number; mtimeMs: number; sha256: string }
@@ -29,7 +28,7 @@ export class Staging {
   /**
    * Downloads `e` into in/ with its record; 'changed' (nothing kept) when the remote file changed while it was read.
    */
-  async stage(src: SftpSource, e: SourceEntry, opts: Parameters<SftpSource['download']>[3]): Promise<{ pending: Pending; bytes: number } | 'changed'> {
+  async stage(src: Pick<FileSource, 'download' | 'stat' | 'inboxPath'>, e: SourceEntry, opts: DownloadOptions): Promise<{ pending: Pending; bytes: number } | 'changed'> {
     const name = e.name;
     const part = this.partPath(name);
     const dl = await src.download(name, part, e, opts);

@@ -13,6 +13,8 @@
  *   inbox listable, remote archive folder present, and the server's clock: a probe file is written in the remote
  *   ACK folder (else the remote inbox), its mtime compared with ours, then removed.
  * - MLLP listeners (mllp/doctor.ts): the port can be bound, the TLS files load, the certificate is not expired.
+ * - FTP sources (through the intake module's FtpSource): password readable, certificate trusted (plain FTP: WARN),
+ *   connection, remote inbox listable, remote archive folder present, a probe file written and removed.
  * - Folders that overlap: an ACK, archive or error folder that is the inbox or inside it (or the reverse) is a FAIL.
  * Every check is OK, WARN, FAIL or SKIP, with a hint; any FAIL makes the command exit 1. A store target with no
  * pamdrop store at all is a ConfigError (exit 2), as for every read-only command.
@@ -29,6 +31,7 @@ import { maintenanceLog, migrationState, ping } from '../store/reads/doctor.js';
 import { readLock } from '../store/ledger.js';
 import { WRITER_LOCK } from '../pipeline/runner.js';
 import { SftpSource, readSecrets } from '../intake/sftp.js';
+import { FtpSource, readFtpPassword } from '../intake/ftp.js';
 import { folderConflicts } from '../config/folders.js';
 import { ConfigError } from '../shared/errors.js';
 import { checkListeners } from '../mllp/doctor.js';
@@ -306,6 +309,66 @@ async function checkSftp(src: SourceConfig, log: Logger, opts: DoctorOptions): P
   return out;
 }
 
+/** FTP checks of one source, through the intake module's FtpSource (certificate checks and timeouts there). */
+async function checkFtp(src: SourceConfig, log: Logger, opts: DoctorOptions): Promise<Check[]> {
+  const name = (what: string) => `source ${src.name}: ftp ${what}`;
+  const f = src.ftp!;
+  const out: Check[] = [];
+  try {
+    readFtpPassword(f, `source ${src.name}.ftp`, opts.env);
+    out.push({ name: name('secrets'), status: 'OK', detail: 'readable' });
+  } catch (err) {
+    return [{ name: name('secrets'), status: 'FAIL', detail: errText(err), hint: 'set the environment variable or the file named in the config' }];
+  }
+  const source = new FtpSource(src, { log: log.child({ source: src.name, doctor: true }), env: opts.env, key: `source ${src.name}` });
+  try {
+    await source.begin();
+  } catch (err) {
+    const cert = (err as Error).name === 'CertificateError';
+    await source.end();
+    return [...out, { name: name(cert ? 'certificate' : 'connection'), status: 'FAIL', detail: errText(err),
+      hint: cert ? 'check the certificate with the server\'s administrator, then give its authority in caFile or pin it in pinnedCertSha256'
+        : 'check host, port, secure (explicit or implicit TLS), credentials and the network' }];
+  }
+  try {
+    const c = source.certificate;
+    if (!c) {
+      out.push({ name: name('certificate'), status: 'WARN', detail: 'plain FTP (insecure): the password and the files cross the network in clear',
+        hint: 'ask for FTPS (secure "explicit" or "implicit"), or use SFTP' });
+    } else {
+      const days = Math.floor((Date.parse(c.validTo) - Date.now()) / 86_400_000);
+      out.push({ name: name('certificate'), status: days < 30 ? 'WARN' : 'OK',
+        detail: `${c.fingerprint} (${c.subject || 'no CN'}, issued by ${c.issuer || 'no CN'}), trusted by ${c.trustedBy}, expires ${c.validTo}`,
+        ...(days < 30 ? { hint: `expires in ${days} day(s): a renewed certificate needs a new pin (pinnedCertSha256) if it is pinned` } : {}) });
+    }
+    out.push({ name: name('connection'), status: 'OK', detail: `${source.label}: logged in` });
+    try {
+      const l = await source.list();
+      out.push({ name: name('remote inbox'), status: 'OK', detail: `${f.remoteInbox}: ${l.entries.length} file(s)${l.refused.length ? `, ${l.refused.length} unsafe name(s) refused` : ''}` });
+    } catch (err) {
+      out.push({ name: name('remote inbox'), status: 'FAIL', detail: `${f.remoteInbox}: ${errText(err)}`, hint: 'check remoteInbox and the account\'s rights' });
+    }
+    if ((f.afterProcessing ?? 'archive') === 'archive' && f.remoteArchiveDir) {
+      const ok = await source.exists(f.remoteArchiveDir).catch(() => false);
+      out.push(ok ? { name: name('remote archive'), status: 'OK', detail: `${f.remoteArchiveDir} exists` }
+        : { name: name('remote archive'), status: 'WARN', detail: `${f.remoteArchiveDir} not found (created on first use, if the account may)`, hint: 'create it on the server to check the rights now' });
+    }
+    // FTP listings give minutes at best: no clock comparison, only proof that ACK files can be uploaded.
+    const dir = f.remoteAckDir ?? f.remoteInbox;
+    const probe = probeName('probe');
+    try {
+      await source.write(dir, probe, Buffer.from('pamdrop doctor probe\n'));
+      await source.remove(posix.join(dir, probe));
+      out.push({ name: name('write'), status: 'OK', detail: `${dir} writable (temporary name, rename, delete)` });
+    } catch (err) {
+      out.push({ name: name('write'), status: 'FAIL', detail: `${dir}: ${errText(err)}`, hint: 'the ACK folder (or the inbox) must be writable to upload ACK files' });
+    }
+  } finally {
+    await source.end();
+  }
+  return out;
+}
+
 /** Runs every check. Never throws for a failed check: it is a FAIL line. */
 export async function runDoctor(config: ResolvedConfig, log: Logger, opts: DoctorOptions = {}): Promise<Check[]> {
   const o = { timeoutMs: 10_000, ...opts };
@@ -316,7 +379,7 @@ export async function runDoctor(config: ResolvedConfig, log: Logger, opts: Docto
     for (const conflict of folderConflicts(src)) {
       checks.push({ name: `${label}: folders`, status: 'FAIL', detail: conflict, hint: 'give ackDir, archiveDir and errorDir folders outside the inbox (and the inbox outside them)' });
     }
-    checks.push(checkFolder(`${label}: inbox${src.type === 'sftp' ? ' (local staging)' : ''}`, src.inbox));
+    checks.push(checkFolder(`${label}: inbox${src.type !== 'local' ? ' (local staging)' : ''}`, src.inbox));
     checks.push(checkFolder(`${label}: ACK folder`, src.ackDir));
     checks.push(checkFolder(`${label}: archive`, src.archiveDir));
     checks.push(checkFolder(`${label}: error folder`, src.errorDir));
@@ -328,6 +391,10 @@ export async function runDoctor(config: ResolvedConfig, log: Logger, opts: Docto
   checks.push(...checkDisk(disk, o.minFreeMb ?? 512));
   checks.push(...await checkDatabase(config, log, o));
   for (const src of config.sources) {
+    if (src.type === 'ftp' && src.ftp) {
+      if (o.offline) checks.push({ name: `source ${src.name}: ftp`, status: src.ftp.secure === false ? 'WARN' : 'SKIP', detail: `--offline: network checks skipped${src.ftp.secure === false ? '; plain FTP (insecure): password and files in clear' : ''}` });
+      else checks.push(...await checkFtp(src, log, o));
+    }
     if (src.type !== 'sftp' || !src.sftp) continue;
     if (o.offline) checks.push({ name: `source ${src.name}: sftp`, status: 'SKIP', detail: '--offline: network checks skipped' });
     else checks.push(...await checkSftp(src, log, o));

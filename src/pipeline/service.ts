@@ -20,6 +20,7 @@ import type { FaultPoint } from './process-file.js';
 import { SourceIntake, type CycleResult, type FileOutcome } from './source-cycle.js';
 import { LocalSource } from '../intake/local.js';
 import { readSecrets, SftpSource } from '../intake/sftp.js';
+import { FtpSource, readFtpPassword } from '../intake/ftp.js';
 import { monoNow } from '../intake/stability.js';
 import type { FileSource } from '../intake/source.js';
 import type { Progress } from '../intake/progress.js';
@@ -88,6 +89,7 @@ export interface ServiceContext {
 /** Builds the FileSource of a source config. */
 export function makeSource(src: SourceConfig, log: Logger, env?: NodeJS.ProcessEnv): FileSource {
   if (src.type === 'sftp') return new SftpSource(src, { log: log.child({ source: src.name }), env, key: `source ${src.name}` });
+  if (src.type === 'ftp') return new FtpSource(src, { log: log.child({ source: src.name }), env, key: `source ${src.name}` });
   return new LocalSource(src.inbox);
 }
 
@@ -97,6 +99,7 @@ export function makeSource(src: SourceConfig, log: Logger, env?: NodeJS.ProcessE
  */
 export function preflight(sources: readonly SourceConfig[], env: NodeJS.ProcessEnv = process.env): void {
   for (const s of sources) {
+    if (s.type === 'ftp' && s.ftp) readFtpPassword(s.ftp, `source ${s.name}.ftp`, env);
     if (s.type !== 'sftp' || !s.sftp) continue;
     readSecrets(s.sftp, `source ${s.name}.sftp`, env);
     if (s.sftp.hostKeySha256.length === 0) {
@@ -111,7 +114,7 @@ function intakeFor(src: SourceConfig, ctx: ServiceContext, owner: string): Sourc
     db: ctx.db, config: ctx.config, log: ctx.log, clock: ctx.clock, owner, fault: ctx.fault,
     shouldStop: ctx.shouldStop,
     progress: ctx.progress || ctx.observer ? (s, p) => { ctx.progress?.update(s, p); if (p) ctx.observer?.progress(s); } : undefined,
-    // A long SFTP download is progress too (/healthz).
+    // A long SFTP or FTP download is progress too (/healthz).
     onTransfer: ctx.onTransfer || ctx.observer ? (s, n, b) => { ctx.onTransfer?.(s, n, b); ctx.observer?.progress(s); } : undefined,
     onFile: ctx.observer ? (o, ms, err) => ctx.observer!.fileDone(o, ms, err) : undefined,
     fence: ctx.leases?.fence(src.name),

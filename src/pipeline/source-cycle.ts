@@ -1,7 +1,7 @@
 /**
  * One source's poll cycle, the composition of intake/ (listing, selection, staging: bytes only) with processFile:
  *
- *   begin (SFTP: fresh connection)  →  recover what an earlier run left half done
+ *   begin (SFTP, FTP: fresh connection)  →  recover what an earlier run left half done
  *   →  list  →  filter + stability + order (select.ts)  →  for each file, one at a time:
  *        local:  re-stat, then processFile on the inbox file (it claims, applies, writes ACKs, archives)
  *        remote: download to <inbox>/.staging/part/<name>, check bytes against the listed size, re-stat the
@@ -9,7 +9,7 @@
  *                .staging/in/<name>, processFile on it (ACKs also uploaded), then move the remote file to
  *                the remote archive (or delete it) and drop the record
  *        done marker (if any) removed after the file
- *   →  end (SFTP: close)
+ *   →  end (SFTP, FTP: close)
  *
  * Never lose, never double-take: the ledger claim (inside processFile) is the first durable act on a file,
  * and the remote file is touched only once the local outcome is durable. A crash anywhere leaves either a
@@ -30,8 +30,8 @@ import { finishMove, movedButUnfinished } from './moves.js';
 import { naturalCompare } from '../shared/natural.js';
 import { candidates, select } from '../intake/select.js';
 import { monoNow, StabilityTracker } from '../intake/stability.js';
-import { IntakeError, unsafeName, type FileSource, type SourceEntry } from '../intake/source.js';
-import { SftpAckSink, SftpSource } from '../intake/sftp.js';
+import { IntakeError, unsafeName, type FileSource, type RemoteSource, type SourceEntry } from '../intake/source.js';
+import { SftpAckSink } from '../intake/sftp.js';
 import { Staging, type Pending } from '../intake/staging.js';
 
 /** A processed file (pipeline report) or a file that failed with an I/O or database error. */
@@ -249,7 +249,7 @@ export class SourceIntake {
 
   /** Remote: download (unless resuming a staged copy), process the local copy, then dispose of the remote file. */
   private async takeRemote(e: SourceEntry, staged: boolean): Promise<FileReport | 'changed'> {
-    const src = this.source as SftpSource;
+    const src = this.source as RemoteSource;
     const name = e.name;
     const local = this.stagedPath(name);
     let pending: Pending | null;
@@ -281,7 +281,7 @@ export class SourceIntake {
 
   /** After a durable local outcome: move the remote file to the remote archive (or delete it), drop its marker and record. */
   private async dispose(name: string, p: Pending | null): Promise<void> {
-    const src = this.source as SftpSource;
+    const src = this.source as RemoteSource;
     const s = src.settings;
     if (!p) {
       this.log.warn('no download record for a staged file: the remote file is left in place (it will be taken again and recognised as a duplicate)', { name });

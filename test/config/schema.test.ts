@@ -77,7 +77,7 @@ describe('the schema file', () => {
     expect(fromSchema).toMatchObject({ ...rest, database, charset: d.charset, log: d.log, self: d.self, pam: d.pam });
     const src = schema.definitions!.source!;
     const { name: _n, ...srcDefaults } = getDefaultSource();
-    const { sftp: _sftp, ...schemaSrc } = defaults(src.properties!, schema);
+    const { sftp: _sftp, ftp: _ftp, ...schemaSrc } = defaults(src.properties!, schema);
     expect(schemaSrc).toEqual(srcDefaults);
     const undocumented: string[] = [];
     const walk = (props: Record<string, SchemaNode>, at: string) => {
