@@ -25,6 +25,8 @@ export interface CliContext {
   clock: Clock;
   json: boolean;
   out: (text: string) => void;
+  /** stderr (notices that must not mix with a report on stdout). */
+  err: (text: string) => void;
   openStore(): Promise<Db>;
   fault?: (p: FaultPoint) => void;
 }
@@ -50,7 +52,8 @@ export type StoreUse = StoreMode | 'none';
  * Resolves the configuration (file, then flags) and checks the store target for the command's use: every mistake
  * here is a ConfigError (exit 2) raised before anything is touched.
  */
-export function makeContext(args: GlobalArgs, out: (t: string) => void = (t) => process.stdout.write(t), store: StoreUse = 'create'): CliContext {
+export function makeContext(args: GlobalArgs, out: (t: string) => void = (t) => process.stdout.write(t), store: StoreUse = 'create',
+  err: (t: string) => void = (t) => process.stderr.write(t)): CliContext {
   const config = loadConfig(args.config);
   if (args.db) config.database = normalizeStoreTarget(args.db, process.cwd(), '--db');
   if (args.sqliteDriver) config.sqliteDriver = args.sqliteDriver as ResolvedConfig['sqliteDriver'];
@@ -58,7 +61,7 @@ export function makeContext(args: GlobalArgs, out: (t: string) => void = (t) => 
   if (store !== 'none') checkStoreTarget(config.database, store);
   const log = createLogger({ level: config.log.level, format: config.log.format === 'auto' ? undefined : config.log.format });
   return {
-    config, log, clock: clockFromEnv(), json: !!args.json, out,
+    config, log, clock: clockFromEnv(), json: !!args.json, out, err,
     openStore: () => openDb(config.database, { sqliteDriver: config.sqliteDriver, log, create: store !== 'open' }),
     fault: faultFromEnv(),
   };

@@ -91,8 +91,26 @@ export async function main(argv: string[], out?: (t: string) => void, err: (t: s
     run((a) => (a.dryRun ? 'open' : 'create'), async (ctx, a) => (await import('./commands/reimport.js')).reimportCommand(ctx, { targets: a.targets, force: a.force, dryRun: a.dryRun, source: a.source, ackDir: a.ackDir, archiveDir: a.archiveDir, errorDir: a.errorDir })))
     .command('validate <files..>', 'offline PAM FR conformance report (no database); exit 1 on errors', (y) => y
       .positional('files', { type: 'string', array: true, demandOption: true })
-      .option('quiet', { type: 'boolean', default: false, describe: 'errors only' }),
-    run('none', async (ctx, a) => (await import('./commands/validate.js')).validateCommand(ctx, { files: a.files, quiet: a.quiet })))
+      .option('quiet', { type: 'boolean', default: false, describe: 'errors only' })
+      .option('ack', { type: 'boolean', default: false, describe: 'the files are ACKs: check their structure (MSH, MSA, ERR v2.5)' })
+      .option('inbound', { type: 'string', array: true, describe: 'with --ack: the inbound message files, to check the echoed fields' })
+      .check((a) => !a.inbound || a.ack || '--inbound: only with --ack'),
+    run('none', async (ctx, a) => (await import('./commands/validate.js')).validateCommand(ctx, { files: a.files, quiet: a.quiet, ack: a.ack, inbound: a.inbound })))
+    .command('evidence [target]', 'evidence pages for the national test platform: message received, ACK sent, identity before and after (HTML, --pdf)', (y) => y
+      .positional('target', { type: 'string', describe: 'MSH-10 control id, file:<ledger file id> or message:<ledger message id>' })
+      .option('since', { type: 'string', describe: 'every message processed since: YYYY-MM-DD, ISO time, or 7d / 24h' })
+      .option('out', { type: 'string', demandOption: true, describe: 'folder to write the pages into (created)' })
+      .option('pdf', { type: 'boolean', default: false, describe: 'also print each page to PDF with headless Chromium' })
+      .option('limit', { type: 'number', describe: 'at most N messages (default 1000), oldest first' })
+      .check((a) => (a.target !== undefined || a.since !== undefined) || 'evidence: give a control id, file:ID, message:ID or --since')
+      .check((a) => a.limit === undefined || (Number.isInteger(a.limit) && a.limit >= 1) || '--limit must be a positive integer'),
+    run('open', async (ctx, a) => (await import('./commands/evidence.js')).evidenceCommand(ctx, { target: a.target, since: a.since, out: a.out, pdf: a.pdf, limit: a.limit })))
+    .command('scenarios <action>', 'PAM FR §4.4 consumer scenarios replayed on a sandbox store, with an evidence bundle (action: run)', (y) => y
+      .positional('action', { type: 'string', choices: ['run'] })
+      .option('via', { type: 'string', choices: ['files', 'mllp'], default: 'files', describe: 'how the messages reach pamdrop' })
+      .option('store', { type: 'string', describe: 'run on this store (SQLite path or postgres:// URL) instead of a fresh sandbox' })
+      .option('out', { type: 'string', demandOption: true, describe: 'folder for the evidence bundle (index.html, one page per step)' }),
+    run('none', async (ctx, a) => (await import('./commands/scenarios.js')).scenariosCommand(ctx, { via: a.via, store: a.store, out: a.out })))
     .command('reconcile', 'compare the store with a full A28/A31 snapshot of the hospital\'s active identities', (y) => y
       .option('snapshot', { type: 'string', demandOption: true, describe: 'snapshot file (A28/A31, one message per patient)' })
       .option('apply', { type: 'boolean', default: false, describe: 'then apply the snapshot through the import pipeline' })
@@ -153,7 +171,7 @@ export async function main(argv: string[], out?: (t: string) => void, err: (t: s
   if (!todo) return ExitCode.Ok; // --help, --version
   let ctx: CliContext | undefined;
   try {
-    ctx = makeContext(todo.args as GlobalArgs, out ?? stdoutWrite, todo.store);
+    ctx = makeContext(todo.args as GlobalArgs, out ?? stdoutWrite, todo.store, err);
     return await todo.act(ctx, todo.args);
   } catch (e) {
     return reportError(e, err, (ctx?.config.log.level ?? todo.args.logLevel) === 'debug');
