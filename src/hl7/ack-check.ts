@@ -16,7 +16,7 @@
  */
 import { decodeMessage, type Charset } from './charset.js';
 import { hasUsableSeparators, hexEscapeControls } from './encoding.js';
-import { ERROR_CODE_TEXT, type ErrorCode } from './errors.js';
+import { ERROR_CODE_TEXT, ErrorCode, Hl7Error } from './errors.js';
 import { Hl7Message, type Hl7Segment } from './model.js';
 
 /** One irregularity: where (`MSH-9`, `ERR(2)-3`, `ACK`) and what. */
@@ -32,6 +32,8 @@ export interface InboundHeader {
   event: string;
   /** MSH-10 raw. */
   controlId: string;
+  /** MSH-11 raw. */
+  processingId: string;
   /** MSH-12 raw (whole field, e.g. `2.5^FRA^2.11`). */
   version: string;
   /** MSH-18 raw. */
@@ -77,7 +79,7 @@ export function inboundHeader(text: string): InboundHeader | null {
   return {
     sendingApp: msh.raw(3), sendingFacility: msh.raw(4), receivingApp: msh.raw(5), receivingFacility: msh.raw(6),
     event: a < 0 ? '' : b < 0 ? msh9.slice(a + 1) : msh9.slice(a + 1, b),
-    controlId: msh.raw(10), version: msh.raw(12), charset: msh.raw(18),
+    controlId: msh.raw(10), processingId: msh.raw(11), version: msh.raw(12), charset: msh.raw(18),
   };
 }
 
@@ -101,6 +103,8 @@ export function decodeAck(bytes: Buffer, defaultCharset: Charset): { text: strin
   try {
     return { text: decodeMessage(bytes, { defaultCharset, latin1AsCp1252: false }).text, problem: null };
   } catch (e) {
+    // An unsupported MSH-18 is the inbound's, echoed (its AE 103 says so): the ACK is then written in the default charset.
+    if (e instanceof Hl7Error && e.code === ErrorCode.TableValueNotFound) return { text: bytes.toString('latin1'), problem: null };
     return { text: bytes.toString('latin1'), problem: { location: 'MSH-18', text: `the bytes do not fit the declared charset: ${(e as Error).message}` } };
   }
 }
@@ -150,13 +154,15 @@ export function checkAck(text: string, inbound?: InboundHeader | null): AckCheck
   const msh = msg.msh;
   const esc = msh.raw(2)[2] ?? '\\';
   const c = msh.raw(2)[0] ?? '^';
-  if (msh.raw(2).length !== 4) add('MSH-2', 'must be the four encoding characters');
+  // Four encoding characters; a fifth (the truncation character of v2.7) is echoed from an inbound that sent one.
+  if (msh.raw(2).length < 4 || msh.raw(2).length > 5) add('MSH-2', 'must be the four encoding characters');
   if (!TS_RE.test(msh.raw(7))) add('MSH-7', 'missing or not an HL7 timestamp');
   const msh9 = msh.raw(9).split(c);
   if (msh9[0] !== 'ACK' || msh9[2] !== 'ACK' || msh9.length > 3) add('MSH-9', 'must be ACK^<event>^ACK');
   result.controlId = msh.raw(10);
   if (result.controlId === '') add('MSH-10', 'the ACK has no control id of its own');
-  if (msh.raw(11) === '') add('MSH-11', 'processing id missing');
+  // Echoed: an inbound without MSH-11 gets an ACK without one (hl7/ack.ts), which only the inbound can explain.
+  if (msh.raw(11) === '' && !(inbound && inbound.processingId === '')) add('MSH-11', 'processing id missing');
   const version = msh.raw(12);
   if (!/^2\.\d/.test(msh.get(12)) && !(inbound && inbound.version === version)) add('MSH-12', 'not an HL7 2.x version');
   if (msh.size > 21) add('MSH', `${msh.size} fields (MSH has 21 in HL7 v2.5)`);

@@ -20,6 +20,7 @@ import { A28_BAD_NIR_KEY } from '../fixtures/examples.js';
 import { FIXTURES, SHAPE_A28 } from '../fixtures/make-fixtures.js';
 import { dbKinds, type DbKind } from '../helpers/db.js';
 import { ackSegments, makeWorkspace, type Workspace } from '../helpers/workspace.js';
+import { checkLedgerAcks } from '../helpers/ack-property.js';
 import { edit, expectAck, get, ipp, NIR_OID, prod } from '../helpers/messages.js';
 import {
   P81, P82, P83A, identityModel, perEvent, insRules, decodingRules, revisedRules, a47AndAuthorities, type Row,
@@ -52,6 +53,8 @@ async function onSite(kind: DbKind, config: object | undefined, fn: (ws: Workspa
   const ws = await makeWorkspace(kind, config ? { config } : {});
   try {
     await fn(ws);
+    // The ACK property (validate --ack): every ACK this site made is well formed against its inbound message.
+    if (ws.archived().length > 0) expect((await checkLedgerAcks(ws.db)).problems).toEqual([]);
   } finally {
     await ws.cleanup();
   }
@@ -76,6 +79,8 @@ describe.each(dbKinds())('docs/behaviour.md on %s', (kind) => {
         for (const d of details) expect(d).not.toMatch(/CASANOVA|BONAPARTE|DURAND|BENALI|MARIE|\d{15}/);
         if (row.ack.code !== 'AA') expect(await ws.patients(), 'nothing applied').toEqual(before);
         await row.then?.(ws);
+        // The ACK property (validate --ack): every ACK of the row is well formed against its inbound message.
+        expect((await checkLedgerAcks(ws.db)).problems).toEqual([]);
       } finally {
         await ws.cleanup();
       }
@@ -405,6 +410,8 @@ describe.each(dbKinds())('docs/behaviour.md revised against PAM FR 2.11.2 / DTFR
       for (const d of details) expect(d).not.toMatch(/CASANOVA|BONAPARTE|DURAND|BENALI|MARIE|MOREL|\d{15}/);
       if (row.ack.code !== 'AA') expect(await ws.patients(), 'nothing applied').toEqual(before);
       await row.then?.(ws);
+      // The ACK property (validate --ack): every ACK of the row is well formed against its inbound message.
+      expect((await checkLedgerAcks(ws.db)).problems).toEqual([]);
     } finally {
       await ws.cleanup();
     }
@@ -516,6 +523,8 @@ describe.each(dbKinds())('docs/behaviour.md A47 INS deletion, authority spelling
       for (const d of details) expect(d).not.toMatch(/CASANOVA|BONAPARTE|DURAND|BENALI|MARIE|\d{15}/);
       if (row.ack.code !== 'AA') expect(await ws.patients(), 'nothing applied').toEqual(before);
       await row.then?.(ws);
+      // The ACK property (validate --ack): every ACK of the row is well formed against its inbound message.
+      expect((await checkLedgerAcks(ws.db)).problems).toEqual([]);
     } finally {
       await ws.cleanup();
     }
