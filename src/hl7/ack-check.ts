@@ -57,7 +57,8 @@ const SEVERITIES = new Set(['E', 'W', 'I']);
 const SEGMENT_NAME = /^[A-Z][A-Z0-9]{2}$/;
 /** HL7 TS: YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]. */
 const TS_RE = /^\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,4})?)?)?)?)?)?([+-]\d{4})?$/;
-const CONTROL_RE = /[\x00-\x0c\x0e-\x1f\x7f]/;
+// LF is reported once on its own (segments ended by LF).
+const CONTROL_RE = /[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]/;
 /** What pamdrop hex-escapes in an echoed value (hl7/ack.ts). */
 const ECHOED_CONTROL_RE_G = /[\x00-\x0c\x0e-\x1f\x7f]/g;
 
