@@ -89,7 +89,7 @@ function stepHeader(r: StepResult): string {
 function indexHtml(rep: ScenarioReport, generatedAt: string): string {
   const passed = rep.steps.filter((s) => s.ok).length;
   const rows = rep.steps.map((s) => `<tr><td><a href="${esc(s.page)}">${esc(s.step.id)}</a></td><td>${esc(s.step.section)}</td><td>${esc(s.step.title)}</td>`
-    + `<td class="mono">${esc(s.evidence?.ledger.control_id ?? '—')}</td><td>${badge(s.evidence?.ledger.outcome ?? '')}</td><td>${badge(s.ok ? 'PASS' : 'FAIL')}</td></tr>`).join('');
+    + `<td class="mono nowrap">${esc(s.evidence?.ledger.control_id ?? '—')}</td><td>${badge(s.evidence?.ledger.outcome ?? '')}</td><td>${badge(s.ok ? 'PASS' : 'FAIL')}</td></tr>`).join('');
   const body = `<section id="verdict"><h2>Verdict</h2><p>${badge(rep.ok ? 'PASS' : 'FAIL')} ${passed} of ${rep.steps.length} steps passed.</p>
 <p class="empty">Store: ${esc(rep.store)} · messages replayed as files through the import pipeline (sandbox folders in ${esc(rep.sandbox)}).</p></section>
 <section><h2>Steps</h2><table id="steps"><thead><tr><th>Step</th><th>PAM FR</th><th>What</th><th>Control id</th><th>ACK</th><th>Result</th></tr></thead><tbody>${rows}</tbody></table></section>`;
