@@ -165,8 +165,9 @@ export async function gatherEvidence(tx: Tx, sel: EvidenceSelector, config: Pick
   const raw = new Map<number, Map<number, RawMessage> | string>();
   for (const r of rows) {
     if (raw.has(r.file_id)) continue;
-    const p = r.file_archived_path;
-    if (!p || !existsSync(p)) raw.set(r.file_id, `the archived file is not available${p ? ` (${p})` : ''}`);
+    // A file not archived yet (still claimed) is read where it was taken from: the ledger's hash tells if it changed.
+    const p = [r.file_archived_path, r.file_path].find((x): x is string => !!x && existsSync(x));
+    if (!p) raw.set(r.file_id, `the archived file is not available${r.file_archived_path ? ` (${r.file_archived_path})` : ''}`);
     else raw.set(r.file_id, messagesOf(p, byFile.get(r.file_id)!, config.maxMessageBytes));
   }
   const opts = { defaultCharset: config.charset.default, latin1AsCp1252: config.charset.latin1AsCp1252 };

@@ -103,6 +103,9 @@ const MISTYPED: ReadonlyArray<readonly [string, (f: string) => string[], RegExp]
   ['watch', () => ['watch', '--http-prot', '9464'], /http-prot/],
   ['run', () => ['run', '--sourse', 'local'], /sourse/],
   ['sftp-keyscan', () => ['sftp-keyscan', '--hots', 'example.org'], /hots/],
+  ['validate --ack', (f) => ['validate', '--ack', f, '--inbond', f], /inbond/],
+  ['evidence', () => ['evidence', 'GAM000101', '--out', 'ev', '--pfd'], /pfd/],
+  ['scenarios run', () => ['scenarios', 'run', '--out', 'sc', '--stor', 'x.sqlite'], /stor/],
 ];
 
 describe.each(dbKinds())('a mistyped flag on %s: exit 2 and nothing touched', (kind) => {
@@ -131,7 +134,7 @@ const READ_ONLY: ReadonlyArray<readonly [string, (f: string) => string[]]> = [
   ['status', () => ['status']], ['report', () => ['report']], ['errors', () => ['errors']], ['patients', () => ['patients']],
   ['patient', () => ['patient', '100234']], ['history', () => ['history', '100234']], ['doctor', () => ['doctor', '--offline']],
   ['reconcile', (f) => ['reconcile', '--snapshot', f]], ['preview', (f) => ['preview', f]], ['import --dry-run', (f) => ['import', f, '--dry-run']],
-  ['reimport --dry-run', (f) => ['reimport', f, '--dry-run']],
+  ['reimport --dry-run', (f) => ['reimport', f, '--dry-run']], ['evidence', () => ['evidence', 'GAM000101', '--out', 'ev']],
 ];
 
 describe.each(dbKinds())('store targets on %s', (kind) => {
