@@ -66,7 +66,8 @@ export interface MessageEvidence {
     index: number; offset: number | null; line: number | null; reimportOf: number | null;
   };
   inbound: { text: string | null; charset: string | null; hashMatches: boolean | null; unavailable: string | null };
-  ack: { text: string; name: string; check: AckCheck };
+  /** The ledger's exact ACK bytes, their text and the structure check. */
+  ack: { bytes: Buffer; text: string; name: string; check: AckCheck };
   records: RecordEvidence[];
 }
 
@@ -203,7 +204,7 @@ export async function gatherEvidence(tx: Tx, sel: EvidenceSelector, config: Pick
         fileSha256: r.file_sha256, index: r.idx, offset: msg?.offset ?? null, line: msg?.line ?? null, reimportOf: r.file_reimport_of,
       },
       inbound,
-      ack: { text: ackText.text, name: r.ack_name, check },
+      ack: { bytes: r.ack, text: ackText.text, name: r.ack_name, check },
       records,
     });
   }

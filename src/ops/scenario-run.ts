@@ -57,7 +57,7 @@ async function checkStep(db: Db, step: ScenarioStep, ev: MessageEvidence | null,
   check('ACK code (MSA-1)', x.ack, ev?.ledger.outcome ?? null);
   check('ACK structure (validate --ack)', [], ev ? ev.ack.check.problems.map((p) => `${p.location}: ${p.text}`) : ['no ACK']);
   const ackFile = ev ? join(outbox, ev.ack.name) : null;
-  check('ACK file written, identical to the ledger', true, !!ackFile && existsSync(ackFile) && readFileSync(ackFile).toString('latin1') === ev!.ack.text);
+  check('ACK file written, identical to the ledger', true, !!ackFile && existsSync(ackFile) && readFileSync(ackFile).equals(ev!.ack.bytes));
   const ids = await recordsByIdentifier(db, x.record);
   check(`records holding ${x.record}`, 1, ids.length);
   const rec = ids.length === 1 ? await storedIdentity(db, ids[0]!) : undefined;
