@@ -4,7 +4,8 @@
  *
  * - processFile never throws for content; every file takes less than its time bound;
  * - a file ends either archived (byte-identical copy, one message row and one ACK file per message, ACK bytes =
- *   ledger bytes, MSA-1 = outcome) or quarantined (reason file beside it, no message row, no ACK);
+ *   ledger bytes, MSA-1 = outcome, every ACK well formed against its inbound message as `validate --ack` checks it)
+ *   or quarantined (reason file beside it, no message row, no ACK);
  * - the message count equals an independent count of the `MSH` segment starts in the file;
  * - store: integrity and foreign keys hold; every history row belongs to one live `applied` message; no
  *   rejected/stale message has a history row; every patient has a history row and an identifier;
@@ -19,7 +20,9 @@ import { join, resolve, dirname, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { generate, nirKey, rng } from './generate.js';
-import { frameBuffer } from '../src/hl7/batch.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, frameBuffer } from '../src/hl7/batch.js';
+import { checkAck, decodeAck, inboundHeaderOf } from '../src/hl7/ack-check.js';
+import { Charset } from '../src/hl7/charset.js';
 import { processFile, type FileReport, type PipelineContext } from '../src/pipeline/process-file.js';
 import { openDb } from '../src/store/db.js';
 import type { Db } from '../src/store/tx.js';
@@ -311,7 +314,8 @@ interface FileCheck { problems: string[]; messages: number; outcome: 'done' | 'q
 const STATUS_OUTCOMES: Record<string, string[]> = { applied: ['AA'], stale: ['AA'], rejected: ['AE', 'AR'], conflict: ['AE'], duplicate: ['AA', 'AE', 'AR'] };
 
 /** Checks one processed file against the ledger and the folders. */
-export async function checkFile(db: Db, report: FileReport, original: Buffer, site: { inbox: string; outbox: string }, inboxPath: string): Promise<FileCheck> {
+export async function checkFile(db: Db, report: FileReport, original: Buffer, site: { inbox: string; outbox: string }, inboxPath: string,
+  maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES): Promise<FileCheck> {
   const problems: string[] = [];
   const sha = createHash('sha256').update(original).digest('hex');
   if (existsSync(inboxPath)) problems.push('file still in the inbox');
@@ -328,7 +332,13 @@ export async function checkFile(db: Db, report: FileReport, original: Buffer, si
   if (rows.length !== expected) problems.push(`${rows.length} message rows, ${expected} MSH starts in the file`);
   if (report.summary.messages !== rows.length) problems.push(`summary says ${report.summary.messages} messages, ledger has ${rows.length}`);
   const names = new Set<string>();
+  // The ACK property (validate --ack): each ACK well formed against the message it answers, read from the file.
+  const inbound = new Map<number, Buffer>();
+  for (const it of frameBuffer(original, { maxMessageBytes })) if (it.kind === 'message') inbound.set(it.message.index, it.message.bytes);
   for (const m of rows) {
+    const raw = inbound.get(Number(m.idx));
+    const header = raw ? inboundHeaderOf(raw, { defaultCharset: Charset.Latin9, latin1AsCp1252: false }) : null;
+    for (const p of checkAck(decodeAck(m.ack, Charset.Latin9).text, header).problems) problems.push(`message ${m.idx}: ACK ${p.location}: ${p.text}`);
     if (names.has(m.ack_name)) problems.push(`ACK name ${m.ack_name} used twice in the file (message ${m.idx})`);
     names.add(m.ack_name);
     if (!STATUS_OUTCOMES[m.status]?.includes(m.outcome)) problems.push(`message ${m.idx}: status ${m.status} with outcome ${m.outcome}`);
@@ -452,14 +462,17 @@ async function workerMain(o: FuzzOptions): Promise<void> {
     post({ type: 'start', i, name, size: bytes.length, mutators });
     const t0 = performance.now();
     let check: FileCheck;
+    // The bound is the importer's: the checks after it (ledger, ACK structure) are not timed.
+    let ms = 0;
     try {
       const report = await processFile({ source: 'fuzz', path, ackDir: site.outbox, archiveDir: site.archive, errorDir: site.error }, ctx);
-      check = await checkFile(db, report, bytes, site, path);
+      ms = performance.now() - t0;
+      check = await checkFile(db, report, bytes, site, path, cfg.maxMessageBytes);
     } catch (err) {
+      if (ms === 0) ms = performance.now() - t0;
       const e = err as Error;
       check = { problems: [`processFile threw: ${e.name}: ${e.message}\n${e.stack ?? ''}`], messages: 0, outcome: 'failed' };
     }
-    const ms = performance.now() - t0;
     const bound = base + perMiB * (bytes.length / (1 << 20));
     if (ms > bound) check.problems.push(`took ${Math.round(ms)} ms, bound ${Math.round(bound)} ms`);
     const res: FuzzFileResult = { i, name, size: bytes.length, mutators, ms, outcome: check.outcome, messages: check.messages, problems: check.problems, ...(check.reason ? { reason: check.reason } : {}) };
