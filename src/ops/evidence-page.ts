@@ -158,7 +158,14 @@ export function messagePage(ev: MessageEvidence, generatedAt: string, extra = ''
     ['Ledger message id', l.id],
     ['Processed at', l.created_at],
   ]);
-  const transport = dl([
+  const transport = t.kind === 'mllp' ? dl([
+    ['Transport', 'MLLP'],
+    ['Listener', t.source],
+    ['Connection', t.fileName],
+    ['Peer', t.path.replace(/^mllp:\/\//, '')],
+    ['Position on the connection', `message ${t.index + 1}`],
+    ['Connection ledger id', l.file_id],
+  ]) : dl([
     ['Transport', 'file drop'],
     ['Source', t.source],
     ['File name', t.fileName],

@@ -62,6 +62,8 @@ export interface RecordEvidence {
 export interface MessageEvidence {
   ledger: Omit<EvidenceMessageRow, 'ack'>;
   transport: {
+    /** `file`: a dropped file; `mllp`: a connection of an MLLP listener (the ledger row of a connection has an `mllp://` path). */
+    kind: 'file' | 'mllp';
     source: string; fileName: string; path: string; archivedPath: string | null; fileState: string; fileSha256: string;
     index: number; offset: number | null; line: number | null; reimportOf: number | null;
   };
@@ -149,6 +151,8 @@ async function recordEvidence(tx: Tx, m: EvidenceMessageRow, recordId: number, o
   return { recordId, before: created ? null : state, after, history };
 }
 
+const isMllp = (path: string): boolean => path.startsWith('mllp://');
+
 /** The archived file's messages at the wanted positions, read once per file. */
 function messagesOf(path: string, wanted: ReadonlySet<number>, maxMessageBytes: number): Map<number, RawMessage> {
   const out = new Map<number, RawMessage>();
@@ -167,8 +171,9 @@ export async function gatherEvidence(tx: Tx, sel: EvidenceSelector, config: Pick
   for (const r of rows) {
     if (raw.has(r.file_id)) continue;
     // A file not archived yet (still claimed) is read where it was taken from: the ledger's hash tells if it changed.
-    const p = [r.file_archived_path, r.file_path].find((x): x is string => !!x && existsSync(x));
-    if (!p) raw.set(r.file_id, `the archived file is not available${r.file_archived_path ? ` (${r.file_archived_path})` : ''}`);
+    const p = [r.file_archived_path, r.file_path].find((x): x is string => !!x && !isMllp(x) && existsSync(x));
+    if (isMllp(r.file_path)) raw.set(r.file_id, 'received over MLLP: the ledger keeps the message\'s SHA-256 and its ACK, not the message itself');
+    else if (!p) raw.set(r.file_id, `the archived file is not available${r.file_archived_path ? ` (${r.file_archived_path})` : ''}`);
     else raw.set(r.file_id, messagesOf(p, byFile.get(r.file_id)!, config.maxMessageBytes));
   }
   const opts = { defaultCharset: config.charset.default, latin1AsCp1252: config.charset.latin1AsCp1252 };
@@ -200,6 +205,7 @@ export async function gatherEvidence(tx: Tx, sel: EvidenceSelector, config: Pick
     out.push({
       ledger,
       transport: {
+        kind: isMllp(r.file_path) ? 'mllp' : 'file',
         source: r.file_source, fileName: r.file_name, path: r.file_path, archivedPath: r.file_archived_path, fileState: r.file_state,
         fileSha256: r.file_sha256, index: r.idx, offset: msg?.offset ?? null, line: msg?.line ?? null, reimportOf: r.file_reimport_of,
       },
