@@ -29,6 +29,7 @@ th, td { text-align: left; padding: 5px 9px; border-bottom: 1px solid var(--line
 th { font-size: 12px; text-transform: uppercase; letter-spacing: .4px; color: var(--muted); font-weight: 600; background: #fafbfc; }
 td.mono, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; overflow-wrap: anywhere; }
 tr.changed td { background: var(--chg); }
+tbody th { text-transform: none; letter-spacing: 0; font-size: 13px; font-weight: 500; background: none; white-space: nowrap; }
 td.nowrap { white-space: nowrap; overflow-wrap: normal; }
 pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; background: #f3f5f8; border: 1px solid var(--line);
   border-radius: 6px; padding: 10px; white-space: pre-wrap; overflow-wrap: anywhere; margin: 0 0 10px; }
