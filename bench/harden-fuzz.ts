@@ -20,8 +20,9 @@ import { join, resolve, dirname, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { generate, nirKey, rng } from './generate.js';
-import { DEFAULT_MAX_MESSAGE_BYTES, frameBuffer } from '../src/hl7/batch.js';
-import { checkAck, decodeAck, inboundHeaderOf } from '../src/hl7/ack-check.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, frameBuffer, type RawMessage } from '../src/hl7/batch.js';
+import { checkAck, decodeAck } from '../src/hl7/ack-check.js';
+import { inboundHeaderFor } from '../src/ops/ack-validate.js';
 import { Charset } from '../src/hl7/charset.js';
 import { processFile, type FileReport, type PipelineContext } from '../src/pipeline/process-file.js';
 import { openDb } from '../src/store/db.js';
@@ -333,11 +334,12 @@ export async function checkFile(db: Db, report: FileReport, original: Buffer, si
   if (report.summary.messages !== rows.length) problems.push(`summary says ${report.summary.messages} messages, ledger has ${rows.length}`);
   const names = new Set<string>();
   // The ACK property (validate --ack): each ACK well formed against the message it answers, read from the file.
-  const inbound = new Map<number, Buffer>();
-  for (const it of frameBuffer(original, { maxMessageBytes })) if (it.kind === 'message') inbound.set(it.message.index, it.message.bytes);
+  const inbound = new Map<number, RawMessage>();
+  for (const it of frameBuffer(original, { maxMessageBytes })) if (it.kind === 'message') inbound.set(it.message.index, it.message);
+  const readCfg = { ...getDefaultConfig(), maxMessageBytes };
   for (const m of rows) {
     const raw = inbound.get(Number(m.idx));
-    const header = raw ? inboundHeaderOf(raw, { defaultCharset: Charset.Latin9, latin1AsCp1252: false }) : null;
+    const header = raw ? inboundHeaderFor(raw, readCfg) : null;
     for (const p of checkAck(decodeAck(m.ack, Charset.Latin9).text, header).problems) problems.push(`message ${m.idx}: ACK ${p.location}: ${p.text}`);
     if (names.has(m.ack_name)) problems.push(`ACK name ${m.ack_name} used twice in the file (message ${m.idx})`);
     names.add(m.ack_name);

@@ -73,6 +73,23 @@ export function inboundHeader(text: string): InboundHeader | null {
   } catch {
     return null;
   }
+  return headerOfMsh(msh);
+}
+
+/**
+ * What an ACK answering from a best-effort reading of an unreadable MSH echoes (hl7/ack.ts `fallback`): the values
+ * read by position, CR/LF dropped and the field separator escaped, and MSH-11 `P`.
+ */
+export function fallbackInboundHeader(fb: Partial<Record<'sendingApp' | 'sendingFacility' | 'receivingApp' | 'receivingFacility' | 'controlId' | 'event' | 'version' | 'charset', string>>): InboundHeader {
+  const raw = (v: string | undefined) => (v ?? '').replace(/[\r\n]/g, '').split('|').join('\\F\\');
+  return {
+    sendingApp: raw(fb.sendingApp), sendingFacility: raw(fb.sendingFacility), receivingApp: raw(fb.receivingApp), receivingFacility: raw(fb.receivingFacility),
+    event: raw(fb.event), controlId: raw(fb.controlId), processingId: 'P', version: raw(fb.version), charset: raw(fb.charset),
+  };
+}
+
+/** The header fields an ACK echoes, from a parsed MSH. */
+export function headerOfMsh(msh: Hl7Segment): InboundHeader {
   const c = msh.raw(2)[0] ?? '^';
   const msh9 = msh.raw(9);
   const a = msh9.indexOf(c);
@@ -82,21 +99,6 @@ export function inboundHeader(text: string): InboundHeader | null {
     event: a < 0 ? '' : b < 0 ? msh9.slice(a + 1) : msh9.slice(a + 1, b),
     controlId: msh.raw(10), processingId: msh.raw(11), version: msh.raw(12), charset: msh.raw(18),
   };
-}
-
-/**
- * The header of an inbound message from its bytes, read as the importer reads it (pipeline/reading.ts): decoded per
- * its MSH-18, or byte for byte (latin1) when its bytes do not fit the declared charset, the reading the importer then
- * answers from. Null when the MSH cannot be read (the importer then answers from a best-effort header).
- */
-export function inboundHeaderOf(bytes: Buffer, opts: { defaultCharset: Charset; latin1AsCp1252: boolean }): InboundHeader | null {
-  let text: string;
-  try {
-    text = decodeMessage(bytes, opts).text;
-  } catch {
-    text = bytes.toString('latin1');
-  }
-  return inboundHeader(text);
 }
 
 /** An ACK file's text: decoded per its MSH-18 (problem noted when its bytes do not fit), else read byte for byte. */

@@ -285,7 +285,9 @@ export class Hl7Message {
     // such as `I` from `VAL\nI`) is no segment: accepting it would silently truncate the segment before it.
     if (!hasSegmentName(line) || (line.length > 3 && line.charCodeAt(3) !== seps.field.charCodeAt(0))) {
       if (line.trim() === '') return seen; // whitespace-only line: as empty
-      throw new Hl7Error(ErrorCode.SegmentSequence, `segment ${segments.length + 1} has no valid segment name`, { segment: line.slice(0, 3).replace(/[^A-Z0-9]/g, '?'), sequence: 1 });
+      // ERR-2 names the segment the line follows (an ERL segment ID must be a segment's), the text says which line.
+      const prev = segments[segments.length - 1];
+      throw new Hl7Error(ErrorCode.SegmentSequence, `segment ${segments.length + 1} has no valid segment name`, { segment: prev?.name ?? 'MSH', sequence: prev?.occurrence ?? 1 });
     }
     const name = segmentName(line);
     // Occurrence numbers: counted among the segments before (a message has a handful), a Map only for long messages.

@@ -5,9 +5,22 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { frameBuffer } from '../hl7/batch.js';
-import { checkAck, decodeAck, inboundHeaderOf, type AckProblem, type InboundHeader } from '../hl7/ack-check.js';
+import { frameBuffer, type RawMessage } from '../hl7/batch.js';
+import { checkAck, decodeAck, fallbackInboundHeader, headerOfMsh, type AckProblem, type InboundHeader } from '../hl7/ack-check.js';
+import { readMessage } from '../pipeline/reading.js';
 import type { ResolvedConfig } from '../config/types.js';
+
+type ReadConfig = Pick<ResolvedConfig, 'charset' | 'maxMessageBytes' | 'pam'>;
+
+/**
+ * The header an ACK to this message echoes, read by the importer's own reading (pipeline/reading.ts): the parsed MSH,
+ * or the best-effort header of an MSH that cannot be parsed (the importer then answers AR from it).
+ */
+export function inboundHeaderFor(raw: RawMessage, config: ReadConfig): InboundHeader | null {
+  const r = readMessage(raw, config);
+  if (r.msg) return headerOfMsh(r.msg.msh);
+  return r.fallback ? fallbackInboundHeader(r.fallback) : null;
+}
 
 export interface AckFileCheck {
   file: string;
@@ -22,13 +35,13 @@ export interface AckFileCheck {
 }
 
 /** Inbound headers of message files by MSH-10 (raw); a control id sent twice with other headers is left out. */
-export function inboundIndex(paths: readonly string[], config: Pick<ResolvedConfig, 'charset' | 'maxMessageBytes'>): Map<string, InboundHeader> {
+export function inboundIndex(paths: readonly string[], config: ReadConfig): Map<string, InboundHeader> {
   const out = new Map<string, InboundHeader>();
   const ambiguous = new Set<string>();
   for (const p of paths) {
     for (const item of frameBuffer(readFileSync(p), { maxMessageBytes: config.maxMessageBytes })) {
       if (item.kind !== 'message') continue;
-      const h = inboundHeaderOf(item.message.bytes, { defaultCharset: config.charset.default, latin1AsCp1252: config.charset.latin1AsCp1252 });
+      const h = inboundHeaderFor(item.message, config);
       if (!h) continue;
       const prev = out.get(h.controlId);
       if (prev && JSON.stringify(prev) !== JSON.stringify(h)) ambiguous.add(h.controlId);

@@ -13,7 +13,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { frameBuffer, type RawMessage } from '../hl7/batch.js';
 import { decodeMessage } from '../hl7/charset.js';
-import { checkAck, decodeAck, inboundHeaderOf, type AckCheck } from '../hl7/ack-check.js';
+import { checkAck, decodeAck, type AckCheck } from '../hl7/ack-check.js';
+import { inboundHeaderFor } from './ack-validate.js';
 import type { ResolvedConfig } from '../config/types.js';
 import type { Tx } from '../store/tx.js';
 import {
@@ -163,7 +164,7 @@ function messagesOf(path: string, wanted: ReadonlySet<number>, maxMessageBytes: 
 }
 
 /** Evidence of every message the selector names, oldest first. */
-export async function gatherEvidence(tx: Tx, sel: EvidenceSelector, config: Pick<ResolvedConfig, 'charset' | 'maxMessageBytes'>): Promise<MessageEvidence[]> {
+export async function gatherEvidence(tx: Tx, sel: EvidenceSelector, config: Pick<ResolvedConfig, 'charset' | 'maxMessageBytes' | 'pam'>): Promise<MessageEvidence[]> {
   const rows = await evidenceMessages(tx, sel);
   const byFile = new Map<number, Set<number>>();
   for (const r of rows) byFile.set(r.file_id, (byFile.get(r.file_id) ?? new Set()).add(r.idx));
@@ -193,7 +194,7 @@ export async function gatherEvidence(tx: Tx, sel: EvidenceSelector, config: Pick
         inbound.charset = 'bytes shown as ISO-8859-1 (not valid in the declared charset)';
       }
     } else if (!inbound.unavailable) inbound.unavailable = `message ${r.idx + 1} not found in the archived file`;
-    const header = msg ? inboundHeaderOf(msg.bytes, opts) : null;
+    const header = msg ? inboundHeaderFor(msg, config) : null;
     const ackText = decodeAck(r.ack, config.charset.default);
     const check = checkAck(ackText.text, header);
     if (ackText.problem) check.problems.unshift(ackText.problem);

@@ -6,7 +6,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { frameBuffer, type RawMessage } from '../../src/hl7/batch.js';
 import { Charset } from '../../src/hl7/charset.js';
-import { checkAck, decodeAck, inboundHeaderOf } from '../../src/hl7/ack-check.js';
+import { checkAck, decodeAck } from '../../src/hl7/ack-check.js';
+import { inboundHeaderFor } from '../../src/ops/ack-validate.js';
+import { getDefaultConfig } from '../../src/config/defaults.js';
 import { openDb } from '../../src/store/db.js';
 import { evidenceMessages } from '../../src/store/reads/evidence.js';
 
@@ -27,7 +29,7 @@ export async function checkLedgerAcks(target: string, maxMessageBytes = 16 * 102
         files.set(path, m);
       }
       const raw = path ? files.get(path)!.get(r.idx) : undefined;
-      const inbound = raw ? inboundHeaderOf(raw.bytes, { defaultCharset: Charset.Latin9, latin1AsCp1252: false }) : null;
+      const inbound = raw ? inboundHeaderFor(raw, { ...getDefaultConfig(), maxMessageBytes }) : null;
       const ack = decodeAck(r.ack, Charset.Latin9);
       const check = checkAck(ack.text, inbound);
       out.acks++;
