@@ -143,6 +143,10 @@ describe('Hl7Message.parse', () => {
     expect(() => Hl7Message.parse('MSH|^~\\&|A\rPID|1|||||||||||||||||||||||||||||||VAL\rI\rPV1|1|N\r')).toThrow(
       expect.objectContaining({ code: ErrorCode.SegmentSequence }),
     );
+    // Located at the segment the line follows: an error location (ERR-2) names a real segment, never `I??`.
+    expect(() => Hl7Message.parse('MSH|^~\\&|A\rPID|1|VAL\rI\r')).toThrow(
+      expect.objectContaining({ location: { segment: 'PID', sequence: 1 }, message: 'segment 3 has no valid segment name' }),
+    );
     expect(() => Hl7Message.parse('MSH|^~\\&|A\rPID|1\r12\r')).toThrow(Hl7Error);
     expect(() => Hl7Message.parse('MSH|^~\\&|A\rpid|1\r')).toThrow(Hl7Error);
     // A bare three-letter segment is still a segment.
