@@ -19,7 +19,7 @@
 import { frameBuffer, type RawMessage } from '../hl7/batch.js';
 import { SqliteTx, type Db } from '../store/tx.js';
 import { WalSync } from '../store/sqlite/wal-sync.js';
-import { closeConnectionRow, closeLeftoverConnections, openConnectionRow } from '../store/connections.js';
+import { closeConnectionRow, closeLeftoverConnections, keepReceived, openConnectionRow } from '../store/connections.js';
 import type { FileRow } from '../store/ledger.js';
 import { assertTxAlive, serializeApply } from '../store/locks.js';
 import { applyGroup, type AckNamer } from '../store/apply-group.js';
@@ -81,6 +81,8 @@ export class StoreSink implements MessageSink {
         clock: this.ctx.clock, log: this.ctx.log, staleUpdates: cfg.staleUpdates, authorityAliases: cfg.pam.authorityAliases, self: cfg.self,
         acks: c.acks, pgGroupMode: cfg.pgGroupMode,
       });
+      // No file to read it back from: the message as received, beside its ledger row (for `pamdrop evidence`).
+      await keepReceived(tx, file.id, raw.index, raw.bytes);
       // PostgreSQL answers COMMIT in an aborted transaction with a ROLLBACK: prove it healthy before any ACK.
       await assertTxAlive(tx);
       return { file, ack: r!.ack };

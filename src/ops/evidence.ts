@@ -1,7 +1,7 @@
 /**
  * `pamdrop evidence`: what a vendor deposits to prove a message was consumed (docs/evidence.md). For each message
- * chosen in the ledger: the inbound message as received (read back from the archived file at its byte offset, checked
- * against the ledger's hash), its transport, the ACK sent (the ledger's exact bytes, with the structure check of
+ * chosen in the ledger: the inbound message as received (read back from the archived file at its byte offset, or for a
+ * message received over MLLP from the bytes kept beside its ledger row; checked against the ledger's hash), its transport, the ACK sent (the ledger's exact bytes, with the structure check of
  * hl7/ack-check.ts), the history rows it wrote, and each record it touched **before and after** it.
  *
  * Nothing is re-run. The store keeps no snapshots: "after" is the record as stored now with every later history
@@ -18,7 +18,7 @@ import { inboundHeaderFor } from './ack-validate.js';
 import type { ResolvedConfig } from '../config/types.js';
 import type { Tx } from '../store/tx.js';
 import {
-  evidenceMessages, historyOfMessage, historyOfRecord, storedIdentity, type EvidenceHistoryRow, type EvidenceMessageRow,
+  evidenceMessages, historyOfMessage, historyOfRecord, receivedBytes, storedIdentity, type EvidenceHistoryRow, type EvidenceMessageRow,
   type EvidenceSelector, type StoredIdentity,
 } from '../store/reads/evidence.js';
 
@@ -163,6 +163,20 @@ function messagesOf(path: string, wanted: ReadonlySet<number>, maxMessageBytes: 
   return out;
 }
 
+/**
+ * The messages of a connection's rows, from the bytes kept as received (store/connections.ts `keepReceived`).
+ * Rows written before those were kept have none: the page says the message is not available.
+ */
+async function receivedOf(tx: Tx, rows: readonly EvidenceMessageRow[]): Promise<Map<number, RawMessage>> {
+  const kept = await receivedBytes(tx, rows.map((r) => r.id));
+  const out = new Map<number, RawMessage>();
+  for (const r of rows) {
+    const bytes = kept.get(r.id);
+    if (bytes) out.set(r.idx, { index: r.idx, line: 1, offset: 0, bytes });
+  }
+  return out;
+}
+
 /** Evidence of every message the selector names, oldest first. */
 export async function gatherEvidence(tx: Tx, sel: EvidenceSelector, config: Pick<ResolvedConfig, 'charset' | 'maxMessageBytes' | 'pam'>): Promise<MessageEvidence[]> {
   const rows = await evidenceMessages(tx, sel);
@@ -173,7 +187,7 @@ export async function gatherEvidence(tx: Tx, sel: EvidenceSelector, config: Pick
     if (raw.has(r.file_id)) continue;
     // A file not archived yet (still claimed) is read where it was taken from: the ledger's hash tells if it changed.
     const p = [r.file_archived_path, r.file_path].find((x): x is string => !!x && !isMllp(x) && existsSync(x));
-    if (isMllp(r.file_path)) raw.set(r.file_id, 'received over MLLP: the ledger keeps the message\'s SHA-256 and its ACK, not the message itself');
+    if (isMllp(r.file_path)) raw.set(r.file_id, await receivedOf(tx, rows.filter((x) => x.file_id === r.file_id)));
     else if (!p) raw.set(r.file_id, `the archived file is not available${r.file_archived_path ? ` (${r.file_archived_path})` : ''}`);
     else raw.set(r.file_id, messagesOf(p, byFile.get(r.file_id)!, config.maxMessageBytes));
   }
@@ -193,7 +207,11 @@ export async function gatherEvidence(tx: Tx, sel: EvidenceSelector, config: Pick
         inbound.text = msg.bytes.toString('latin1');
         inbound.charset = 'bytes shown as ISO-8859-1 (not valid in the declared charset)';
       }
-    } else if (!inbound.unavailable) inbound.unavailable = `message ${r.idx + 1} not found in the archived file`;
+    } else if (!inbound.unavailable) {
+      inbound.unavailable = isMllp(r.file_path)
+        ? 'received over MLLP before its bytes were kept: the ledger holds the message\'s SHA-256 and its ACK only'
+        : `message ${r.idx + 1} not found in the archived file`;
+    }
     const header = msg ? inboundHeaderFor(msg, config) : null;
     const ackText = decodeAck(r.ack, config.charset.default);
     const check = checkAck(ackText.text, header);
@@ -203,12 +221,13 @@ export async function gatherEvidence(tx: Tx, sel: EvidenceSelector, config: Pick
     const records: RecordEvidence[] = [];
     for (const id of ids) records.push(await recordEvidence(tx, r, id, own));
     const { ack: _ack, ...ledger } = r;
+    const mllp = isMllp(r.file_path);
     out.push({
       ledger,
       transport: {
-        kind: isMllp(r.file_path) ? 'mllp' : 'file',
+        kind: mllp ? 'mllp' : 'file',
         source: r.file_source, fileName: r.file_name, path: r.file_path, archivedPath: r.file_archived_path, fileState: r.file_state,
-        fileSha256: r.file_sha256, index: r.idx, offset: msg?.offset ?? null, line: msg?.line ?? null, reimportOf: r.file_reimport_of,
+        fileSha256: r.file_sha256, index: r.idx, offset: mllp ? null : msg?.offset ?? null, line: mllp ? null : msg?.line ?? null, reimportOf: r.file_reimport_of,
       },
       inbound,
       ack: { bytes: r.ack, text: ackText.text, name: r.ack_name, check },

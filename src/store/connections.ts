@@ -53,3 +53,12 @@ export async function closeLeftoverConnections(tx: Tx, listener: string, owner: 
   for (const r of rows) if (await closeConnectionRow(tx, Number(r.id), now, 'connection ended by a stop or crash of the importer')) closed++;
   return closed;
 }
+
+/**
+ * Keeps the bytes of a message received on a connection, as received, beside its ledger row (the row at `idx` of
+ * the connection's file row); call in the transaction that wrote that row. A file's messages need none: their
+ * archived file holds them.
+ */
+export async function keepReceived(tx: Tx, fileId: number, idx: number, bytes: Buffer): Promise<void> {
+  await tx.run('INSERT INTO received_messages (message_id, bytes) SELECT id, ? FROM messages WHERE file_id = ? AND idx = ?', [bytes, fileId, idx]);
+}

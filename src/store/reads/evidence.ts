@@ -168,3 +168,13 @@ export async function recordsByIdentifier(tx: Tx, value: string): Promise<number
   const rows = await tx.all<{ patient_id: number }>('SELECT DISTINCT patient_id FROM identifiers WHERE value = ? ORDER BY patient_id', [value]);
   return rows.map((r) => Number(r.patient_id));
 }
+
+/** The bytes kept for these ledger rows of messages received over MLLP (store/connections.ts `keepReceived`), by message id. */
+export async function receivedBytes(tx: Tx, messageIds: readonly number[]): Promise<Map<number, Buffer>> {
+  const out = new Map<number, Buffer>();
+  if (messageIds.length === 0) return out;
+  const rows = await tx.all<{ message_id: number | string; bytes: Buffer | Uint8Array }>(
+    `SELECT message_id, bytes FROM received_messages WHERE message_id IN (${messageIds.map(() => '?').join(', ')})`, [...messageIds]);
+  for (const r of rows) out.set(Number(r.message_id), Buffer.isBuffer(r.bytes) ? r.bytes : Buffer.from(r.bytes));
+  return out;
+}
