@@ -2,7 +2,8 @@
  * Test program — `pamdrop scenarios run`: the PAM FR §4.4 consumer scenarios pass every step on SQLite (the default
  * sandbox, inside --out) and on PostgreSQL (`--store`), with the bundle written (index.html and one page per step);
  * a second run with the same run tag on the same store fails its steps (exit 1, FAIL in the index), so a step check
- * can fail; `--via mllp` and a non-empty --out are usage errors. The bundle in a browser: scenarios-browser.test.ts.
+ * can fail; `--via mllp` (an in-process listener, a real MLLP connection) passes every step with the ACK received equal
+ * to the ledger's; an unknown --via and a non-empty --out are usage errors. The bundle in a browser: scenarios-browser.test.ts.
  */
 import { describe, it, expect } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -59,13 +60,48 @@ describe.each(dbKinds())('pamdrop scenarios run (%s)', (kind) => {
   }, 120_000);
 });
 
+describe.each(dbKinds())('pamdrop scenarios run --via mllp (%s)', (kind) => {
+  it('every step passes over a real MLLP connection, the ACK received equal to the ledger\'s; the pages show the message received', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pamdrop-scenarios-'));
+    const pg = kind === 'pg' ? makeTarget('pg') : null;
+    const store = pg ? ['--store', pg.target] : [];
+    const fixed = process.env.PAMDROP_FIXED_TIME;
+    process.env.PAMDROP_FIXED_TIME = '2026-06-01T08:00:00.000Z';
+    try {
+      const out = join(root, 'bundle');
+      const r = await cli('scenarios', 'run', '--via', 'mllp', '--out', out, ...store, '--json');
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const report = JSON.parse(r.stdout);
+      expect(report.steps.map((s: any) => [s.id, s.ok, s.ack, s.failed])).toEqual(STEPS.map((id) => [id, true, 'AA', []]));
+      const index = readFileSync(join(out, 'index.html'), 'utf8');
+      expect(index).toContain('11 of 11 steps passed.');
+      expect(index).toContain('messages sent over MLLP');
+      const step1 = readFileSync(join(out, 'step-01-create-prov.html'), 'utf8');
+      expect(step1).toMatch(/<td>ACK received over MLLP, identical to the ledger<\/td><td class="mono">true<\/td><td class="mono">true<\/td><td><span class="badge ok">PASS/);
+      expect(step1).toMatch(/<dt>Transport<\/dt><dd>MLLP<\/dd>/);
+      expect(step1).toContain("bytes identical to the ledger's record");
+      // No ACK file: the ACK went back on the connection.
+      expect(existsSync(join(out, 'sandbox', 'outbox')) ? readdirSync(join(out, 'sandbox', 'outbox')) : []).toEqual([]);
+
+      // The same run tag again on the same store: duplicates, the early steps' expectations fail (the checks can fail).
+      const again = await cli('scenarios', 'run', '--via', 'mllp', '--out', join(root, 'again'), '--store', pg ? pg.target : join(out, 'sandbox', 'pamdrop.sqlite'));
+      expect(again.code).toBe(1);
+      expect(again.stdout).toMatch(/^FAIL 02-qualify \(§4\.4\.1\) AA\n {2}PID-32 status stored: expected "VALI", got "PROV"/m);
+    } finally {
+      if (fixed === undefined) delete process.env.PAMDROP_FIXED_TIME;
+      else process.env.PAMDROP_FIXED_TIME = fixed;
+      await pg?.dispose();
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
 describe('pamdrop scenarios run: usage', () => {
-  it('--via mllp is not available yet; a non-empty --out is refused; nothing written', async () => {
+  it('an unknown --via and a non-empty --out are refused; nothing written', async () => {
     const root = mkdtempSync(join(tmpdir(), 'pamdrop-scenarios-'));
     try {
-      const mllp = await cli('scenarios', 'run', '--via', 'mllp', '--out', join(root, 'm'));
-      expect(mllp.code).toBe(2);
-      expect(mllp.stderr).toMatch(/--via mllp: not available yet/);
+      const bad = await cli('scenarios', 'run', '--via', 'sftp', '--out', join(root, 'm'));
+      expect(bad.code).toBe(2);
       expect(existsSync(join(root, 'm'))).toBe(false);
       mkdirSync(join(root, 'full'));
       writeFileSync(join(root, 'full', 'keep.txt'), 'x');

@@ -1,5 +1,5 @@
 /**
- * `pamdrop scenarios run [--via files] [--store TARGET] --out DIR`: the PAM FR §4.4 consumer scenarios replayed on a
+ * `pamdrop scenarios run [--via files|mllp] [--store TARGET] --out DIR`: the PAM FR §4.4 consumer scenarios replayed on a
  * sandbox store (src/ops/scenario-run.ts), with an evidence bundle in DIR. The sandbox (a fresh SQLite file and its
  * folders) lives in DIR/sandbox, so the run writes nothing outside DIR; the configured store is never used, only the
  * one `--store` names (created when missing). Exit 0 every step passed · 1 a step failed · 2 bad usage.
@@ -14,13 +14,13 @@ import { runScenarios } from '../../ops/scenario-run.js';
 
 export interface ScenariosArgs { via?: string; store?: string; out: string }
 
-/** Ways the messages can reach pamdrop; `mllp` joins once the MLLP listener exists. */
-const VIAS = new Set(['files']);
+/** Ways the messages can reach pamdrop: files in a sandbox inbox, or an in-process MLLP listener on a loopback port. */
+const VIAS = new Set(['files', 'mllp']);
 
 export async function scenariosCommand(ctx: CliContext, args: ScenariosArgs): Promise<number> {
   const via = args.via ?? 'files';
   if (!VIAS.has(via)) {
-    throw new ConfigError(`--via ${via}: not available yet (this version has no MLLP listener); use --via files`);
+    throw new ConfigError(`--via ${via}: unknown; use --via files or --via mllp`);
   }
   const out = resolve(args.out);
   if (existsSync(out) && readdirSync(out).length > 0) throw new ConfigError(`--out ${out}: the folder is not empty; give a new or empty folder`);
@@ -31,7 +31,7 @@ export async function scenariosCommand(ctx: CliContext, args: ScenariosArgs): Pr
   ctx.err(`pamdrop: scenarios use fictitious identities; the bundle in ${out} shows them as a real one would (patient data pages)\n`);
   const db = await openDb(target, { sqliteDriver: ctx.config.sqliteDriver, log: ctx.log, create: true });
   try {
-    const rep = await runScenarios({ db, config: { ...ctx.config, database: target }, log: ctx.log, clock: ctx.clock, out, sandbox, storeLabel: redactUrl(target) });
+    const rep = await runScenarios({ db, config: { ...ctx.config, database: target }, log: ctx.log, clock: ctx.clock, out, sandbox, storeLabel: redactUrl(target), via: via as 'files' | 'mllp' });
     if (ctx.json) {
       ctx.out(JSON.stringify({ ok: rep.ok, out, store: redactUrl(target), steps: rep.steps.map((s) => ({ id: s.step.id, ok: s.ok, controlId: s.evidence?.ledger.control_id ?? null, ack: s.evidence?.ledger.outcome ?? null, page: s.page, failed: s.checks.filter((c) => !c.ok) })) }, null, 2) + '\n');
     } else {
