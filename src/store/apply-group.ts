@@ -21,15 +21,8 @@ export { Gate } from './pg/group.js';
 
 export type PgGroupMode = 'batched' | 'per-message';
 
-export interface ApplyGroupOptions {
-  clock: Clock;
-  log: Logger;
-  staleUpdates: 'skip' | 'apply';
-  authorityAliases: AuthorityAliases;
-  self: { app: string; facility: string };
-  /** Reimport: which live originals of the same key and content give way to a new attempt. */
-  supersede?: 'failed' | 'all';
-  acks: AckNamer;
+/** What one message needs (message.ts), less the file, plus how the group runs. */
+export interface ApplyGroupOptions extends Omit<MessageContext, 'file'> {
   pgGroupMode: PgGroupMode;
   /** A group opened ahead (groupsOverlap): apply nothing before `wait` resolves; call `locked` once the apply lock is held. */
   gate?: { wait: Promise<void>; locked: () => void };

@@ -7,6 +7,7 @@
  * time, so a message applied again by `reimport --force` is told apart from its first application.
  */
 import type { Tx } from '../tx.js';
+import type { PatientRow } from '../../identity/types.js';
 
 /** A message ledger row with its file's row. */
 export interface EvidenceMessageRow {
@@ -69,25 +70,7 @@ export interface EvidenceHistoryRow {
 }
 
 /** One record as stored now. */
-export interface StoredIdentity {
-  id: number;
-  active: number;
-  merged_into: number | null;
-  status: string | null;
-  attributes: string | null;
-  birth_name: string | null;
-  first_name: string | null;
-  birth_given_names: string | null;
-  used_name: string | null;
-  used_first_name: string | null;
-  birth_date: string | null;
-  sex: string | null;
-  birth_place: string | null;
-  names: string | null;
-  addresses: string | null;
-  other: string | null;
-  created_at: string;
-  updated_at: string;
+export interface StoredIdentity extends Omit<PatientRow, 'last_message_time'> {
   identifiers: Array<{ value: string; authority: string; oid: string | null; type: string }>;
   ins: Array<{ value: string; oid: string; kind: string }>;
 }
