@@ -44,6 +44,8 @@ export class StoreSink implements MessageSink {
   private readonly conns = new Map<string, Conn>();
   /** SQLite: this sink's transactions one at a time (they share the store's one connection). */
   private chain: Promise<unknown> = Promise.resolve();
+  /** Messages of this sink being handled now, every connection together. */
+  private active = 0;
   /** SQLite in WAL mode: commits made durable by a shared fsync before their ACK (store/sqlite/wal-sync.ts). */
   private readonly wal: WalSync | null;
 
@@ -63,6 +65,11 @@ export class StoreSink implements MessageSink {
   }
 
   async handle(bytes: Buffer, meta: MessageMeta): Promise<Buffer | null> {
+    this.active++;
+    try { return await this.apply(bytes, meta); } finally { this.active--; }
+  }
+
+  private async apply(bytes: Buffer, meta: MessageMeta): Promise<Buffer | null> {
     const items = [...frameBuffer(bytes, { maxMessageBytes: this.listener.maxMessageBytes })].filter((i) => i.kind === 'message');
     if (items.length !== 1) {
       // Not one message: answered AR from its header (not stored), or not at all.
@@ -93,7 +100,8 @@ export class StoreSink implements MessageSink {
     });
     c.file = out.file; // only once committed: a rolled-back first message leaves no row to point at
     // The ACK only once the commit is durable (PostgreSQL: COMMIT returned; SQLite: the shared fsync of the -wal).
-    await this.wal?.durable();
+    // Alone: no other message to share an fsync with, so it runs at once (store/sqlite/wal-sync.ts).
+    await this.wal?.durable(this.active === 1);
     return out.ack;
   }
 
@@ -104,6 +112,7 @@ export class StoreSink implements MessageSink {
   async closed(meta: { connection: string }): Promise<void> {
     const c = this.conns.get(meta.connection);
     this.conns.delete(meta.connection);
+    if (this.conns.size === 0) this.wal?.release();
     if (!c?.file) return;
     const id = c.file.id;
     await this.exclusive(() => closeConnectionRow(this.ctx.db, id, this.ctx.clock.now().toISOString()));

@@ -48,6 +48,37 @@ describe('WalSync', () => {
     });
   });
 
+  it('keeps the -wal open between syncs; release() closes it, after the fsync in flight when there is one', async () => {
+    await withSqlite(async (db) => {
+      const w = WalSync.of(db)!;
+      const fdOf = () => (w as unknown as { fd: number | null }).fd;
+      await db.run("INSERT INTO locks (name, owner, acquired_at, expires_at) VALUES ('x', 'o', 'a', 'b')");
+      await w.durable(true);
+      const fd = fdOf();
+      expect(fd).not.toBeNull();
+      await w.durable();
+      expect(fdOf()).toBe(fd);
+      w.release();
+      expect(fdOf()).toBeNull();
+      const inFlight = w.durable();
+      w.release();
+      expect(fdOf()).not.toBeNull();
+      await inFlight;
+      expect(fdOf()).toBeNull();
+    });
+  });
+
+  it('alone: a database whose -wal is gone (checkpointed and removed) has nothing to sync', async () => {
+    await withSqlite(async (db) => {
+      const w = WalSync.of(db)!;
+      db.conn.pragma('wal_checkpoint(TRUNCATE)');
+      const { rmSync: rm } = await import('node:fs');
+      rm(`${db.conn.name}-wal`, { force: true });
+      await expect(w.durable(true)).resolves.toBeUndefined();
+      await expect(w.durable()).resolves.toBeUndefined();
+    });
+  });
+
   it('is not used where COMMIT is durable as it returns: an in-memory store', async () => {
     const db = await openDb(':memory:');
     try { expect(WalSync.of(db)).toBeNull(); } finally { await db.close(); }
