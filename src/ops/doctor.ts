@@ -400,5 +400,7 @@ export async function runDoctor(config: ResolvedConfig, log: Logger, opts: Docto
     else checks.push(...await checkSftp(src, log, o));
   }
   checks.push(...await checkListeners(config.listeners));
+  // A journal that cannot be written stops nothing at start: every message would then fail to be answered.
+  for (const l of config.listeners) if (l.journalDir) checks.push(checkFolder(`listener ${l.name}: journalDir`, l.journalDir));
   return checks;
 }

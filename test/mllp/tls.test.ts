@@ -6,7 +6,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig } from '../../src/config/load.js';
@@ -19,6 +19,7 @@ import { makeOwner } from '../../src/store/ledger.js';
 import { A28_CREATE, A31_UPDATE } from '../fixtures/examples.js';
 import { MllpClient, msa } from './client.js';
 import { checkListeners } from '../../src/mllp/doctor.js';
+import { runDoctor } from '../../src/ops/doctor.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mllp-tls-'));
 const p = (f: string) => join(dir, f);
@@ -122,5 +123,18 @@ describe('doctor on listeners', () => {
     expect(later[0]).toMatchObject({ status: 'FAIL', detail: expect.stringContaining('expired') });
     const plain = await checkListeners(resolveConfig({ listeners: [{ name: 'p', port: 0 }] }, dir).listeners);
     expect(plain.map((c) => c.status)).toEqual(['OK', 'OK']);
+  });
+
+  it('journalDir: a folder pamdrop can write (OK), one it can create (WARN, as for source folders), a file in its place (FAIL)', async () => {
+    writeFileSync(join(dir, 'not-a-folder'), 'x');
+    const config = resolveConfig({ listeners: [
+      { name: 'j0', port: 0, journalDir: dir },
+      { name: 'j1', port: 0, journalDir: join(dir, 'journal', 'new') },
+      { name: 'j2', port: 0, journalDir: join(dir, 'not-a-folder') },
+    ] }, dir);
+    const checks = await runDoctor(config, silentLogger, { offline: true });
+    const journal = checks.filter((c) => c.name.endsWith(': journalDir'));
+    expect(journal.map((c) => [c.name, c.status])).toEqual([['listener j0: journalDir', 'OK'], ['listener j1: journalDir', 'WARN'], ['listener j2: journalDir', 'FAIL']]);
+    expect(journal[2]!.detail).toContain('exists but is not a folder');
   });
 });
