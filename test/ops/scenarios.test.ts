@@ -9,7 +9,7 @@ import { describe, it, expect } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dbKinds, makeTarget } from '../helpers/db.js';
+import { dbKinds, makeTarget, type DbKind } from '../helpers/db.js';
 import { main } from '../../src/cli/main.js';
 
 const STEPS = ['01-create-prov', '02-qualify', '03-modify-traits', '04-ins-deletion', '05-requalify', '06-downgrade', '07-nia', '08-nia-to-nir',
@@ -21,14 +21,25 @@ async function cli(...args: string[]) {
   return { code, stdout, stderr };
 }
 
+/** A temporary folder, the store's --store arguments (PostgreSQL: a fresh target) and a pinned clock around `fn`. */
+async function onScenarioSite(kind: DbKind, fn: (site: { root: string; pg: ReturnType<typeof makeTarget> | null; store: string[] }) => Promise<void>) {
+  const root = mkdtempSync(join(tmpdir(), 'pamdrop-scenarios-'));
+  const pg = kind === 'pg' ? makeTarget('pg') : null;
+  const fixed = process.env.PAMDROP_FIXED_TIME;
+  process.env.PAMDROP_FIXED_TIME = '2026-06-01T08:00:00.000Z';
+  try {
+    await fn({ root, pg, store: pg ? ['--store', pg.target] : [] });
+  } finally {
+    if (fixed === undefined) delete process.env.PAMDROP_FIXED_TIME;
+    else process.env.PAMDROP_FIXED_TIME = fixed;
+    await pg?.dispose();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
 describe.each(dbKinds())('pamdrop scenarios run (%s)', (kind) => {
   it('every step passes, the bundle is written; the same run again on the same store fails (exit 1)', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'pamdrop-scenarios-'));
-    const pg = kind === 'pg' ? makeTarget('pg') : null;
-    const store = pg ? ['--store', pg.target] : [];
-    const fixed = process.env.PAMDROP_FIXED_TIME;
-    process.env.PAMDROP_FIXED_TIME = '2026-06-01T08:00:00.000Z';
-    try {
+    await onScenarioSite(kind, async ({ root, pg, store }) => {
       const out = join(root, 'bundle');
       const r = await cli('scenarios', 'run', '--out', out, ...store, '--json');
       expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -51,23 +62,13 @@ describe.each(dbKinds())('pamdrop scenarios run (%s)', (kind) => {
       expect(again.code).toBe(1);
       expect(again.stdout).toMatch(/^FAIL 02-qualify \(§4\.4\.1\) AA\n {2}PID-32 status stored: expected "VALI", got "PROV"/m);
       expect(readFileSync(join(root, 'again', 'index.html'), 'utf8')).toContain('<span class="badge bad">FAIL</span>');
-    } finally {
-      if (fixed === undefined) delete process.env.PAMDROP_FIXED_TIME;
-      else process.env.PAMDROP_FIXED_TIME = fixed;
-      await pg?.dispose();
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   }, 120_000);
 });
 
 describe.each(dbKinds())('pamdrop scenarios run --via mllp (%s)', (kind) => {
   it('every step passes over a real MLLP connection, the ACK received equal to the ledger\'s; the pages show the message received', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'pamdrop-scenarios-'));
-    const pg = kind === 'pg' ? makeTarget('pg') : null;
-    const store = pg ? ['--store', pg.target] : [];
-    const fixed = process.env.PAMDROP_FIXED_TIME;
-    process.env.PAMDROP_FIXED_TIME = '2026-06-01T08:00:00.000Z';
-    try {
+    await onScenarioSite(kind, async ({ root, pg, store }) => {
       const out = join(root, 'bundle');
       const r = await cli('scenarios', 'run', '--via', 'mllp', '--out', out, ...store, '--json');
       expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -87,12 +88,7 @@ describe.each(dbKinds())('pamdrop scenarios run --via mllp (%s)', (kind) => {
       const again = await cli('scenarios', 'run', '--via', 'mllp', '--out', join(root, 'again'), '--store', pg ? pg.target : join(out, 'sandbox', 'pamdrop.sqlite'));
       expect(again.code).toBe(1);
       expect(again.stdout).toMatch(/^FAIL 02-qualify \(§4\.4\.1\) AA\n {2}PID-32 status stored: expected "VALI", got "PROV"/m);
-    } finally {
-      if (fixed === undefined) delete process.env.PAMDROP_FIXED_TIME;
-      else process.env.PAMDROP_FIXED_TIME = fixed;
-      await pg?.dispose();
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   }, 120_000);
 });
 

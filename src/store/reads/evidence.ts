@@ -7,7 +7,7 @@
  * time, so a message applied again by `reimport --force` is told apart from its first application.
  */
 import type { Tx } from '../tx.js';
-import type { PatientRow } from '../../identity/types.js';
+import type { HistoryRow, PatientRow } from '../../identity/types.js';
 
 /** A message ledger row with its file's row. */
 export interface EvidenceMessageRow {
@@ -56,16 +56,7 @@ export interface EvidenceSelector {
 }
 
 /** A history row, with the ledger id of the message that wrote it (null when that row is gone). */
-export interface EvidenceHistoryRow {
-  id: number;
-  patient_id: number;
-  sending_app: string;
-  sending_facility: string;
-  control_id: string;
-  event: string;
-  message_time: string | null;
-  recorded_at: string;
-  changes: string;
+export interface EvidenceHistoryRow extends HistoryRow {
   message_id: number | null;
 }
 
