@@ -12,7 +12,8 @@
  * - Several match (two universal IDs under one namespace, and a namespace-only identifier that could mean either)
  *   → AE 204 naming them, nothing applied.
  *
- * Cost: one indexed read of this small table per message (per group on PostgreSQL: the unit of work holds it).
+ * Cost: one read of this small table per group (SQLite: store/sql/identity-repo.ts RegistryCache; PostgreSQL: the
+ * unit of work holds it), per message on PostgreSQL one message at a time.
  */
 import type { AuthorityRow, IdentityRepo } from './repo.js';
 import { aliasNamespace, sameAuthority, spell, type AuthorityAliases } from '../pam/authority.js';

@@ -59,7 +59,7 @@ export async function applyGroup(tx: Tx, file: FileRow, items: Iterable<MessageI
   }
   // Without a batched attempt nothing is read before the gate opens (a fence took its lock before this call).
   if (gate) { gate.locked(); await gate.wait; }
-  const store = new SqlMessageStore(tx);
+  const store = SqlMessageStore.forGroup(tx);
   const out: MessageResult[] = [];
   for (const item of list ?? items) out.push(await processGuarded(store, item, ctx));
   return out;

@@ -14,6 +14,7 @@ import { findPatients, listPatients } from '../../src/store/patients.js';
 import { sameAuthority } from '../../src/pam/authority.js';
 import type { PamCommand } from '../../src/pam/types.js';
 import { changeId, ctx, ipp, merge, t, traits, upsert } from './builders.js';
+import { SqlMessageStore } from '../../src/store/sql/message-store.js';
 
 const OID = '1.2.250.1.999999.1';
 const OID2 = '1.2.250.1.999999.7';
@@ -141,5 +142,36 @@ describe.each(dbKinds())('assigning authorities on %s', (kind) => {
     const out = await run(upsert('A31', [full('1')], { sex: 'M' }, undefined, t('202503110000')));
     expect(out.kind).toBe('stale');
     expect(await authorities()).toEqual([{ namespace: 'CHEX', oid: null }]);
+  });
+});
+
+describe.each(dbKinds())('the registry as one group reads it (%s)', (kind) => {
+  // SQLite reads the registry once per group transaction (RegistryCache); PostgreSQL one message at a time reads it
+  // every time. Both must answer what the database holds, after a step that wrote it and after one that was undone.
+  let tdb: TestDb;
+  beforeEach(async () => { tdb = await openTestDb(kind); });
+  afterEach(async () => { await tdb.cleanup(); });
+  const spelling = { authority: 'CHEX', oid: OID };
+  const NOW = '2026-03-01T10:00:00.000Z';
+
+  test('a registry row written by a step is read back; one written by an undone step is not', async () => {
+    await tdb.db.transaction(async (tx) => {
+      const store = SqlMessageStore.forGroup(tx);
+      expect(await store.identity.authorities(spelling, true)).toEqual([]);
+      await expect(store.atomic(async (s) => {
+        await s.identity.insertAuthority({ namespace: 'CHEX', oid: OID }, NOW);
+        expect(await s.identity.authorities(spelling, true)).toEqual([{ namespace: 'CHEX', oid: OID }]);
+        throw new Error('undone');
+      })).rejects.toThrow('undone');
+      expect(await store.identity.authorities(spelling, true)).toEqual([]);
+      await store.atomic(async (s) => { await s.identity.insertAuthority({ namespace: 'CHEX', oid: null }, NOW); });
+      await store.atomic(async (s) => { await s.identity.insertAuthority({ namespace: 'EPISODE', oid: OID2 }, NOW); });
+      expect(await store.identity.authorities(spelling, true)).toEqual([{ namespace: 'CHEX', oid: null }, { namespace: 'EPISODE', oid: OID2 }]);
+      // The candidates of one spelling: its OID or its namespace, in registry order.
+      expect(await store.identity.authorities(spelling, false)).toEqual([{ namespace: 'CHEX', oid: null }]);
+      expect(await store.identity.authorities({ authority: 'X', oid: OID2 }, false)).toEqual([{ namespace: 'EPISODE', oid: OID2 }]);
+      await store.atomic(async (s) => { await s.identity.completeAuthority({ namespace: 'CHEX', oid: null }, { namespace: 'CHEX', oid: OID }, NOW); });
+      expect(await store.identity.authorities(spelling, false)).toEqual([{ namespace: 'CHEX', oid: OID }]);
+    });
   });
 });

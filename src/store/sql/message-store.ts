@@ -3,7 +3,7 @@ import type { IdentityRepo } from '../../identity/repo.js';
 import { findOriginal, insertMessage, supersedeOriginal, type NewMessage, type OriginalRow } from '../ledger.js';
 import type { MessageLedger, MessageStore } from '../ports.js';
 import type { Dialect, Tx } from '../tx.js';
-import { SqlIdentityRepo } from './identity-repo.js';
+import { RegistryCache, SqlIdentityRepo } from './identity-repo.js';
 
 export class SqlLedger implements MessageLedger {
   constructor(private readonly tx: Tx) {}
@@ -16,13 +16,27 @@ export class SqlMessageStore implements MessageStore {
   readonly dialect: Dialect;
   readonly identity: IdentityRepo;
   readonly ledger: MessageLedger;
-  constructor(private readonly tx: Tx) {
+  /**
+   * @param registry the authority registry read once per transaction (RegistryCache): SQLite only, never on
+   * PostgreSQL, where another importer's registry row can commit while this transaction runs.
+   */
+  constructor(private readonly tx: Tx, private readonly registry: RegistryCache | null = null) {
     this.dialect = tx.dialect;
-    this.identity = new SqlIdentityRepo(tx);
+    this.identity = new SqlIdentityRepo(tx, registry);
     this.ledger = new SqlLedger(tx);
   }
-  atomic<T>(fn: (store: MessageStore) => Promise<T>): Promise<T> {
-    // Most Tx answer a savepoint with themselves: the same repositories serve inside it.
-    return this.tx.savepoint((sp) => fn(sp === this.tx ? this : new SqlMessageStore(sp)));
+  /** A store for one group's transaction, reading the authority registry once when the database allows it. */
+  static forGroup(tx: Tx): SqlMessageStore {
+    return new SqlMessageStore(tx, tx.dialect === 'sqlite' ? new RegistryCache() : null);
+  }
+  async atomic<T>(fn: (store: MessageStore) => Promise<T>): Promise<T> {
+    try {
+      // Most Tx answer a savepoint with themselves: the same repositories serve inside it.
+      return await this.tx.savepoint((sp) => fn(sp === this.tx ? this : new SqlMessageStore(sp, this.registry)));
+    } catch (err) {
+      // The step's registry writes, if any, were undone with it.
+      if (this.registry) this.registry.rows = null;
+      throw err;
+    }
   }
 }
