@@ -10,7 +10,11 @@
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fitName } from '../shared/fit-name.js';
 import type { DownloadOptions, FileSource, SourceEntry } from './source.js';
+
+/** Longest record name before `.json`: `.<name>.json.tmp` stays within 255 bytes. */
+const RECORD_NAME_MAX = 255 - '..json.tmp'.length;
 
 /** What was downloaded, recorded before the staged file is processed (remote disposition after a crash). */
 export interface Pending { name: string; remotePath: string; size: number; mtimeMs: number; sha256: string }
@@ -23,7 +27,9 @@ export class Staging {
   /** The verified local copy of a remote file. */
   inPath(name: string): string { return join(this.dir, 'in', name); }
   private partPath(name: string): string { return join(this.dir, 'part', name); }
-  private pendingPath(name: string): string { return join(this.dir, 'pending', `${name}.json`); }
+  /** A record is `<name>.json`, the name shortened (fitName) so that its temporary name `.<record>.tmp` fits NAME_MAX. */
+  private recordName(name: string): string { return `${fitName(name, RECORD_NAME_MAX)}.json`; }
+  private pendingPath(name: string): string { return join(this.dir, 'pending', this.recordName(name)); }
 
   /**
    * Downloads `e` into in/ with its record; 'changed' (nothing kept) when the remote file changed while it was read.
@@ -59,7 +65,13 @@ export class Staging {
 
   /** Names that have a download record. */
   recordedNames(): string[] {
-    return this.names('pending').filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
+    const out: string[] = [];
+    for (const f of this.names('pending')) {
+      if (f.startsWith('.') || !f.endsWith('.json')) continue;
+      // The name inside the record: the file's may be shortened.
+      try { out.push((JSON.parse(readFileSync(join(this.dir, 'pending', f), 'utf8')) as Pending).name); } catch { /* half written: ignored */ }
+    }
+    return out;
   }
 
   readPending(name: string): Pending | null {
@@ -73,7 +85,7 @@ export class Staging {
   private writePending(p: Pending): void {
     const dir = join(this.dir, 'pending');
     mkdirSync(dir, { recursive: true });
-    const tmp = join(dir, `.${p.name}.json.tmp`);
+    const tmp = join(dir, `.${this.recordName(p.name)}.tmp`);
     writeFileSync(tmp, JSON.stringify(p));
     renameSync(tmp, this.pendingPath(p.name));
   }

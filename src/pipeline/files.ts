@@ -3,9 +3,9 @@
  * Synchronous on purpose: one awaited fs promise per small file costs a thread-pool round trip each
  * (1,800–4,900 files/s against ~20,000 with sync temp+rename).
  */
-import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
+import { fitName } from '../shared/fit-name.js';
 import type { AckSink } from '../intake/source.js';
 
 export type { AckSink };
@@ -43,32 +43,7 @@ export const ACK_NAME_MAX = 255 - '..tmp'.length;
 /** Longest archive / quarantine name (see ACK_NAME_MAX). */
 export const MOVED_NAME_MAX = 255 - '..reason.txt.tmp'.length;
 
-/** The first bytes of `s` (at most `max`, in UTF-8) without cutting a character. */
-function headBytes(s: string, max: number): string {
-  let bytes = 0;
-  let end = 0;
-  for (const ch of s) {
-    const n = Buffer.byteLength(ch);
-    if (bytes + n > max) break;
-    bytes += n;
-    end += ch.length;
-  }
-  return s.slice(0, end);
-}
-
-/**
- * `name` when it fits in `max` bytes; otherwise its head, `~`, 12 hex digits of the SHA-256 of the whole name, and
- * `suffix` (kept so that ACK collectors matching `*.ack.hl7` still find the file). Deterministic: the same name
- * always gives the same short name, and two names differ after shortening unless they were equal.
- * @param suffix kept at the end when `name` ends with it (default: the extension, when short).
- */
-export function fitName(name: string, max: number, suffix?: string): string {
-  if (Buffer.byteLength(name) <= max) return name;
-  const ext = suffix !== undefined ? (name.endsWith(suffix) ? suffix : '') : extname(name);
-  const keep = ext.length <= 16 ? ext : '';
-  const tag = `~${createHash('sha256').update(name).digest('hex').slice(0, 12)}`;
-  return headBytes(name.slice(0, name.length - keep.length), max - Buffer.byteLength(tag) - Buffer.byteLength(keep)) + tag + keep;
-}
+export { fitName };
 
 const ACK_SUFFIX = '.ack.hl7';
 const ackName = (full: string) => fitName(full, ACK_NAME_MAX, ACK_SUFFIX);

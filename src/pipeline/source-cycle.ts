@@ -28,11 +28,15 @@ import { findFinishedByPath, listUnfinishedFiles, type FileRow } from '../store/
 import { processFile, StopRequested, type FaultPoint, type FileJob, type FileReport, type PipelineContext } from './process-file.js';
 import { finishMove, movedButUnfinished } from './moves.js';
 import { naturalCompare } from '../shared/natural.js';
+import { fitName } from '../shared/fit-name.js';
 import { candidates, select } from '../intake/select.js';
 import { monoNow, StabilityTracker } from '../intake/stability.js';
 import { IntakeError, unsafeName, type FileSource, type RemoteSource, type SourceEntry } from '../intake/source.js';
 import { SftpAckSink } from '../intake/sftp.js';
 import { Staging, type Pending } from '../intake/staging.js';
+
+/** NAME_MAX of the server's file system, as of every file system pamdrop writes to. */
+const REMOTE_NAME_MAX = 255;
 
 /** A processed file (pipeline report) or a file that failed with an I/O or database error. */
 export type FileOutcome = FileReport | { file: string; source: string; state: 'failed'; error: string };
@@ -306,12 +310,15 @@ export class SourceIntake {
     this.staging.removePending(name);
   }
 
-  /** `dir/name`, or `dir/base-1.ext`… that does not exist on the server: never overwrite. */
+  /**
+   * `dir/name`, or `dir/base-1.ext`… that does not exist on the server: never overwrite. The suffix can take a name
+   * the server accepted past 255 bytes: such a name is shortened (fitName), or the rename would fail on every cycle.
+   */
   private async freeRemote(dir: string, name: string): Promise<string> {
     const ext = posix.extname(name);
     const base = name.slice(0, name.length - ext.length);
     let candidate = posix.join(dir, name);
-    for (let i = 1; await this.source.exists(candidate); i++) candidate = posix.join(dir, `${base}-${i}${ext}`);
+    for (let i = 1; await this.source.exists(candidate); i++) candidate = posix.join(dir, fitName(`${base}-${i}${ext}`, REMOTE_NAME_MAX));
     return candidate;
   }
 
