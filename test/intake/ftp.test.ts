@@ -28,7 +28,7 @@ import { CertificateError } from '../../src/intake/source.js';
 import { openDb } from '../../src/store/db.js';
 import { runDoctor } from '../../src/ops/doctor.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { a28, a28File, cli, contents, files, ledgerFiles, makeSite, memoryLogger, runIntake, sleep, until, watchIntake, type Site } from './site.js';
+import { a28, a28File, cli, contents, files, ledgerFiles, longNameArchivedTwice, makeSite, memoryLogger, runIntake, sleep, until, watchIntake, type Site } from './site.js';
 
 const ftpd: Vsftpd | null = await startVsftpd('explicit');
 const implicitFtpd: Vsftpd | null = ftpd ? await startVsftpd('implicit') : null;
@@ -92,20 +92,7 @@ describe.skipIf(!ftpd)('FTP intake (real vsftpd)', () => {
   describe.each(dbKinds())('a batch over explicit FTPS (%s)', (kind) => {
     it('a 254-byte remote name is processed and archived; delivered again, it is archived under a shortened -1 name', async () => {
       const { s, remote } = ftpSite({ db: kind });
-      const name = `${'r'.repeat(250)}.hl7`;
-      writeFileSync(join(remote.inbox, name), a28File(1, 1), 'latin1');
-      expect((await runIntake(s)).files.map((f) => [f.file, f.state])).toEqual([[name, 'done']]);
-      writeFileSync(join(remote.inbox, name), a28File(2, 1), 'latin1');
-      expect((await runIntake(s)).files.map((f) => [f.file, f.state])).toEqual([[name, 'done']]);
-      expect(files(remote.inbox)).toEqual([]);
-      const archived = Object.entries(contents(remote.archive));
-      expect(archived).toHaveLength(2);
-      expect(archived.find(([n]) => n === name)?.[1]).toBe(a28File(1, 1));
-      const [again, bytes] = archived.find(([n]) => n !== name)!;
-      expect(bytes).toBe(a28File(2, 1));
-      expect(Buffer.byteLength(again)).toBeLessThanOrEqual(255);
-      expect(again).toMatch(/^r+~[0-9a-f]{12}\.hl7$/);
-      expect(staging(s)).toEqual([]);
+      await longNameArchivedTwice(s, remote);
     });
 
     it('downloads, processes, uploads the ACK files, archives the remote file', async () => {

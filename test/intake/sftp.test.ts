@@ -25,7 +25,7 @@ import { readSecrets, SftpSource } from '../../src/intake/sftp.js';
 import { HostKeyError } from '../../src/intake/source.js';
 import { preflight } from '../../src/pipeline/service.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { a28, a28File, cli, contents, files, ledgerFiles, makeSite, memoryLogger, runIntake, sleep, until, watchIntake, type Site } from './site.js';
+import { a28, a28File, cli, contents, files, ledgerFiles, longNameArchivedTwice, makeSite, memoryLogger, runIntake, sleep, until, watchIntake, type Site } from './site.js';
 
 const sshd: Sshd | null = await startSshd();
 const sites: Site[] = [];
@@ -225,22 +225,7 @@ describe.skipIf(!sshd)('SFTP intake (real sshd)', () => {
   // more, and the archive's `-1` suffix for one of 254: the file failed on every cycle and stayed on the server.
   it('a 254-byte remote name is processed and archived; delivered again, it is archived under a shortened -1 name', async () => {
     const { s, remote } = sftpSite();
-    const name = `${'r'.repeat(250)}.hl7`;
-    writeFileSync(join(remote.inbox, name), a28File(1, 1), 'latin1');
-    const first = await runIntake(s);
-    expect(first.files.map((f) => [f.file, f.state])).toEqual([[name, 'done']]);
-    writeFileSync(join(remote.inbox, name), a28File(2, 1), 'latin1');
-    const second = await runIntake(s);
-    expect(second.files.map((f) => [f.file, f.state])).toEqual([[name, 'done']]);
-    expect(files(remote.inbox)).toEqual([]);
-    const archived = Object.entries(contents(remote.archive));
-    expect(archived).toHaveLength(2);
-    expect(archived.find(([n]) => n === name)?.[1]).toBe(a28File(1, 1));
-    const [again, bytes] = archived.find(([n]) => n !== name)!;
-    expect(bytes).toBe(a28File(2, 1));
-    expect(Buffer.byteLength(again)).toBeLessThanOrEqual(255);
-    expect(again).toMatch(/^r+~[0-9a-f]{12}\.hl7$/);
-    expect(staging(s)).toEqual([]);
+    await longNameArchivedTwice(s, remote);
   });
 
   // Regression: a Latin-1 name (`f\xE9vrier.hl7`) reached the source as `f\uFFFDvrier.hl7`, a name the server does not

@@ -5,6 +5,7 @@
  * SQLite and the source leases on PostgreSQL, as the CLI) and the built CLI as a child process (`cli`,
  * `spawnCli`) for signals, locks and SIGKILL.
  */
+import { expect } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -193,4 +194,25 @@ export async function ledgerFiles(site: Site): Promise<Array<{ id: number; name:
   } finally {
     await db.close();
   }
+}
+
+/**
+ * A remote file of a 254-byte name delivered twice (SFTP and FTP alike): processed and archived whole; the second
+ * delivery's archive name, `-1` added, passes 255 bytes and is shortened (`~` and a hash) instead of failing.
+ */
+export async function longNameArchivedTwice(s: Site, remote: { inbox: string; archive: string }): Promise<void> {
+  const name = `${'r'.repeat(250)}.hl7`;
+  writeFileSync(join(remote.inbox, name), a28File(1, 1), 'latin1');
+  expect((await runIntake(s)).files.map((f) => [f.file, f.state])).toEqual([[name, 'done']]);
+  writeFileSync(join(remote.inbox, name), a28File(2, 1), 'latin1');
+  expect((await runIntake(s)).files.map((f) => [f.file, f.state])).toEqual([[name, 'done']]);
+  expect(files(remote.inbox)).toEqual([]);
+  const archived = Object.entries(contents(remote.archive));
+  expect(archived).toHaveLength(2);
+  expect(archived.find(([n]) => n === name)?.[1]).toBe(a28File(1, 1));
+  const [again, bytes] = archived.find(([n]) => n !== name)!;
+  expect(bytes).toBe(a28File(2, 1));
+  expect(Buffer.byteLength(again)).toBeLessThanOrEqual(255);
+  expect(again).toMatch(/^r+~[0-9a-f]{12}\.hl7$/);
+  expect(files(join(s.inbox, '.staging'))).toEqual([]);
 }
