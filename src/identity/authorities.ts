@@ -13,7 +13,7 @@
  *   → AE 204 naming them, nothing applied.
  *
  * Cost: one read of this small table per group (SQLite: store/sql/identity-repo.ts RegistryCache; PostgreSQL: the
- * unit of work holds it), per message on PostgreSQL one message at a time.
+ * unit of work holds it); one per message when PostgreSQL runs a group message by message.
  */
 import type { AuthorityRow, IdentityRepo } from './repo.js';
 import { aliasNamespace, sameAuthority, spell, type AuthorityAliases } from '../pam/authority.js';

@@ -17,6 +17,7 @@ import { checkAck, decodeAck, type AckCheck } from '../hl7/ack-check.js';
 import { inboundHeaderFor } from './ack-validate.js';
 import type { ResolvedConfig } from '../config/types.js';
 import type { Tx } from '../store/tx.js';
+import type { TraitsView } from '../store/patients.js';
 import {
   evidenceMessages, historyOfMessage, historyOfRecord, receivedBytes, storedIdentity, type EvidenceHistoryRow, type EvidenceMessageRow,
   type EvidenceSelector, type StoredIdentity,
@@ -25,28 +26,12 @@ import {
 export interface IdentifierShown { value: string; authority: string; oid: string | null; type: string }
 export interface InsShown { value: string; oid: string; kind: string }
 
-/** A record's identity at one moment. */
-export interface IdentityState {
+/** A record's identity at one moment: the traits a patient view shows, every INS held, and PID-13 and the like. */
+export interface IdentityState extends TraitsView {
   recordId: number;
   identifiers: IdentifierShown[];
   ins: InsShown[];
-  status: string | null;
-  attributes: string[];
-  /** PID-32 VALI with an INS (docs/behaviour.md "Qualified identity"). */
-  qualified: boolean;
-  birthName: string | null;
-  firstName: string | null;
-  birthGivenNames: string | null;
-  usedName: string | null;
-  usedFirstName: string | null;
-  birthDate: string | null;
-  sex: string | null;
-  birthPlace: string | null;
-  names: Record<string, unknown>;
-  addresses: Record<string, unknown>;
   other: Record<string, unknown>;
-  active: boolean;
-  mergedInto: IdentifierShown | null;
 }
 
 export interface FieldChangeShown { field: string; before: unknown; after: unknown }

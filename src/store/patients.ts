@@ -25,12 +25,8 @@ export interface HistoryEntry {
   changes: FieldChange[];
 }
 
-/** Everything known about one patient record. */
-export interface PatientView {
-  id: number;
-  /** Identifiers other than the INS, oldest first. */
-  identifiers: IdentifierView[];
-  ins: { value: string; oid: string; kind: InsKind } | null;
+/** A record's identity traits as shown (patient views here, evidence pages in ops/evidence.ts). */
+export interface TraitsView {
   status: string | null;
   attributes: string[];
   /** Qualified identity (docs/behaviour.md): status VALI and an INS present. */
@@ -51,6 +47,14 @@ export interface PatientView {
   active: boolean;
   /** A PI identifier of the surviving record when this one was retired by a merge. */
   mergedInto: IdentifierView | null;
+}
+
+/** Everything known about one patient record. */
+export interface PatientView extends TraitsView {
+  id: number;
+  /** Identifiers other than the INS, oldest first. */
+  identifiers: IdentifierView[];
+  ins: { value: string; oid: string; kind: InsKind } | null;
   /** One identifier (PI preferred) of each linked record. */
   links: IdentifierView[];
   lastMessageTime: string | null;
