@@ -16,10 +16,12 @@
  * - FTP sources (through the intake module's FtpSource): password readable, certificate trusted (plain FTP: WARN),
  *   connection, remote inbox listable, remote archive folder present, a probe file written and removed.
  * - Folders that overlap: an ACK, archive or error folder that is the inbox or inside it (or the reverse) is a FAIL.
+ * - ACK files waiting in a local source's ACK folder: how many, and a WARN when one waits for over a day (the
+ *   sender does not fetch them).
  * Every check is OK, WARN, FAIL or SKIP, with a hint; any FAIL makes the command exit 1. A store target with no
  * pamdrop store at all is a ConfigError (exit 2), as for every read-only command.
  */
-import { existsSync, renameSync, statfsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, opendirSync, renameSync, statfsSync, statSync, unlinkSync, writeFileSync, type Dir } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, posix } from 'node:path';
 import type { ResolvedConfig, SourceConfig } from '../config/types.js';
@@ -119,6 +121,37 @@ function checkFolder(name: string, dir: string): Check {
     return { name, status: 'FAIL', detail: `${dir} is missing and cannot be created under ${anc} (${errText(err)})`, hint: `mkdir -p ${dir} as a user that can, then give pamdrop write access` };
   }
   return { name, status: 'WARN', detail: `${dir} does not exist yet (created on first use)`, hint: `mkdir -p ${dir} to check permissions now` };
+}
+
+/** An ACK file of a local source that waits longer than this: its sender does not fetch (remove) ACK files. */
+const ACK_WAIT_WARN_MS = 24 * 3600_000;
+
+/**
+ * The ACK files waiting in a local source's ACK folder, and the oldest one's age. The sender takes each file (and
+ * removes it); files waiting for over a day mean it does not, and its messages' outcomes go unread. Null when the
+ * folder cannot be read (the folder check says why).
+ */
+function checkAckBacklog(name: string, dir: string, now: number): Check | null {
+  let d: Dir;
+  try { d = opendirSync(dir); } catch { return null; }
+  let count = 0;
+  let oldest = Infinity;
+  try {
+    for (let e = d.readSync(); e !== null; e = d.readSync()) {
+      if (!e.isFile() || e.name.startsWith('.')) continue;
+      count++;
+      try { oldest = Math.min(oldest, statSync(join(dir, e.name)).mtimeMs); } catch { /* fetched meanwhile */ }
+    }
+  } finally {
+    d.closeSync();
+  }
+  if (count === 0) return { name, status: 'OK', detail: 'no ACK file waiting' };
+  const age = now - oldest;
+  const hours = Math.floor(age / 3600_000);
+  const detail = `${count} ACK file(s) waiting, the oldest ${hours >= 1 ? `${hours} h` : `${Math.max(0, Math.floor(age / 60_000))} min`} old`;
+  if (age <= ACK_WAIT_WARN_MS) return { name, status: 'OK', detail };
+  return { name, status: 'WARN', detail: `${detail}: the sender does not seem to fetch its ACK files`,
+    hint: 'check the sender\'s ACK pickup (it removes each ACK file it takes), or remove the files it will never take' };
 }
 
 function checkSameFs(name: string, a: string, b: string): Check {
@@ -381,6 +414,9 @@ export async function runDoctor(config: ResolvedConfig, log: Logger, opts: Docto
     }
     checks.push(checkFolder(`${label}: inbox${src.type !== 'local' ? ' (local staging)' : ''}`, src.inbox));
     checks.push(checkFolder(`${label}: ACK folder`, src.ackDir));
+    // A remote source's local ACK folder is a kept copy: its sender fetches from the remote one.
+    const backlog = src.type === 'local' ? checkAckBacklog(`${label}: ACK files waiting`, src.ackDir, Date.now()) : null;
+    if (backlog) checks.push(backlog);
     checks.push(checkFolder(`${label}: archive`, src.archiveDir));
     checks.push(checkFolder(`${label}: error folder`, src.errorDir));
     checks.push(checkSameFs(`${label}: inbox → archive`, src.inbox, src.archiveDir));

@@ -9,7 +9,7 @@
  *   clock in step (probe file); a wrong pin FAILs without connecting. Skipped visibly without sshd.
  */
 import { describe, it, expect, beforeEach, afterEach, afterAll } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openDb } from '../../src/store/db.js';
@@ -42,6 +42,18 @@ describe('pamdrop doctor (local checks)', () => {
     expect(text.stdout).toContain('all checks passed');
     // Probe files are gone.
     for (const d of [s.inbox, s.outbox, s.archive, s.error]) expect(readdirSync(d).filter((f) => f.startsWith('.pamdrop-doctor'))).toEqual([]);
+  });
+
+  it('ACK files the sender has not fetched for over a day are a warning (exit 0), with how many and how old', async () => {
+    writeFileSync(join(s.outbox, 'adt.M1.ack.hl7'), 'MSH|^~\\&\r');
+    const fresh = json(await s.cli('doctor', '--json'));
+    expect(fresh.checks.find((c: any) => c.name === 'source local: ACK files waiting')).toMatchObject({ status: 'OK', detail: '1 ACK file(s) waiting, the oldest 0 min old' });
+    writeFileSync(join(s.outbox, 'adt.M2.ack.hl7'), 'MSH|^~\\&\r');
+    const twoDaysAgo = new Date(Date.now() - 49 * 3600_000);
+    utimesSync(join(s.outbox, 'adt.M2.ack.hl7'), twoDaysAgo, twoDaysAgo);
+    const r = await s.cli('doctor');
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/^WARN {2}source local: ACK files waiting: 2 ACK file\(s\) waiting, the oldest 49 h old: the sender does not seem to fetch its ACK files\n {6}→ check the sender's ACK pickup/m);
   });
 
   it('a folder that is a file, or cannot be created, FAILs with a hint', async () => {
