@@ -12,7 +12,7 @@
  *   (AE 204 unknown record, AE 205 identity collision, a key already seen in the file) is not a refusal of the reader.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig } from '../../src/config/load.js';
@@ -23,25 +23,16 @@ import { readAck } from '../../src/ops/ack-read.js';
 import { messagesOfFile } from '../../src/store/ledger.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { fixedClock } from '../../src/shared/clock.js';
-import { FIXTURE_DIR } from '../fixtures/make-fixtures.js';
 import { A28_CREATE, A31_UPDATE } from '../fixtures/examples.js';
 import { dbKinds, openTestDb } from '../helpers/db.js';
+import { agreeCases, EARLY_FAILURES, STORE_ONLY_CODES } from './agree-cases.js';
 
-const STORE_ONLY_CODES = new Set([204, 205]);
 const NOW = '2026-03-01T10:00:00.000Z';
 
-const EXTRA: Array<[string, Buffer]> = [
-  ['undecodable.hl7', Buffer.from(A28_CREATE.replace('|8859/15|', '|UNICODE UTF-8|').replace('CASANOVA', 'CASAN\xc3VA'), 'latin1')],
-  ['unreadable-msh.hl7', Buffer.from(`MSH|\rEVN||20250312\r${A31_UPDATE}`, 'latin1')],
-  ['oversized.hl7', Buffer.from(A28_CREATE.replace('CASANOVA', 'C'.repeat(3000)) + A31_UPDATE, 'latin1')],
-  ['reused-msh10.hl7', Buffer.from(A28_CREATE + A28_CREATE + A31_UPDATE.replace(/\|GAM000102\|/, '|GAM000101|') + A31_UPDATE.replace(/ADT\^A31\^ADT_A05/, 'ADT^A08^ADT_A01'), 'latin1')],
-];
-
-function cases(): Array<[string, Buffer]> {
-  const fixtures = readdirSync(FIXTURE_DIR).filter((n) => n.endsWith('.hl7')).sort()
-    .map((n): [string, Buffer] => [n, readFileSync(join(FIXTURE_DIR, n))]);
-  return [...fixtures, ...EXTRA];
-}
+/** A message over the cap of 2048 bytes set below, beside one under it. */
+const OVERSIZED: [string, Buffer] = ['oversized.hl7', Buffer.from(A28_CREATE.replace('CASANOVA', 'C'.repeat(3000)) + A31_UPDATE, 'latin1')];
+const cases = () => agreeCases([OVERSIZED]);
+const EXTRA = [...EARLY_FAILURES, OVERSIZED];
 
 let work: string;
 beforeAll(() => { work = mkdtempSync(join(tmpdir(), 'pamdrop-readers-agree-')); });

@@ -11,7 +11,7 @@
  * (undecodable bytes, an unreadable MSH, a reused MSH-10 in one file). Every import runs on SQLite and PostgreSQL.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig } from '../../src/config/load.js';
@@ -20,13 +20,10 @@ import { validateBuffer } from '../../src/ops/validate.js';
 import { messagesOfFile } from '../../src/store/ledger.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { fixedClock } from '../../src/shared/clock.js';
-import { FIXTURE_DIR } from '../fixtures/make-fixtures.js';
-import { A28_CREATE, A31_UPDATE } from '../fixtures/examples.js';
 import { dbKinds, openTestDb } from '../helpers/db.js';
+import { agreeCases, EARLY_FAILURES, STORE_ONLY_CODES } from './agree-cases.js';
 
-const STORE_ONLY_CODES = new Set([204, 205]);
-
-/** The cases beyond the fixtures: [name, bytes]. */
+/** The cases beyond the fixtures and the early failures: envelopes and files without a message. */
 const EXTRA: Array<[string, Buffer]> = [
   ['segments-without-msh.hl7', Buffer.from('FHS|^~\\&|GAM|CHEX\rEVN||20250312101500\rPID|1||100234^^^CHEX&1.2.250.1.999999.1&ISO^PI||CASANOVA^MARIE\rFTS|1\r', 'latin1')],
   ['pid-alone.hl7', Buffer.from('PID|1||100234^^^CHEX&1.2.250.1.999999.1&ISO^PI||CASANOVA^MARIE\r', 'latin1')],
@@ -35,16 +32,9 @@ const EXTRA: Array<[string, Buffer]> = [
   ['empty-file-envelope.hl7', Buffer.from('FHS|^~\\&|GAM|CHEX\rFTS|0\r', 'latin1')],
   ['empty-batch-unstated.hl7', Buffer.from('FHS|^~\\&|GAM|CHEX\rBHS|^~\\&|GAM|CHEX\rBTS\rFTS\r', 'latin1')],
   ['empty.hl7', Buffer.alloc(0)],
-  ['undecodable.hl7', Buffer.from(A28_CREATE.replace('|8859/15|', '|UNICODE UTF-8|').replace('CASANOVA', 'CASAN\xc3VA'), 'latin1')],
-  ['unreadable-msh.hl7', Buffer.from(`MSH|\rEVN||20250312\r${A31_UPDATE}`, 'latin1')],
-  ['reused-msh10.hl7', Buffer.from(A28_CREATE + A28_CREATE + A31_UPDATE.replace(/\|GAM000102\|/, '|GAM000101|') + A31_UPDATE.replace(/ADT\^A31\^ADT_A05/, 'ADT^A08^ADT_A01'), 'latin1')],
 ];
-
-function cases(): Array<[string, Buffer]> {
-  const fixtures = readdirSync(FIXTURE_DIR).filter((n) => n.endsWith('.hl7')).sort()
-    .map((n): [string, Buffer] => [n, readFileSync(join(FIXTURE_DIR, n))]);
-  return [...fixtures, ...EXTRA];
-}
+const cases = () => agreeCases(EXTRA);
+const byName = (name: string): Buffer => [...EARLY_FAILURES, ...EXTRA].find(([n]) => n === name)![1];
 
 let work: string;
 beforeAll(() => { work = mkdtempSync(join(tmpdir(), 'pamdrop-agree-')); });
@@ -86,7 +76,7 @@ describe.each(dbKinds())('validate and import agree on every file (%s)', (kind) 
 describe('the cases above say what they are meant to', () => {
   const config = resolveConfig({}, tmpdir());
   const verdictOf = (name: string) => {
-    const bytes = EXTRA.find(([n]) => n === name)![1];
+    const bytes = byName(name);
     const v = validateBuffer(bytes, name, name, config);
     return { outcome: v.outcome, reason: v.reason, outcomes: v.messages.map((m) => m.outcome) };
   };
@@ -103,7 +93,7 @@ describe('the cases above say what they are meant to', () => {
   });
 
   it.each(['empty-batch.hl7', 'empty-batch-bare.hl7', 'empty-file-envelope.hl7'])('%s → an explicit empty batch: done, no error', (name) => {
-    const bytes = EXTRA.find(([n]) => n === name)![1];
+    const bytes = byName(name);
     const v = validateBuffer(bytes, name, name, config);
     expect({ outcome: v.outcome, reason: v.reason, errors: v.errors, messages: v.messages }).toEqual({ outcome: 'done', reason: null, errors: 0, messages: [] });
   });
