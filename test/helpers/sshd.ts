@@ -7,11 +7,11 @@
  * When sshd cannot be started: with PAMDROP_TEST_REQUIRE_SSHD=1 (CI) `startSshd` throws, so the suite fails
  * loudly; otherwise it resolves null with the reason, and the suite skips with a visible message.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { freePort, requiredOrSkipped, serverProcess } from './server-process.js';
 
 export const SSHD = process.env.PAMDROP_TEST_SSHD ?? '/usr/sbin/sshd';
 
@@ -36,52 +36,6 @@ export interface Sshd {
   kill(): void;
   /** Stops the server and removes the temporary folder. */
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves when the port answers with an SSH banner. */
-async function waitForBanner(port: number, timeoutMs: number, child: ChildProcess, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`sshd exited (${child.exitCode ?? child.signalCode}): ${stderr().trim()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const sock = connect(port, '127.0.0.1');
-      const done = (v: boolean) => { sock.destroy(); resolve(v); };
-      sock.setTimeout(500, () => done(false));
-      sock.once('data', (d) => done(d.toString('latin1').startsWith('SSH-')));
-      sock.once('error', () => done(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`sshd did not answer on 127.0.0.1:${port}: ${stderr().trim()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Every live descendant of `pid` (from /proc). */
-function descendants(pid: number): number[] {
-  const parent = new Map<number, number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'latin1');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parent.set(Number(d), ppid);
-    } catch { /* exited meanwhile */ }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => { for (const [c, pp] of parent) if (pp === p) { out.push(c); walk(c); } };
-  walk(pid);
-  return out;
 }
 
 function keygen(args: string[]): void {
@@ -133,31 +87,14 @@ async function launchIn(dir: string): Promise<Sshd> {
   const check = spawnSync(SSHD, ['-t', '-f', join(dir, 'sshd_config')], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`sshd -t: ${check.error?.message ?? check.stderr.trim()}`);
 
-  let child: ChildProcess | null = null;
-  let err = '';
+  const proc = serverProcess({
+    name: 'sshd', command: SSHD, args: ['-D', '-e', '-f', join(dir, 'sshd_config')], port, dir,
+    ready: (sock, done) => sock.once('data', (d) => done(d.toString('latin1').startsWith('SSH-'))),
+  });
   const sshd: Sshd = {
     host: '127.0.0.1', port, username: userInfo().username, dir, root,
     clientKey: join(dir, 'client_key'), clientKeyWithPassphrase: join(dir, 'client_key_pp'), passphrase, fingerprint,
-    async start() {
-      if (child && child.exitCode === null && child.signalCode === null) return;
-      err = '';
-      const c = spawn(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
-      c.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-      child = c;
-      await waitForBanner(port, 10_000, c, () => err);
-    },
-    kill() {
-      if (!child || child.pid === undefined) return;
-      const pids = [child.pid, ...descendants(child.pid)];
-      for (const p of pids) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
-      child = null;
-    },
-    async close() {
-      const c = child;
-      sshd.kill();
-      if (c && c.exitCode === null && c.signalCode === null) await new Promise((r) => c.once('exit', r));
-      rmSync(dir, { recursive: true, force: true });
-    },
+    start: proc.start, kill: proc.kill, close: proc.close,
   };
   try {
     await sshd.start();
@@ -173,15 +110,5 @@ async function launchIn(dir: string): Promise<Sshd> {
  * PAMDROP_TEST_REQUIRE_SSHD=1, in which case it throws.
  */
 export async function startSshd(): Promise<Sshd | null> {
-  try {
-    return await launch();
-  } catch (e) {
-    const why = (e as Error).message;
-    if (process.env.PAMDROP_TEST_REQUIRE_SSHD === '1') {
-      throw new Error(`PAMDROP_TEST_REQUIRE_SSHD=1 but the test sshd cannot be started: ${why}`);
-    }
-    // Visible on purpose: a skipped SFTP suite must not look like a passing one.
-    console.warn(`\n*** SFTP suites SKIPPED: the test sshd cannot be started (${why}). Set PAMDROP_TEST_REQUIRE_SSHD=1 to make this fail. ***\n`);
-    return null;
-  }
+  return requiredOrSkipped({ server: 'sshd', suites: 'SFTP', requireEnv: 'PAMDROP_TEST_REQUIRE_SSHD', launch });
 }

@@ -12,12 +12,12 @@
  * When vsftpd cannot be started: with PAMDROP_TEST_REQUIRE_VSFTPD=1 (CI) `startVsftpd` throws, so the suite fails
  * loudly; otherwise it resolves null with the reason, and the suite skips with a visible message.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { freePort, requiredOrSkipped, serverProcess } from './server-process.js';
 
 export const VSFTPD = process.env.PAMDROP_TEST_VSFTPD ?? '/usr/sbin/vsftpd';
 const PAM_SERVICE = 'pamdrop-test-vsftpd';
@@ -49,33 +49,6 @@ export interface Vsftpd {
   close(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Every live descendant of `pid` (from /proc). */
-function descendants(pid: number): number[] {
-  const parent = new Map<number, number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'latin1');
-      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch { /* exited meanwhile */ }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => { for (const [c, pp] of parent) if (pp === p) { out.push(c); walk(c); } };
-  walk(pid);
-  return out;
-}
-
 function openssl(args: string[], cwd: string): void {
   const r = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.error?.message ?? r.stderr}`);
@@ -90,25 +63,6 @@ function makeCerts(dir: string): void {
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1'], dir);
   writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
   openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '400', '-extfile', 'server.ext'], dir);
-}
-
-async function waitForBanner(port: number, tls: boolean, timeoutMs: number, child: ChildProcess, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`vsftpd exited (${child.exitCode ?? child.signalCode}): ${stderr().trim()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const sock = connect(port, '127.0.0.1');
-      const done = (v: boolean) => { sock.destroy(); resolve(v); };
-      sock.setTimeout(500, () => done(false));
-      // Implicit TLS: the port accepts; the banner would need a handshake. Accepting is enough here.
-      if (tls) sock.once('connect', () => done(true));
-      else sock.once('data', (d) => done(d.toString('latin1').startsWith('220')));
-      sock.once('error', () => done(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`vsftpd did not answer on 127.0.0.1:${port}: ${stderr().trim()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function launchIn(dir: string, tls: 'explicit' | 'implicit'): Promise<Vsftpd> {
@@ -143,9 +97,12 @@ async function launchIn(dir: string, tls: 'explicit' | 'implicit'): Promise<Vsft
     '',
   ].join('\n'));
 
-  let child: ChildProcess | null = null;
-  let err = '';
   const der = new X509Certificate(readFileSync(join(dir, 'server.pem'))).raw;
+  const proc = serverProcess({
+    name: 'vsftpd', command: VSFTPD, args: [conf], port, dir,
+    // Implicit TLS: the port accepts; the banner would need a handshake. Accepting is enough here.
+    ready: (sock, done) => (tls === 'implicit' ? sock.once('connect', () => done(true)) : sock.once('data', (d) => done(d.toString('latin1').startsWith('220')))),
+  });
   const server: Vsftpd = {
     host: '127.0.0.1', port, username, password: 'pamdrop-test', tls, dir, root,
     caFile: join(dir, 'ca.pem'), otherCaFile: join(dir, 'other-ca.pem'),
@@ -153,30 +110,7 @@ async function launchIn(dir: string, tls: 'explicit' | 'implicit'): Promise<Vsft
     logins() {
       try { return (readFileSync(join(dir, 'vsftpd.log'), 'latin1').match(/FTP command: Client "[^"]*", "USER /g) ?? []).length; } catch { return 0; }
     },
-    async start() {
-      if (child && child.exitCode === null && child.signalCode === null) return;
-      err = '';
-      const c = spawn(VSFTPD, [conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-      c.stdout!.on('data', (d: Buffer) => { err += d.toString(); });
-      c.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-      child = c;
-      await waitForBanner(port, tls === 'implicit', 10_000, c, () => err);
-    },
-    killSessions() {
-      if (!child || child.pid === undefined) return;
-      for (const p of descendants(child.pid)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
-    },
-    kill() {
-      if (!child || child.pid === undefined) return;
-      for (const p of [child.pid, ...descendants(child.pid)]) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
-      child = null;
-    },
-    async close() {
-      const c = child;
-      server.kill();
-      if (c && c.exitCode === null && c.signalCode === null) await new Promise((r) => c.once('exit', r));
-      rmSync(dir, { recursive: true, force: true });
-    },
+    start: proc.start, killSessions: proc.killSessions, kill: proc.kill, close: proc.close,
   };
   try {
     await server.start();
@@ -192,22 +126,17 @@ async function launchIn(dir: string, tls: 'explicit' | 'implicit'): Promise<Vsft
  * when it cannot be started, unless PAMDROP_TEST_REQUIRE_VSFTPD=1, in which case it throws.
  */
 export async function startVsftpd(tls: 'explicit' | 'implicit' = 'explicit'): Promise<Vsftpd | null> {
-  try {
-    if (!existsSync(VSFTPD)) throw new Error(`${VSFTPD} not found (apt-get install -y vsftpd)`);
-    const dir = mkdtempSync(join(tmpdir(), 'pamdrop-vsftpd-'));
-    try {
-      return await launchIn(dir, tls);
-    } catch (e) {
-      rmSync(dir, { recursive: true, force: true });
-      throw e;
-    }
-  } catch (e) {
-    const why = (e as Error).message;
-    if (process.env.PAMDROP_TEST_REQUIRE_VSFTPD === '1') {
-      throw new Error(`PAMDROP_TEST_REQUIRE_VSFTPD=1 but the test vsftpd cannot be started: ${why}`);
-    }
-    // Visible on purpose: a skipped FTP suite must not look like a passing one.
-    console.warn(`\n*** FTP suites SKIPPED: the test vsftpd cannot be started (${why}). Set PAMDROP_TEST_REQUIRE_VSFTPD=1 to make this fail. ***\n`);
-    return null;
-  }
+  return requiredOrSkipped({
+    server: 'vsftpd', suites: 'FTP', requireEnv: 'PAMDROP_TEST_REQUIRE_VSFTPD',
+    launch: async () => {
+      if (!existsSync(VSFTPD)) throw new Error(`${VSFTPD} not found (apt-get install -y vsftpd)`);
+      const dir = mkdtempSync(join(tmpdir(), 'pamdrop-vsftpd-'));
+      try {
+        return await launchIn(dir, tls);
+      } catch (e) {
+        rmSync(dir, { recursive: true, force: true });
+        throw e;
+      }
+    },
+  });
 }
