@@ -43,18 +43,8 @@ function sqlOwnersByIdentifiers(n: number): string {
     .join('\nUNION ALL\n');
 }
 
-/**
- * The authority registry as one group's transaction read it, shared by the repositories of that transaction's steps.
- * Only on SQLite: a transaction there reads one snapshot and may write only while that snapshot is the latest, so no
- * other session's registry write can come between this read and this transaction's writes. Forgotten on every
- * registry write and on every step undone, so it is never ahead of, nor behind, the database.
- */
-export class RegistryCache {
-  rows: AuthorityRow[] | null = null;
-}
-
 export class SqlIdentityRepo implements IdentityRepo {
-  constructor(private readonly tx: Tx, private readonly registry: RegistryCache | null = null) {}
+  constructor(protected readonly tx: Tx) {}
 
   /** Runs a write; the number of rows it changed. */
   private run(w: Write): Promise<number> { return this.tx.run(w.sql, w.params); }
@@ -152,20 +142,11 @@ export class SqlIdentityRepo implements IdentityRepo {
   async deleteLink(id: number): Promise<void> { await this.run(writes.deleteLink(id)); }
 
   // --- assigning authorities ---
-  async authorities(spelling: { authority: string; oid: string | null }, all: boolean): Promise<AuthorityRow[]> {
-    const reg = this.registry;
-    if (!reg) return all ? this.tx.all<AuthorityRow>(SQL_AUTHORITIES) : this.tx.all<AuthorityRow>(SQL_AUTHORITY_CANDIDATES, [spelling.oid || null, spelling.authority]);
-    const rows = reg.rows ??= await this.tx.all<AuthorityRow>(SQL_AUTHORITIES);
-    // SQL_AUTHORITY_CANDIDATES on the rows read (registry order).
-    const oid = spelling.oid || null;
-    return all ? rows.slice() : rows.filter((r) => (oid !== null && r.oid === oid) || r.namespace === spelling.authority);
+  authorities(spelling: { authority: string; oid: string | null }, all: boolean): Promise<AuthorityRow[]> {
+    return all ? this.tx.all<AuthorityRow>(SQL_AUTHORITIES) : this.tx.all<AuthorityRow>(SQL_AUTHORITY_CANDIDATES, [spelling.oid || null, spelling.authority]);
   }
-  async insertAuthority(row: AuthorityRow, now: string): Promise<void> {
-    if (this.registry) this.registry.rows = null;
-    await this.run(writes.insertAuthority(row, now));
-  }
+  async insertAuthority(row: AuthorityRow, now: string): Promise<void> { await this.run(writes.insertAuthority(row, now)); }
   async completeAuthority(before: AuthorityRow, after: AuthorityRow, now: string): Promise<void> {
-    if (this.registry) this.registry.rows = null;
     await this.run(writes.completeAuthority(before, after, now));
   }
   async rekeyIdentifiers(fromKey: string, to: AuthorityRow, toKey: string): Promise<void> {
@@ -173,5 +154,35 @@ export class SqlIdentityRepo implements IdentityRepo {
   }
   async renameIdentifiersAuthority(key: string, namespace: string): Promise<void> {
     await this.run(writes.renameIdentifiersAuthority(key, namespace));
+  }
+}
+
+/**
+ * The authority registry as one group's transaction read it, shared by the repositories of that transaction's steps.
+ * Only on SQLite: a transaction there reads one snapshot and may write only while that snapshot is the latest, so no
+ * other session's registry write can come between this read and this transaction's writes. Forgotten on every
+ * registry write and on every step undone (SqlMessageStore.atomic), so it is never ahead of, nor behind, the database.
+ */
+export class RegistryCache {
+  rows: AuthorityRow[] | null = null;
+}
+
+/** The plain repository with the registry read once per transaction (RegistryCache). */
+export class RegistryCachingRepo extends SqlIdentityRepo {
+  constructor(tx: Tx, private readonly registry: RegistryCache) { super(tx); }
+
+  override async authorities(spelling: { authority: string; oid: string | null }, all: boolean): Promise<AuthorityRow[]> {
+    const rows = this.registry.rows ??= await this.tx.all<AuthorityRow>(SQL_AUTHORITIES);
+    // SQL_AUTHORITY_CANDIDATES on the rows read (registry order).
+    const oid = spelling.oid || null;
+    return all ? rows.slice() : rows.filter((r) => (oid !== null && r.oid === oid) || r.namespace === spelling.authority);
+  }
+  override async insertAuthority(row: AuthorityRow, now: string): Promise<void> {
+    this.registry.rows = null;
+    await super.insertAuthority(row, now);
+  }
+  override async completeAuthority(before: AuthorityRow, after: AuthorityRow, now: string): Promise<void> {
+    this.registry.rows = null;
+    await super.completeAuthority(before, after, now);
   }
 }

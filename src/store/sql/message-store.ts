@@ -3,7 +3,7 @@ import type { IdentityRepo } from '../../identity/repo.js';
 import { findOriginal, insertMessage, supersedeOriginal, type NewMessage, type OriginalRow } from '../ledger.js';
 import type { MessageLedger, MessageStore } from '../ports.js';
 import type { Dialect, Tx } from '../tx.js';
-import { RegistryCache, SqlIdentityRepo } from './identity-repo.js';
+import { RegistryCache, RegistryCachingRepo, SqlIdentityRepo } from './identity-repo.js';
 
 export class SqlLedger implements MessageLedger {
   constructor(private readonly tx: Tx) {}
@@ -22,7 +22,7 @@ export class SqlMessageStore implements MessageStore {
    */
   constructor(private readonly tx: Tx, private readonly registry: RegistryCache | null = null) {
     this.dialect = tx.dialect;
-    this.identity = new SqlIdentityRepo(tx, registry);
+    this.identity = registry ? new RegistryCachingRepo(tx, registry) : new SqlIdentityRepo(tx);
     this.ledger = new SqlLedger(tx);
   }
   /** A store for one group's transaction, reading the authority registry once when the database allows it. */
