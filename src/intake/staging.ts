@@ -63,13 +63,20 @@ export class Staging {
     }
   }
 
-  /** Names that have a download record. */
-  recordedNames(): string[] {
-    const out: string[] = [];
+  /**
+   * Every download record, each read once (the name is the one inside: a record's file name may be shortened). A
+   * record that cannot be read is removed: it says nothing of which remote file it was about.
+   */
+  records(): Pending[] {
+    const out: Pending[] = [];
     for (const f of this.names('pending')) {
       if (f.startsWith('.') || !f.endsWith('.json')) continue;
-      // The name inside the record: the file's may be shortened.
-      try { out.push((JSON.parse(readFileSync(join(this.dir, 'pending', f), 'utf8')) as Pending).name); } catch { /* half written: ignored */ }
+      const path = join(this.dir, 'pending', f);
+      try {
+        out.push(JSON.parse(readFileSync(path, 'utf8')) as Pending);
+      } catch {
+        try { unlinkSync(path); } catch { /* gone */ }
+      }
     }
     return out;
   }

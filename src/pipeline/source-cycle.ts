@@ -364,11 +364,11 @@ export class SourceIntake {
 
     const claimed = new Set(resume.map((r) => r.name));
     this.staging.discardUnclaimed(claimed);
-    for (const name of this.staging.recordedNames()) {
+    for (const p of this.staging.records()) {
+      const name = p.name;
       if (claimed.has(name)) continue;
-      const p = this.staging.readPending(name);
-      const row = p ? await findFinishedByPath(db, this.stagedPath(name)) : undefined;
-      if (p && row && row.sha256 === p.sha256) {
+      const row = await findFinishedByPath(db, this.stagedPath(name));
+      if (row && row.sha256 === p.sha256) {
         this.log.info('finishing the remote disposition of a file processed by an earlier run', { name, fileId: row.id });
         await this.dispose(name, p);
       } else {
