@@ -43,8 +43,6 @@ export const ACK_NAME_MAX = 255 - '..tmp'.length;
 /** Longest archive / quarantine name (see ACK_NAME_MAX). */
 export const MOVED_NAME_MAX = 255 - '..reason.txt.tmp'.length;
 
-export { fitName };
-
 const ACK_SUFFIX = '.ack.hl7';
 const ackName = (full: string) => fitName(full, ACK_NAME_MAX, ACK_SUFFIX);
 
