@@ -13,8 +13,8 @@
  *   `staleUpdates` says: a message older (MSH-7) than the record's last applied message is skipped, so replaying an
  *   old batch never rolls newer identities back.
  */
-import { copyFileSync, createReadStream, existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
-import { createHash, randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { basename, join, resolve } from 'node:path';
 import type { ResolvedConfig, SourceConfig } from '../config/types.js';
 import type { Tx } from '../store/tx.js';
@@ -22,6 +22,7 @@ import type { FileJob } from '../pipeline/process-file.js';
 import { findUnfinishedFiles, getFile, type FileRow } from '../store/ledger.js';
 import { findByArchivedPath, findFinishedBySha256 } from '../store/reads/files.js';
 import { ConfigError } from '../shared/errors.js';
+import { fileSha256 } from '../shared/file-hash.js';
 
 /** A file about to be reimported. */
 export interface ReimportTarget {
@@ -39,12 +40,6 @@ export interface ReimportTarget {
 /** A target that cannot be found: exit 4. */
 export class TargetNotFound extends Error {
   override readonly name = 'TargetNotFound';
-}
-
-async function sha256Of(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 /**
@@ -65,7 +60,7 @@ export async function resolveTarget(db: Tx, input: string, config: ResolvedConfi
     return { input, original: row, path: row.archived_path, name: row.name, source: source ?? row.source };
   }
   if (!existsSync(path) || !statSync(path).isFile()) throw new TargetNotFound(`${path}: no such file`);
-  const row = await findByArchivedPath(db, path) ?? await findFinishedBySha256(db, await sha256Of(path));
+  const row = await findByArchivedPath(db, path) ?? await findFinishedBySha256(db, await fileSha256(path));
   const fallbackSource = source ?? config.sources[0]!.name;
   return { input, original: row ?? null, path, name: row?.name ?? basename(path), source: row ? (source ?? row.source) : fallbackSource };
 }
@@ -126,7 +121,7 @@ export function cleanStaging(staging: string): void {
 export async function assertNoPendingClaim(db: Tx, source: string, name: string, path: string): Promise<void> {
   const rows = await findUnfinishedFiles(db, source, name);
   if (rows.length === 0) return;
-  const sha = await sha256Of(path);
+  const sha = await fileSha256(path);
   const other = rows.find((r) => r.sha256 !== sha);
   if (other) {
     throw new ConfigError(`${name}: an unfinished import of another file with this name is pending in source ${source} (ledger #${other.id}, ${other.state}); `
