@@ -3,6 +3,7 @@ import { ExitCode } from '../shared/errors.js';
 import { runOutcome, RunOutcome, type RunReport } from '../pipeline/runner.js';
 import type { Check } from '../ops/doctor.js';
 import type { FilePreview } from '../ops/preview.js';
+import type { PruneReport } from '../ops/prune.js';
 
 /** 0 every message accepted · 1 an AE/AR or a quarantined file · 5 a file failed on I/O or the database. */
 export function runExitCode(r: RunReport): ExitCode {
@@ -22,3 +23,11 @@ export function previewExitCode(files: readonly FilePreview[]): 0 | 1 {
 
 /** `doctor`: 1 when any check failed. */
 export const doctorExitCode = (checks: readonly Check[]): 0 | 1 => (checks.some((c) => c.status === 'FAIL') ? ExitCode.Rejected : ExitCode.Ok);
+
+/** `prune`: 5 when a file could not be removed (the system's fault), 1 when one was kept because its bytes changed. */
+export function pruneExitCode(r: PruneReport): ExitCode {
+  const outcomes = new Set(r.archive.files.map((f) => f.outcome));
+  if (outcomes.has('failed')) return ExitCode.SystemFault;
+  if (outcomes.has('changed')) return ExitCode.Rejected;
+  return ExitCode.Ok;
+}

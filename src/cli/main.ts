@@ -132,6 +132,9 @@ export async function main(argv: string[], out?: (t: string) => void, err: (t: s
       .option('limit', { type: 'number', describe: 'at most N (default 200), newest first' })
       .check((a) => a.limit === undefined || (Number.isInteger(a.limit) && a.limit >= 1) || '--limit must be a positive integer'),
     run('open', async (ctx, a) => (await import('./commands/errors.js')).errorsCommand(ctx, { since: a.since, source: a.source, limit: a.limit })))
+    .command('prune', 'remove archived files and kept MLLP bytes older than the configured retention (cron, daily); the ledger stays', (y) => y
+      .option('dry-run', { type: 'boolean', default: false, describe: 'say what would be removed; remove nothing' }),
+    run('open', async (ctx, a) => (await import('./commands/prune.js')).pruneCommand(ctx, { dryRun: a.dryRun })))
     .command('history [value]', 'change history of one patient: which message changed what (exit 4 when none)', (y) => y
       .positional('value', { type: 'string', describe: 'identifier value (CX-1), any authority' })
       .option('ins', { type: 'string', describe: 'INS (NIR/NIA) value' })

@@ -92,6 +92,7 @@ export function resolveConfig(user: ImporterConfig, baseDir = process.cwd()): Re
   }
   // node:http refuses a header timeout longer than the request timeout.
   if (out.httpHeadersTimeoutMs > out.httpRequestTimeoutMs) fail('httpHeadersTimeoutMs', `must not exceed httpRequestTimeoutMs (${out.httpRequestTimeoutMs})`);
+  if (user.retention) out.retention = { ...d.retention, ...user.retention };
   if (user.log) out.log = { level: user.log.level ?? d.log.level, format: user.log.format ?? d.log.format };
   const sources = user.sources ?? [{ name: 'local' }];
   const names = new Set<string>();

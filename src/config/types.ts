@@ -133,6 +133,11 @@ export interface ResolvedConfig {
   sources: SourceConfig[];
   /** MLLP listeners of `watch`; none by default. */
   listeners: ListenerConfig[];
+  /**
+   * How long copies of inbound messages are kept after their import (`pamdrop prune`, ops/prune.ts), in days;
+   * null: forever. The ledger and the identity store are always kept.
+   */
+  retention: { archiveDays: number | null; receivedDays: number | null };
   log: { level: Level; format: 'json' | 'text' | 'auto' };
   /** Lock time-to-live: a lock not renewed for this long may be taken over (crashed instance on another host). */
   lockTtlMs: number;
@@ -158,7 +163,8 @@ export interface ResolvedConfig {
 }
 
 /** What users write: everything optional; sources partial. */
-export type ImporterConfig = Partial<Omit<ResolvedConfig, 'sources' | 'listeners' | 'pam' | 'charset' | 'self' | 'log'>> & {
+export type ImporterConfig = Partial<Omit<ResolvedConfig, 'sources' | 'listeners' | 'pam' | 'charset' | 'self' | 'log' | 'retention'>> & {
+  retention?: Partial<ResolvedConfig['retention']>;
   self?: Partial<ResolvedConfig['self']>;
   pam?: Partial<PamOptions>;
   charset?: Partial<ResolvedConfig['charset']>;

@@ -173,6 +173,7 @@ export async function gatherEvidence(tx: Tx, sel: EvidenceSelector, config: Pick
     // A file not archived yet (still claimed) is read where it was taken from: the ledger's hash tells if it changed.
     const p = [r.file_archived_path, r.file_path].find((x): x is string => !!x && !isMllp(x) && existsSync(x));
     if (isMllp(r.file_path)) raw.set(r.file_id, await receivedOf(tx, rows.filter((x) => x.file_id === r.file_id)));
+    else if (r.file_pruned_at) raw.set(r.file_id, `the archived file was removed by retention (pamdrop prune, ${r.file_pruned_at}): the ledger holds the message's SHA-256 and its ACK only`);
     else if (!p) raw.set(r.file_id, `the archived file is not available${r.file_archived_path ? ` (${r.file_archived_path})` : ''}`);
     else raw.set(r.file_id, messagesOf(p, byFile.get(r.file_id)!, config.maxMessageBytes));
   }
@@ -194,7 +195,7 @@ export async function gatherEvidence(tx: Tx, sel: EvidenceSelector, config: Pick
       }
     } else if (!inbound.unavailable) {
       inbound.unavailable = isMllp(r.file_path)
-        ? 'received over MLLP before its bytes were kept: the ledger holds the message\'s SHA-256 and its ACK only'
+        ? 'received over MLLP, its bytes not kept (received before pamdrop kept them, or removed by retention): the ledger holds the message\'s SHA-256 and its ACK only'
         : `message ${r.idx + 1} not found in the archived file`;
     }
     const header = msg ? inboundHeaderFor(msg, config) : null;

@@ -54,6 +54,9 @@ export async function resolveTarget(db: Tx, input: string, config: ResolvedConfi
     if (row.state !== 'done' && row.state !== 'quarantined') {
       throw new TargetNotFound(`ledger file #${row.id} (${row.name}) is unfinished (${row.state}): run the import again to resume it`);
     }
+    if (row.pruned_at) {
+      throw new TargetNotFound(`ledger file #${row.id} (${row.name}): its archived copy was removed by retention (pamdrop prune, ${row.pruned_at})`);
+    }
     if (!row.archived_path || !existsSync(row.archived_path)) {
       throw new TargetNotFound(`ledger file #${row.id} (${row.name}): archived copy not found at ${row.archived_path ?? '(none recorded)'}`);
     }

@@ -28,6 +28,8 @@ export interface FileRow {
   id: number; source: string; name: string; path: string; size: number; sha256: string; state: FileState;
   message_count: number | null; summary: string | null; reason: string | null; archived_path: string | null;
   reimport_of: number | null; owner: string | null; lease_until: string | null; claimed_at: string; finished_at: string | null;
+  /** When `prune` removed the archived copy (retention); null: not removed. */
+  pruned_at: string | null;
 }
 
 export interface MessageRow {
@@ -45,7 +47,7 @@ export interface FileSummary {
 export const emptySummary = (): FileSummary => ({ messages: 0, AA: 0, AE: 0, AR: 0, duplicates: 0, stale: 0 });
 
 /** The columns of a `FileRow`, for every query that reads one (here and in reads/). */
-export const FILE_COLS = 'id, source, name, path, size, sha256, state, message_count, summary, reason, archived_path, reimport_of, owner, lease_until, claimed_at, finished_at';
+export const FILE_COLS = 'id, source, name, path, size, sha256, state, message_count, summary, reason, archived_path, reimport_of, owner, lease_until, claimed_at, finished_at, pruned_at';
 
 /** A file not finished yet (claimed, archiving, quarantining), as a condition on `files.state`: one list for every query. */
 export const UNFINISHED_STATE = `state IN ('${FileState.Claimed}', '${FileState.Archiving}', '${FileState.Quarantining}')`;

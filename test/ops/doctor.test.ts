@@ -111,7 +111,7 @@ describe('pamdrop doctor (local checks)', () => {
     const r = await main(s, ['doctor', '--json', '--db', path]);
     expect(r.code).toBe(1);
     const c = json(r).checks.find((x: any) => x.name === 'database migrated');
-    expect(c).toMatchObject({ status: 'FAIL', detail: '0 of 5 migrations applied; pending: 0001_init, 0002_sequence_number, 0003_authorities, 0004_acks_durable, 0005_received_messages' });
+    expect(c).toMatchObject({ status: 'FAIL', detail: '0 of 6 migrations applied; pending: 0001_init, 0002_sequence_number, 0003_authorities, 0004_acks_durable, 0005_received_messages, 0006_pruned_at' });
     const raw = new Database(path);
     expect(raw.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all()).toEqual([]);
     raw.close();
@@ -122,7 +122,7 @@ describe('pamdrop doctor (local checks)', () => {
     await db.run(`DELETE FROM knex_migrations WHERE name = '0002_sequence_number'`);
     await db.close();
     let c = json(await s.cli('doctor', '--json')).checks.find((x: any) => x.name === 'database migrated');
-    expect(c).toMatchObject({ status: 'FAIL', detail: '4 of 5 migrations applied; pending: 0002_sequence_number' });
+    expect(c).toMatchObject({ status: 'FAIL', detail: '5 of 6 migrations applied; pending: 0002_sequence_number' });
     const db2 = new Database(s.db);
     db2.prepare(`INSERT INTO knex_migrations (name, batch, migration_time) VALUES ('0002_sequence_number', 2, CURRENT_TIMESTAMP), ('0099_future', 3, CURRENT_TIMESTAMP)`).run();
     db2.close();

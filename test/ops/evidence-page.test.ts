@@ -21,7 +21,7 @@ function evidence(kind: 'file' | 'mllp'): MessageEvidence {
       id: 7, file_id: 3, idx: 0, sending_app: 'GAM', sending_facility: 'CHEX', control_id: 'X1', content_sha256: 'x', event: 'A28', message_time: null,
       status: 'applied', outcome: 'AA', error_code: null, error_text: null, patient_id: 1, ack_name: 'a.X1.ack.hl7', superseded: 0, created_at: 'now',
       file_source: 'mllp', file_name: kind === 'mllp' ? 'c-42' : `${EVIL}.hl7`, file_path: kind === 'mllp' ? 'mllp://127.0.0.1:50000' : '/in/x.hl7', file_size: 0,
-      file_sha256: 'y', file_state: 'done', file_archived_path: null, file_reimport_of: null, file_claimed_at: 'now', file_finished_at: null,
+      file_sha256: 'y', file_state: 'done', file_archived_path: null, file_pruned_at: null, file_reimport_of: null, file_claimed_at: 'now', file_finished_at: null,
     },
     transport: { kind, source: 'mllp', fileName: kind === 'mllp' ? 'c-42' : `${EVIL}.hl7`, path: kind === 'mllp' ? 'mllp://127.0.0.1:50000' : '/in/x.hl7',
       archivedPath: null, fileState: 'done', fileSha256: 'y', index: 0, offset: null, line: null, reimportOf: null },

@@ -8,10 +8,11 @@ import * as m0002 from './0002_sequence_number.js';
 import * as m0003 from './0003_authorities.js';
 import * as m0004 from './0004_acks_durable.js';
 import * as m0005 from './0005_received_messages.js';
+import * as m0006 from './0006_pruned_at.js';
 
 interface Migration { name: string; up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> }
 
-const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005];
+const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...MIGRATIONS],

@@ -36,6 +36,8 @@ export interface EvidenceMessageRow {
   file_sha256: string;
   file_state: string;
   file_archived_path: string | null;
+  /** When `prune` removed the archived copy (retention). */
+  file_pruned_at: string | null;
   file_reimport_of: number | null;
   file_claimed_at: string;
   file_finished_at: string | null;
@@ -69,7 +71,7 @@ export interface StoredIdentity extends Omit<PatientRow, 'last_message_time'> {
 const MESSAGE_SQL = `SELECT m.id, m.file_id, m.idx, m.sending_app, m.sending_facility, m.control_id, m.content_sha256, m.event,
     m.message_time, m.status, m.outcome, m.error_code, m.error_text, m.patient_id, m.ack_name, m.ack, m.superseded, m.created_at,
     f.source AS file_source, f.name AS file_name, f.path AS file_path, f.size AS file_size, f.sha256 AS file_sha256,
-    f.state AS file_state, f.archived_path AS file_archived_path, f.reimport_of AS file_reimport_of,
+    f.state AS file_state, f.archived_path AS file_archived_path, f.pruned_at AS file_pruned_at, f.reimport_of AS file_reimport_of,
     f.claimed_at AS file_claimed_at, f.finished_at AS file_finished_at
   FROM messages m JOIN files f ON f.id = m.file_id`;
 

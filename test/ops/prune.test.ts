@@ -1,0 +1,142 @@
+/**
+ * Test program — `pamdrop prune [--dry-run]` (retention), on real folders and a real store (SQLite always,
+ * PostgreSQL when PAMDROP_TEST_PG_URL is set). The clock is pinned per command (PAMDROP_FIXED_TIME):
+ * - archived files finished before `now - archiveDays` are removed with their emptied dated folders; younger ones
+ *   stay; the ledger rows stay (pruned_at recorded), a resend is still a duplicate, `reimport` says why it cannot
+ *   (exit 4), `evidence` says where the message went, and a second run finds nothing more;
+ * - `--dry-run` removes and records nothing;
+ * - a file changed in the archive is kept and reported (exit 1); a file already gone (what a crash between the
+ *   removal and its record leaves) is recorded (exit 0);
+ * - without `retention` in the config nothing is removed;
+ * - quarantined files are never removed.
+ */
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { appendFileSync, existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { openDb } from '../../src/store/db.js';
+import { dbKinds } from '../helpers/db.js';
+import { file, json, makeSite, patientMessage, siteConfig, type Site } from './helpers.js';
+
+const JAN = '2026-01-05T10:00:00.000Z';
+const MAR = '2026-03-01T10:00:00.000Z';
+/** 30 days after JAN plus a little: JAN's file is past a 30-day retention, MAR's is not. */
+const LATER = '2026-03-10T10:00:00.000Z';
+
+async function query(s: Site, sql: string, params: unknown[] = []): Promise<any[]> {
+  const db = await openDb(s.db);
+  try { return await db.all(sql, params); } finally { await db.close(); }
+}
+
+/** Runs `fn` with the clock pinned at `iso`. */
+async function at<T>(iso: string, fn: () => Promise<T>): Promise<T> {
+  const before = process.env.PAMDROP_FIXED_TIME;
+  process.env.PAMDROP_FIXED_TIME = iso;
+  try { return await fn(); } finally {
+    if (before === undefined) delete process.env.PAMDROP_FIXED_TIME;
+    else process.env.PAMDROP_FIXED_TIME = before;
+  }
+}
+
+const OLD = file(patientMessage({ ctl: 'J1', time: '20260105100000', ipp: '200001', family: 'MARTIN' }));
+const NEW = file(patientMessage({ ctl: 'M1', time: '20260301100000', ipp: '200002', family: 'DURAND', given: 'PAUL', sex: 'M' }));
+
+describe.each(dbKinds())('prune (%s)', (kind) => {
+  let s: Site;
+  let oldPath: string;
+  let newPath: string;
+  beforeEach(async () => {
+    s = await makeSite(kind);
+    const a = await at(JAN, () => s.importNamed(['adt_jan.hl7', OLD]));
+    const b = await at(MAR, () => s.importNamed(['adt_mar.hl7', NEW]));
+    expect([a.code, b.code]).toEqual([0, 0]);
+    oldPath = json(a).files[0].archivedPath;
+    newPath = json(b).files[0].archivedPath;
+    s.setConfig(siteConfig({ retention: { archiveDays: 30 } }));
+  });
+  afterEach(async () => { await s.cleanup(); });
+
+  it('removes the archived files past the retention, keeps the younger ones and every ledger row', async () => {
+    const messagesBefore = await query(s, 'SELECT id, control_id, outcome, ack FROM messages ORDER BY id');
+    const r = await at(LATER, () => s.cli('prune', '--json'));
+    expect(r.code, r.stderr).toBe(0);
+    const out = json(r);
+    expect(out.archive).toMatchObject({ days: 30, cutoff: '2026-02-08T10:00:00.000Z' });
+    expect(out.archive.files).toEqual([expect.objectContaining({ id: 1, name: 'adt_jan.hl7', path: oldPath, outcome: 'removed' })]);
+
+    // The file and its dated folders are gone; the younger file and the archive root stay.
+    expect(existsSync(oldPath)).toBe(false);
+    expect(existsSync(dirname(oldPath))).toBe(false);
+    expect(existsSync(newPath)).toBe(true);
+    expect(existsSync(s.archive)).toBe(true);
+
+    // The ledger keeps both files and every message; the pruned one says when.
+    const files = await query(s, 'SELECT id, state, pruned_at FROM files ORDER BY id');
+    expect(files.map((f) => [Number(f.id), f.state, f.pruned_at])).toEqual([[1, 'done', LATER], [2, 'done', null]]);
+    expect(await query(s, 'SELECT id, control_id, outcome, ack FROM messages ORDER BY id')).toEqual(messagesBefore);
+
+    // A resend of the pruned file is still a duplicate: its ACK replayed, nothing applied again.
+    const again = await at(LATER, () => s.importNamed(['adt_jan.hl7', OLD]));
+    expect(json(again).files[0].summary).toMatchObject({ messages: 1, AA: 1, duplicates: 1 });
+
+    // reimport cannot read it, and says why.
+    const re = await at(LATER, () => s.cli('reimport', '1'));
+    expect(re.code).toBe(4);
+    expect(re.stdout).toContain(`ledger file #1 (adt_jan.hl7): its archived copy was removed by retention (pamdrop prune, ${LATER})`);
+
+    // evidence shows the ledger's side of its message and says where the message went.
+    const pages = join(s.root, 'evidence');
+    const ev = await at(LATER, () => s.cli('evidence', 'file:1', '--out', pages));
+    expect(ev.code, ev.stderr).toBe(0);
+    const html = readFileSync(join(pages, readdirSync(pages).find((f) => f.startsWith('message-'))!), 'utf8');
+    expect(html).toContain(`the archived file was removed by retention (pamdrop prune, ${LATER})`);
+
+    // A second run finds nothing more to do.
+    const second = await at(LATER, () => s.cli('prune', '--json'));
+    expect(second.code).toBe(0);
+    expect(json(second).archive.files).toEqual([]);
+  });
+
+  it('--dry-run says what would go and removes nothing', async () => {
+    const r = await at(LATER, () => s.cli('prune', '--dry-run'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('dry run: nothing is removed');
+    expect(r.stdout).toMatch(/archived files finished before .* \(30 days\): would remove 1 \(\d+ bytes\)/);
+    expect(existsSync(oldPath)).toBe(true);
+    expect((await query(s, 'SELECT pruned_at FROM files ORDER BY id')).map((f) => f.pruned_at)).toEqual([null, null]);
+  });
+
+  it('keeps a file whose bytes no longer match the ledger, and exits 1', async () => {
+    appendFileSync(oldPath, 'edited');
+    const r = await at(LATER, () => s.cli('prune'));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`KEPT ${oldPath} (ledger #1): its bytes no longer match the ledger (SHA-256): kept`);
+    expect(existsSync(oldPath)).toBe(true);
+    expect((await query(s, 'SELECT pruned_at FROM files ORDER BY id')).map((f) => f.pruned_at)).toEqual([null, null]);
+  });
+
+  it('records a file already gone from the archive', async () => {
+    unlinkSync(oldPath);
+    const r = await at(LATER, () => s.cli('prune', '--json'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(json(r).archive.files).toEqual([expect.objectContaining({ id: 1, outcome: 'missing' })]);
+    expect((await query(s, 'SELECT pruned_at FROM files ORDER BY id')).map((f) => f.pruned_at)).toEqual([LATER, null]);
+  });
+
+  it('removes nothing while retention is not configured', async () => {
+    s.setConfig(siteConfig());
+    const r = await at(LATER, () => s.cli('prune'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('retention is not configured: nothing removed');
+    expect(existsSync(oldPath)).toBe(true);
+  });
+
+  it('never removes a quarantined file', async () => {
+    const q = await at(JAN, () => s.importNamed(['adt_bad.hl7', 'not HL7 at all, quarantined']));
+    expect(q.code).toBe(1);
+    const quarantined = json(q).files[0].archivedPath as string;
+    expect(existsSync(quarantined)).toBe(true);
+    const r = await at(LATER, () => s.cli('prune', '--json'));
+    expect(json(r).archive.files.map((f: any) => f.name)).toEqual(['adt_jan.hl7']);
+    expect(existsSync(quarantined)).toBe(true);
+  });
+});
