@@ -9,6 +9,7 @@
  * - Free disk space of every file system involved (folders and the SQLite database).
  * - Database: reachable, and migrated to this version (read-only: doctor never migrates; store/reads/doctor.ts).
  * - The writer lock: who holds it, and whether the lease expired.
+ * - Retention: what the config sets, and a WARN when copies are kept more than 2 days past it (`prune` does not run).
  * - SFTP sources (through the intake module's SftpSource): secrets readable, host key pinned and matching, remote
  *   inbox listable, remote archive folder present, and the server's clock: a probe file is written in the remote
  *   ACK folder (else the remote inbox), its mtime compared with ours, then removed.
@@ -37,6 +38,8 @@ import { FtpSource, readFtpPassword } from '../intake/ftp.js';
 import { folderConflicts } from '../config/folders.js';
 import { ConfigError } from '../shared/errors.js';
 import { checkListeners } from '../mllp/doctor.js';
+import { countExpiredArchives, countExpiredReceived } from '../store/retention.js';
+import { cutoffOf } from './prune.js';
 
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL' | 'SKIP';
 
@@ -58,6 +61,8 @@ export interface DoctorOptions {
   offline?: boolean;
   /** Time limit of the database connection check (ms). Default 10 s. */
   timeoutMs?: number;
+  /** Now, for the retention check (PAMDROP_FIXED_TIME through the command line). Default: the system clock. */
+  now?: Date;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -221,6 +226,27 @@ async function maintenanceChecks(db: Db): Promise<Check[]> {
   return out;
 }
 
+/** Days past the retention period after which copies still kept mean `pamdrop prune` does not run (it runs daily). */
+const PRUNE_GRACE_DAYS = 2;
+
+/** The retention set in the config, and whether `prune` keeps up with it (copies kept well past it: it does not run). */
+async function checkRetention(db: Db, r: ResolvedConfig['retention'], now: Date): Promise<Check> {
+  const name = 'retention';
+  if (r.archiveDays === null && r.receivedDays === null) {
+    return { name, status: 'OK', detail: 'not set: archived files and kept MLLP bytes are kept forever' };
+  }
+  const days = (d: number | null) => (d === null ? 'forever' : `${d} days`);
+  const set = `archived files kept ${days(r.archiveDays)}, MLLP bytes ${days(r.receivedDays)}`;
+  const late = (d: number | null) => cutoffOf(now, d === null ? null : d + PRUNE_GRACE_DAYS);
+  const archiveCut = late(r.archiveDays);
+  const receivedCut = late(r.receivedDays);
+  const files = archiveCut === null ? 0 : await countExpiredArchives(db, archiveCut);
+  const received = receivedCut === null ? 0 : await countExpiredReceived(db, receivedCut);
+  if (files + received === 0) return { name, status: 'OK', detail: set };
+  return { name, status: 'WARN', detail: `${set}; ${files} archived file(s) and ${received} kept MLLP message(s) are more than ${PRUNE_GRACE_DAYS} days past it`,
+    hint: 'run `pamdrop prune` daily (deploy/pamdrop-prune.timer, or cron); if it runs, read its output: it keeps a file it could not remove or that changed' };
+}
+
 async function checkDatabase(config: ResolvedConfig, log: Logger, opts: Required<Pick<DoctorOptions, 'timeoutMs'>> & DoctorOptions): Promise<Check[]> {
   const target = config.database;
   const where = describeTarget(target);
@@ -259,6 +285,7 @@ async function checkDatabase(config: ResolvedConfig, log: Logger, opts: Required
     } else {
       out.push({ name: 'database migrated', status: 'OK', detail: `schema at ${LATEST_MIGRATION}` });
       out.push(...await maintenanceChecks(db));
+      out.push(await checkRetention(db, config.retention, opts.now ?? new Date()));
       const lock = await readLock(db, WRITER_LOCK);
       if (!lock) out.push({ name: 'writer lock', status: 'OK', detail: 'free' });
       else if (lock.expires_at < new Date().toISOString()) {

@@ -48,7 +48,7 @@ export interface PruneReport {
 
 export interface PruneOptions { dryRun: boolean; now: Date; log: Logger }
 
-const cutoffOf = (now: Date, days: number | null): string | null => (days === null ? null : new Date(now.getTime() - days * DAY_MS).toISOString());
+export const cutoffOf = (now: Date, days: number | null): string | null => (days === null ? null : new Date(now.getTime() - days * DAY_MS).toISOString());
 
 /** Checks that the file at the row's path is the file the ledger knows, then removes it (unless a dry run). */
 async function pruneOne(row: ExpiredArchive, dryRun: boolean): Promise<Pick<PrunedFile, 'outcome' | 'reason'>> {

@@ -10,18 +10,26 @@ export interface ExpiredArchive {
   id: number; source: string; name: string; archived_path: string; size: number; sha256: string; finished_at: string;
 }
 
+/** The condition of expiredArchives on `files f`; its two parameters are the cutoff, twice. */
+const EXPIRED_ARCHIVE = `f.state = 'done' AND f.archived_path IS NOT NULL AND f.pruned_at IS NULL AND f.finished_at < ?
+  AND NOT EXISTS (SELECT 1 FROM files g WHERE g.archived_path = f.archived_path AND g.id <> f.id
+                  AND (g.finished_at IS NULL OR g.finished_at >= ?))`;
+
 /**
  * Archived files (state done) finished before `cutoff` (ISO time) and not pruned yet, oldest first. A path that a
  * younger row also names is left alone (defensive: each archive copy gets a name of its own today).
  */
 export async function expiredArchives(tx: Tx, cutoff: string): Promise<ExpiredArchive[]> {
   const rows = await tx.all<ExpiredArchive>(
-    `SELECT f.id, f.source, f.name, f.archived_path, f.size, f.sha256, f.finished_at FROM files f
-     WHERE f.state = 'done' AND f.archived_path IS NOT NULL AND f.pruned_at IS NULL AND f.finished_at < ?
-       AND NOT EXISTS (SELECT 1 FROM files g WHERE g.archived_path = f.archived_path AND g.id <> f.id
-                       AND (g.finished_at IS NULL OR g.finished_at >= ?))
+    `SELECT f.id, f.source, f.name, f.archived_path, f.size, f.sha256, f.finished_at FROM files f WHERE ${EXPIRED_ARCHIVE}
      ORDER BY f.finished_at, f.id`, [cutoff, cutoff]);
   return rows.map((r) => ({ ...r, id: Number(r.id), size: Number(r.size) }));
+}
+
+/** How many archived files expiredArchives would list. */
+export async function countExpiredArchives(tx: Tx, cutoff: string): Promise<number> {
+  const r = await tx.get<{ n: number | string }>(`SELECT COUNT(*) AS n FROM files f WHERE ${EXPIRED_ARCHIVE}`, [cutoff, cutoff]);
+  return Number(r?.n ?? 0);
 }
 
 /** Records that a file's archived copy is gone (removed now, or found missing). */

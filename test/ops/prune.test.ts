@@ -8,7 +8,9 @@
  * - a file changed in the archive is kept and reported (exit 1); a file already gone (what a crash between the
  *   removal and its record leaves) is recorded (exit 0);
  * - without `retention` in the config nothing is removed;
- * - quarantined files are never removed.
+ * - quarantined files are never removed;
+ * - `doctor` warns when archived files are more than 2 days past the retention (prune does not run), and is OK
+ *   once prune has run.
  */
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { appendFileSync, existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
@@ -138,5 +140,17 @@ describe.each(dbKinds())('prune (%s)', (kind) => {
     const r = await at(LATER, () => s.cli('prune', '--json'));
     expect(json(r).archive.files.map((f: any) => f.name)).toEqual(['adt_jan.hl7']);
     expect(existsSync(quarantined)).toBe(true);
+  });
+
+  it('doctor warns while files wait more than 2 days past the retention, and is OK once prune ran', async () => {
+    const retention = async (iso: string) => json(await at(iso, () => s.cli('doctor', '--json', '--offline'))).checks.find((c: any) => c.name === 'retention');
+    // JAN's file is 30 days old on Feb 4, 2 days past on Feb 6: not yet late on Feb 6 at 09:00, late on Feb 7.
+    expect(await retention('2026-02-06T09:00:00.000Z')).toEqual({ name: 'retention', status: 'OK', detail: 'archived files kept 30 days, MLLP bytes forever' });
+    expect(await retention('2026-02-07T10:00:00.000Z')).toMatchObject({ status: 'WARN',
+      detail: 'archived files kept 30 days, MLLP bytes forever; 1 archived file(s) and 0 kept MLLP message(s) are more than 2 days past it' });
+    expect((await at('2026-02-07T10:00:00.000Z', () => s.cli('prune'))).code).toBe(0);
+    expect(await retention('2026-02-07T10:00:00.000Z')).toMatchObject({ status: 'OK' });
+    s.setConfig(siteConfig());
+    expect(await retention(LATER)).toMatchObject({ status: 'OK', detail: 'not set: archived files and kept MLLP bytes are kept forever' });
   });
 });

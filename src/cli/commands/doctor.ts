@@ -24,7 +24,7 @@ function render(checks: readonly Check[]): string {
 
 export async function doctorCommand(ctx: CliContext, args: DoctorArgs): Promise<number> {
   if (args.minFreeMb !== undefined && (!Number.isFinite(args.minFreeMb) || args.minFreeMb < 0)) throw new ConfigError('--min-free-mb must be a number ≥ 0');
-  const checks = await runDoctor(ctx.config, ctx.log, { offline: args.offline, minFreeMb: args.minFreeMb });
+  const checks = await runDoctor(ctx.config, ctx.log, { offline: args.offline, minFreeMb: args.minFreeMb, now: ctx.clock.now() });
   const exitCode = doctorExitCode(checks);
   ctx.out(ctx.json ? JSON.stringify({ checks, exitCode }, null, 2) + '\n' : render(checks));
   return exitCode;
