@@ -61,6 +61,8 @@ export interface FtpSettings {
   insecure?: boolean;
   /** Per-call timeout in ms. */
   timeoutMs?: number;
+  /** Connections used at once to upload a batch of ACK files (default 4; 1: the main connection only). */
+  uploadConnections?: number;
 }
 
 export interface SourceConfig {

@@ -9,7 +9,9 @@
  *   `pinnedCertSha256` fingerprints (with `caFile` as well: both). A refusal names the offered fingerprint.
  * - The password comes from the environment variable or the file the config names, read at each connection.
  * - Passive mode only; data connections go to the control connection's address, whatever PASV answers.
- * - One command at a time on a connection: calls queue (the ACK sink's parallel uploads included).
+ * - One command at a time on a connection: calls queue. A batch of ACK files is uploaded on up to `uploadConnections`
+ *   connections at once (each upload is a data connection of its own, with its TLS handshake); a server that refuses
+ *   the extra connections leaves the uploads on the main one.
  * - Names and times of listings: ftp-listing.ts (Latin-1 names are taken, under their rendering).
  */
 import { createHash } from 'node:crypto';
@@ -84,6 +86,62 @@ function intakeError(what: string, err: unknown): IntakeError {
   return new IntakeError(`ftp ${what}: ${String(e.message ?? err).trim()}`, code, { cause: err });
 }
 
+/** One connection to the server and the calls queued on it: one command at a time (basic-ftp's rule). */
+class Lane {
+  private client: Client | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  constructor(private readonly open: () => Promise<Client>, private readonly timeoutMs: number) {}
+
+  /** Runs `fn` when the calls queued before it are done. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The open connection, reconnected if there is none or the server dropped it (or a timed-out call closed it). */
+  async conn(): Promise<Client> {
+    if (this.client && !this.client.closed) return this.client;
+    this.client = await this.open();
+    return this.client;
+  }
+
+  /** Closes `c`, and forgets it if it is this lane's connection: the next call connects again. */
+  drop(c: Client): void {
+    if (this.client === c) this.client = null;
+    c.close();
+  }
+
+  /** Runs one call, alone on the connection and within the per-call timeout; a timed-out connection is closed. */
+  call<T>(what: string, fn: (c: Client) => Promise<T>): Promise<T> {
+    return this.exclusive(async () => {
+      const c = await this.conn();
+      try {
+        return await withTimeout(fn(c), this.timeoutMs, () => {
+          this.drop(c);
+          return new IntakeError(`ftp ${what}: no answer within ${this.timeoutMs} ms`, 'ETIMEDOUT');
+        });
+      } catch (err) {
+        throw intakeError(what, err);
+      }
+    });
+  }
+
+  /** QUIT politely, but never wait on a server that does not answer. */
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = null;
+    if (!c) return;
+    if (!c.closed) await withTimeout(c.send('QUIT').catch(() => undefined), Math.min(this.timeoutMs, 5000), () => new Error('quit')).catch(() => undefined);
+    c.close();
+  }
+}
+
+/** Connections used at once to upload a batch of ACK files, when the settings do not say. */
+export const DEFAULT_UPLOAD_CONNECTIONS = 4;
+/** A batch of at most this many ACK files stays on the main connection: extra logins would cost more than they save. */
+const PARALLEL_UPLOAD_MIN = 8;
+
 /** What doctor shows of the certificate of the last connection. */
 export interface CertificateInfo { fingerprint: string; subject: string; issuer: string; validTo: string; trustedBy: 'pin' | 'authority' | 'pin and authority' }
 
@@ -108,8 +166,10 @@ export class FtpSource implements RemoteSource {
   private readonly pins: string[];
   private readonly key: string;
   private readonly names = new RemoteNames();
-  private client: Client | null = null;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** The connection of every command but the extra ACK uploads. */
+  private readonly main: Lane;
+  /** Extra connections of this cycle for ACK uploads (writeMany); null once the server refused one. */
+  private uploads: Lane[] | null = [];
   private madeDirs = new Set<string>();
 
   constructor(readonly cfg: SourceConfig, private readonly opts: FtpSourceOptions) {
@@ -122,28 +182,19 @@ export class FtpSource implements RemoteSource {
     this.key = `${opts.key ?? `source ${cfg.name}`}.ftp`;
     const scheme = s.secure === false ? 'ftp' : s.secure === 'implicit' ? 'ftps-implicit' : 'ftps';
     this.label = `${scheme}://${s.username}@${s.host}:${this.port}${posix.isAbsolute(s.remoteInbox) ? '' : '/~/'}${s.remoteInbox}`;
+    this.main = new Lane(() => this.connect(), this.timeoutMs);
   }
 
   async begin(): Promise<void> {
     await this.end();
-    await this.exclusive(() => this.connect());
+    await this.main.exclusive(() => this.main.conn());
   }
 
   async end(): Promise<void> {
-    const c = this.client;
-    this.client = null;
+    const extra = this.uploads ?? [];
+    this.uploads = [];
     this.madeDirs = new Set();
-    if (!c) return;
-    // QUIT politely, but never wait on a server that does not answer.
-    if (!c.closed) await withTimeout(c.send('QUIT').catch(() => undefined), Math.min(this.timeoutMs, 5000), () => new Error('quit')).catch(() => undefined);
-    c.close();
-  }
-
-  /** Runs `fn` when the commands queued before it are done: one command at a time on a connection. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
+    await Promise.all([this.main.close(), ...extra.map((l) => l.close())]);
   }
 
   private tlsOptions(): ConnectionOptions {
@@ -224,29 +275,12 @@ export class FtpSource implements RemoteSource {
       if (err instanceof CertificateError || err instanceof IntakeError) throw err;
       throw intakeError(`connect ${where}`, err);
     }
-    this.client = c;
     return c;
   }
 
-  /** The open connection, reconnected if the server dropped it (or a timed-out call closed it). */
-  private async conn(): Promise<Client> {
-    return this.client && !this.client.closed ? this.client : this.connect();
-  }
-
-  /** Runs one call, alone on the connection and within the per-call timeout; a timed-out connection is closed. */
+  /** Runs one call on the main connection (Lane.call). */
   private call<T>(what: string, fn: (c: Client) => Promise<T>): Promise<T> {
-    return this.exclusive(async () => {
-      const c = await this.conn();
-      try {
-        return await withTimeout(fn(c), this.timeoutMs, () => {
-          if (this.client === c) this.client = null;
-          c.close();
-          return new IntakeError(`ftp ${what}: no answer within ${this.timeoutMs} ms`, 'ETIMEDOUT');
-        });
-      } catch (err) {
-        throw intakeError(what, err);
-      }
-    });
+    return this.main.call(what, fn);
   }
 
   private wire(path: string): string {
@@ -314,12 +348,11 @@ export class FtpSource implements RemoteSource {
     let bytes = 0;
     let idle: NodeJS.Timeout | undefined;
     let failure: Error | null = null;
-    return this.exclusive(async () => {
-      const c = await this.conn();
+    return this.main.exclusive(async () => {
+      const c = await this.main.conn();
       const fail = (e: Error) => {
         failure ??= e;
-        if (this.client === c) this.client = null;
-        c.close();
+        this.main.drop(c);
       };
       const arm = () => {
         clearTimeout(idle);
@@ -353,7 +386,7 @@ export class FtpSource implements RemoteSource {
         const e = failure ?? err;
         if ((e as IntakeError).code === 'STOPPED') throw e;
         // A transfer cut short leaves basic-ftp's state unknown: next call, new connection.
-        if (this.client === c && !(e instanceof FTPError)) { this.client = null; c.close(); }
+        if (!(e instanceof FTPError)) this.main.drop(c);
         throw intakeError(`get ${remote}`, e);
       } finally {
         clearTimeout(idle);
@@ -387,16 +420,64 @@ export class FtpSource implements RemoteSource {
 
   async write(dir: string, name: string, bytes: Buffer): Promise<void> {
     await this.mkdirp(dir);
+    await this.put(this.main, dir, name, bytes);
+  }
+
+  /**
+   * Uploads files into `dir`, each under a temporary name then renamed, on up to `uploadConnections` connections at
+   * once: every upload opens a data connection of its own (TLS handshake included), ~7 ms each on loopback, so one
+   * connection alone makes a large batch of ACK files wait on round trips. A batch of up to PARALLEL_UPLOAD_MIN files
+   * stays on the main connection.
+   */
+  async writeMany(dir: string, entries: ReadonlyArray<{ name: string; bytes: Buffer }>): Promise<void> {
+    if (entries.length === 0) return;
+    await this.mkdirp(dir);
+    const lanes = entries.length > PARALLEL_UPLOAD_MIN ? [this.main, ...await this.uploadLanes()] : [this.main];
+    let next = 0;
+    await Promise.all(lanes.map(async (lane) => {
+      while (next < entries.length) {
+        const e = entries[next++]!;
+        await this.put(lane, dir, e.name, e.bytes);
+      }
+    }));
+  }
+
+  /**
+   * The extra upload connections of this cycle, opened on first use (the certificate checked on each, as on the main
+   * one). A server that refuses one (too many sessions for this user or address) keeps the ones open, and no more is
+   * asked for until the next cycle; a certificate refused is an error, as on the main connection.
+   */
+  private async uploadLanes(): Promise<Lane[]> {
+    const want = (this.settings.uploadConnections ?? DEFAULT_UPLOAD_CONNECTIONS) - 1;
+    while (this.uploads !== null && this.uploads.length < want) {
+      const lane = new Lane(() => this.connect(), this.timeoutMs);
+      try {
+        await lane.exclusive(() => lane.conn());
+      } catch (err) {
+        if (err instanceof CertificateError) throw err;
+        this.opts.log.info('ftp: the server refused another connection; ACK uploads go on the connections open',
+          { source: this.cfg.name, connections: 1 + this.uploads.length, code: (err as IntakeError).code ?? null });
+        const open: Lane[] = this.uploads;
+        this.uploads = null;
+        return open;
+      }
+      this.uploads.push(lane);
+    }
+    return this.uploads ?? [];
+  }
+
+  /** One file: temporary name, then rename, on `lane`. */
+  private async put(lane: Lane, dir: string, name: string, bytes: Buffer): Promise<void> {
     const tmp = posix.join(dir, `.${name}.tmp`);
     const final = posix.join(dir, name);
-    await this.call(`put ${tmp}`, (c) => c.uploadFrom(Readable.from([bytes]), this.wire(tmp)));
+    await lane.call(`put ${tmp}`, (c) => c.uploadFrom(Readable.from([bytes]), this.wire(tmp)));
     try {
-      await this.call(`rename ${tmp}`, (c) => c.rename(this.wire(tmp), this.wire(final)));
+      await lane.call(`rename ${tmp}`, (c) => c.rename(this.wire(tmp), this.wire(final)));
     } catch (err) {
       if ((err as IntakeError).code !== 'FTP550' && (err as IntakeError).code !== 'FTP553') throw err;
       // Servers whose rename refuses an existing target (an ACK written again after a resume): replace it.
-      await this.remove(final);
-      await this.call(`rename ${tmp}`, (c) => c.rename(this.wire(tmp), this.wire(final)));
+      await lane.call(`delete ${final}`, (c) => c.remove(this.wire(final), true));
+      await lane.call(`rename ${tmp}`, (c) => c.rename(this.wire(tmp), this.wire(final)));
     }
   }
 }

@@ -350,11 +350,12 @@ export class SftpSource implements FileSource {
 
 /**
  * Uploads ACK files to the remote ACK folder (temporary name, then rename), a few in flight at a time. Any remote
- * source: FTP runs one command at a time on its connection and queues the others.
+ * source: one that uploads a batch itself (FTP, on several connections: FileSource.writeMany) is given the batch.
  */
 export class SftpAckSink implements AckSink {
-  constructor(private readonly src: Pick<FileSource, 'write'>, private readonly dir: string, private readonly parallel = 8) {}
+  constructor(private readonly src: Pick<FileSource, 'write' | 'writeMany'>, private readonly dir: string, private readonly parallel = 8) {}
   async write(entries: ReadonlyArray<{ name: string; bytes: Buffer }>): Promise<void> {
+    if (this.src.writeMany) return this.src.writeMany(this.dir, entries);
     let next = 0;
     const worker = async () => {
       while (next < entries.length) {

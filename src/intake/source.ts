@@ -67,6 +67,8 @@ export interface FileSource {
   statPath(path: string, name?: string): Promise<SourceEntry | null>;
   /** Writes `dir/name` atomically: temporary name, then rename (an existing file is replaced). */
   write(dir: string, name: string, bytes: Buffer): Promise<void>;
+  /** Writes every file of a batch into `dir` as `write` does, in any order, in the way the source does best. */
+  writeMany?(dir: string, entries: ReadonlyArray<{ name: string; bytes: Buffer }>): Promise<void>;
   /**
    * Local sources: when the last listing showed `name` as the rendering of a name that is not valid UTF-8 (names.ts),
    * renames the file to that rendering and returns the original bytes; null when there was nothing to rename.

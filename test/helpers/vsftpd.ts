@@ -65,7 +65,7 @@ function makeCerts(dir: string): void {
   openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '400', '-extfile', 'server.ext'], dir);
 }
 
-async function launchIn(dir: string, tls: 'explicit' | 'implicit'): Promise<Vsftpd> {
+async function launchIn(dir: string, tls: 'explicit' | 'implicit', extraConf: readonly string[]): Promise<Vsftpd> {
   if (process.getuid?.() !== 0) throw new Error('the vsftpd harness runs as root (vsftpd\'s own privilege separation and PAM logins)');
   const root = join(dir, 'root');
   const empty = join(dir, 'empty');
@@ -94,6 +94,7 @@ async function launchIn(dir: string, tls: 'explicit' | 'implicit'): Promise<Vsft
     // Explicit mode also lets plain FTP in (the insecure case); implicit mode is TLS from the first byte.
     tls === 'implicit' ? 'implicit_ssl=YES' : 'force_local_logins_ssl=NO',
     tls === 'implicit' ? 'force_local_logins_ssl=YES' : 'force_local_data_ssl=NO',
+    ...extraConf,
     '',
   ].join('\n'));
 
@@ -122,17 +123,18 @@ async function launchIn(dir: string, tls: 'explicit' | 'implicit'): Promise<Vsft
 }
 
 /**
- * Starts a test vsftpd (explicit FTPS, plain FTP allowed; or implicit FTPS). Resolves null (with the reason printed)
+ * Starts a test vsftpd (explicit FTPS, plain FTP allowed; or implicit FTPS), with `extraConf` lines added to its
+ * configuration (`max_per_ip=1`: a server that refuses a second session). Resolves null (with the reason printed)
  * when it cannot be started, unless PAMDROP_TEST_REQUIRE_VSFTPD=1, in which case it throws.
  */
-export async function startVsftpd(tls: 'explicit' | 'implicit' = 'explicit'): Promise<Vsftpd | null> {
+export async function startVsftpd(tls: 'explicit' | 'implicit' = 'explicit', extraConf: readonly string[] = []): Promise<Vsftpd | null> {
   return requiredOrSkipped({
     server: 'vsftpd', suites: 'FTP', requireEnv: 'PAMDROP_TEST_REQUIRE_VSFTPD',
     launch: async () => {
       if (!existsSync(VSFTPD)) throw new Error(`${VSFTPD} not found (apt-get install -y vsftpd)`);
       const dir = mkdtempSync(join(tmpdir(), 'pamdrop-vsftpd-'));
       try {
-        return await launchIn(dir, tls);
+        return await launchIn(dir, tls, extraConf);
       } catch (e) {
         rmSync(dir, { recursive: true, force: true });
         throw e;

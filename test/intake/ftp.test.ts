@@ -32,6 +32,8 @@ import { a28, a28File, cli, contents, files, ledgerFiles, longNameArchivedTwice,
 
 const ftpd: Vsftpd | null = await startVsftpd('explicit');
 const implicitFtpd: Vsftpd | null = ftpd ? await startVsftpd('implicit') : null;
+/** A server that lets one session in per address: a second connection is refused (421). */
+const oneSessionFtpd: Vsftpd | null = ftpd ? await startVsftpd('explicit', ['max_per_ip=1']) : null;
 const sites: Site[] = [];
 let work: string;
 let n = 0;
@@ -42,6 +44,7 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
   await ftpd?.close();
   await implicitFtpd?.close();
+  await oneSessionFtpd?.close();
 });
 
 interface Remote { base: string; inbox: string; ack: string; archive: string }
@@ -117,6 +120,31 @@ describe.skipIf(!ftpd)('FTP intake (real vsftpd)', () => {
       const again = await runIntake(s);
       expect(again.totals.files).toBe(0);
     });
+  });
+
+  /** A cycle over one 40-message file on `server`: its logins, and the site (every ACK checked on the server). */
+  async function fortyAcks(server: Vsftpd, ftp: Record<string, unknown>): Promise<number> {
+    const { s, remote } = ftpSite({ server, ftp });
+    writeFileSync(join(remote.inbox, 'adt_40.hl7'), a28File(1, 40), 'latin1');
+    const logins = server.logins();
+    const r = await runIntake(s);
+    expect(r.totals).toMatchObject({ files: 1, messages: 40, AA: 40, failed: 0 });
+    expect(Object.keys(contents(s.outbox))).toHaveLength(40);
+    expect(contents(remote.ack)).toEqual(contents(s.outbox)); // every ACK, byte for byte; no temporary name left
+    expect(files(remote.archive)).toEqual(['adt_40.hl7']);
+    return server.logins() - logins;
+  }
+
+  it('a batch of more than 8 ACK files is uploaded on uploadConnections connections at once', async () => {
+    const one = await fortyAcks(ftpd!, { uploadConnections: 1 });
+    const three = await fortyAcks(ftpd!, { uploadConnections: 3 });
+    expect(three - one).toBe(2); // two upload connections beside the main one
+  });
+
+  it('a server that refuses a second session gets every ACK file on the one connection it allows', async () => {
+    const one = await fortyAcks(oneSessionFtpd!, { uploadConnections: 1 });
+    const four = await fortyAcks(oneSessionFtpd!, {});
+    expect(four).toBe(one); // the refused connection never got to USER
   });
 
   it('implicit FTPS with a pinned certificate (no authority needed); afterProcessing "delete"', async () => {
