@@ -434,12 +434,20 @@ export class FtpSource implements RemoteSource {
     await this.mkdirp(dir);
     const lanes = entries.length > PARALLEL_UPLOAD_MIN ? [this.main, ...await this.uploadLanes()] : [this.main];
     let next = 0;
+    // After a failure no lane takes another file, and the batch fails once every lane has stopped: nothing of it
+    // is still running (or reconnecting) when the caller ends the cycle.
+    let failure: { err: unknown } | null = null;
     await Promise.all(lanes.map(async (lane) => {
-      while (next < entries.length) {
+      while (failure === null && next < entries.length) {
         const e = entries[next++]!;
-        await this.put(lane, dir, e.name, e.bytes);
+        try {
+          await this.put(lane, dir, e.name, e.bytes);
+        } catch (err) {
+          failure ??= { err };
+        }
       }
     }));
+    if (failure !== null) throw (failure as { err: unknown }).err;
   }
 
   /**

@@ -122,13 +122,13 @@ describe.skipIf(!ftpd)('FTP intake (real vsftpd)', () => {
     });
   });
 
-  /** A cycle over one 40-message file on `server`: its logins, and the site (every ACK checked on the server). */
+  /** A cycle over one 40-message file on `server`: its logins (every ACK checked on the server). */
   async function fortyAcks(server: Vsftpd, ftp: Record<string, unknown>): Promise<number> {
     const { s, remote } = ftpSite({ server, ftp });
     writeFileSync(join(remote.inbox, 'adt_40.hl7'), a28File(1, 40), 'latin1');
     const logins = server.logins();
     const r = await runIntake(s);
-    expect(r.totals).toMatchObject({ files: 1, messages: 40, AA: 40, failed: 0 });
+    expect(r.files.find((f) => f.file === 'adt_40.hl7')).toMatchObject({ state: 'done', summary: { messages: 40, AA: 40 } });
     expect(Object.keys(contents(s.outbox))).toHaveLength(40);
     expect(contents(remote.ack)).toEqual(contents(s.outbox)); // every ACK, byte for byte; no temporary name left
     expect(files(remote.archive)).toEqual(['adt_40.hl7']);
@@ -142,9 +142,13 @@ describe.skipIf(!ftpd)('FTP intake (real vsftpd)', () => {
   });
 
   it('a server that refuses a second session gets every ACK file on the one connection it allows', async () => {
-    const one = await fortyAcks(oneSessionFtpd!, { uploadConnections: 1 });
-    const four = await fortyAcks(oneSessionFtpd!, {});
-    expect(four).toBe(one); // the refused connection never got to USER
+    const refusals = () => (readFileSync(join(oneSessionFtpd!.dir, 'vsftpd.log'), 'latin1').match(/421 There are too many connections/g) ?? []).length;
+    const before = refusals();
+    // One session at a time: the ACK uploads asked for extra ones, were refused, and went on the main connection.
+    // (A cycle that starts while the server still counts the previous session is refused too, and retried by the next
+    // poll: only the file's own outcome is checked here.)
+    await fortyAcks(oneSessionFtpd!, {});
+    expect(refusals()).toBeGreaterThan(before);
   });
 
   it('implicit FTPS with a pinned certificate (no authority needed); afterProcessing "delete"', async () => {
