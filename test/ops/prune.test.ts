@@ -5,18 +5,20 @@
  *   stay; the ledger rows stay (pruned_at recorded), a resend is still a duplicate, `reimport` says why it cannot
  *   (exit 4), `evidence` says where the message went, and a second run finds nothing more;
  * - `--dry-run` removes and records nothing;
- * - a file changed in the archive is kept and reported (exit 1); a file already gone (what a crash between the
- *   removal and its record leaves) is recorded (exit 0);
+ * - a file changed in the archive is kept and reported (exit 1); a file that cannot be removed (its folder made
+ *   immutable: root ignores modes) is kept and not recorded (exit 5), and goes on the next run; a file already gone
+ *   (what a crash between the removal and its record leaves) is recorded (exit 0);
  * - without `retention` in the config nothing is removed;
  * - quarantined files are never removed;
  * - `doctor` warns when archived files are more than 2 days past the retention (prune does not run), and is OK
  *   once prune has run.
  */
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { appendFileSync, existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { openDb } from '../../src/store/db.js';
 import { dbKinds } from '../helpers/db.js';
+import { chattr, isRoot } from '../harden/helpers.js';
 import { file, json, makeSite, patientMessage, siteConfig, type Site } from './helpers.js';
 
 const JAN = '2026-01-05T10:00:00.000Z';
@@ -114,6 +116,25 @@ describe.each(dbKinds())('prune (%s)', (kind) => {
     expect(r.stdout).toContain(`KEPT ${oldPath} (ledger #1): its bytes no longer match the ledger (SHA-256): kept`);
     expect(existsSync(oldPath)).toBe(true);
     expect((await query(s, 'SELECT pruned_at FROM files ORDER BY id')).map((f) => f.pruned_at)).toEqual([null, null]);
+  });
+
+  it('keeps a file it cannot remove, exits 5, and removes it on the next run', async () => {
+    const folder = dirname(oldPath);
+    if (isRoot && !chattr(folder, '+i')) { console.warn('prune: chattr +i not supported here: the cannot-remove case is skipped'); return; }
+    if (!isRoot) chmodSync(folder, 0o555);
+    try {
+      const r = await at(LATER, () => s.cli('prune', '--json'));
+      expect(r.code).toBe(5);
+      expect(json(r).archive.files).toEqual([expect.objectContaining({ id: 1, outcome: 'failed', reason: expect.stringMatching(/EPERM|EACCES/) })]);
+      expect(existsSync(oldPath)).toBe(true);
+      expect((await query(s, 'SELECT pruned_at FROM files ORDER BY id')).map((f) => f.pruned_at)).toEqual([null, null]);
+    } finally {
+      if (isRoot) chattr(folder, '-i'); else chmodSync(folder, 0o755);
+    }
+    const again = await at(LATER, () => s.cli('prune', '--json'));
+    expect(again.code).toBe(0);
+    expect(json(again).archive.files).toEqual([expect.objectContaining({ id: 1, outcome: 'removed' })]);
+    expect(existsSync(oldPath)).toBe(false);
   });
 
   it('records a file already gone from the archive', async () => {
