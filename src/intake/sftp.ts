@@ -23,8 +23,7 @@ import { Client as SshClient } from 'ssh2';
 import type { SftpSettings, SourceConfig } from '../config/types.js';
 import { ConfigError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { AckSink } from './source.js';
-import { HostKeyError, IntakeError, unsafeName, type Download, type DownloadOptions, type FileSource, type Listing, type SourceEntry } from './source.js';
+import { HostKeyError, IntakeError, unsafeName, type Download, type DownloadOptions, type Listing, type RemoteSource, type SourceEntry } from './source.js';
 
 export const DEFAULT_SFTP_TIMEOUT_MS = 30_000;
 export const DEFAULT_SFTP_PORT = 22;
@@ -105,7 +104,10 @@ export interface SftpSourceOptions {
 }
 
 /** A remote inbox over SFTP; the local `inbox` of the source is the staging root. */
-export class SftpSource implements FileSource {
+/** ACK uploads in flight at once on the SSH connection (writeMany). */
+const SFTP_UPLOADS_IN_FLIGHT = 8;
+
+export class SftpSource implements RemoteSource {
   readonly kind = 'sftp' as const;
   readonly inPlace = false;
   readonly label: string;
@@ -344,27 +346,23 @@ export class SftpSource implements FileSource {
     }
   }
 
-  /** Remote settings used by the intake (disposition, ACK folder). */
-  get settings(): SftpSettings { return this.s; }
-}
-
-/**
- * Uploads ACK files to the remote ACK folder (temporary name, then rename), a few in flight at a time. Any remote
- * source: one that uploads a batch itself (FTP, on several connections: FileSource.writeMany) is given the batch.
- */
-export class SftpAckSink implements AckSink {
-  constructor(private readonly src: Pick<FileSource, 'write' | 'writeMany'>, private readonly dir: string, private readonly parallel = 8) {}
-  async write(entries: ReadonlyArray<{ name: string; bytes: Buffer }>): Promise<void> {
-    if (this.src.writeMany) return this.src.writeMany(this.dir, entries);
+  /**
+   * Several files in flight at once on the one SSH connection (SFTP requests are pipelined): each waits on its own
+   * round trips, not on the others'.
+   */
+  async writeMany(dir: string, entries: ReadonlyArray<{ name: string; bytes: Buffer }>): Promise<void> {
     let next = 0;
     const worker = async () => {
       while (next < entries.length) {
         const e = entries[next++]!;
-        await this.src.write(this.dir, e.name, e.bytes);
+        await this.write(dir, e.name, e.bytes);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.parallel, entries.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(SFTP_UPLOADS_IN_FLIGHT, entries.length) }, worker));
   }
+
+  /** Remote settings used by the intake (disposition, ACK folder). */
+  get settings(): SftpSettings { return this.s; }
 }
 
 /** Connects far enough to see the server's host key, then hangs up: nothing is authenticated or sent. */

@@ -67,8 +67,6 @@ export interface FileSource {
   statPath(path: string, name?: string): Promise<SourceEntry | null>;
   /** Writes `dir/name` atomically: temporary name, then rename (an existing file is replaced). */
   write(dir: string, name: string, bytes: Buffer): Promise<void>;
-  /** Writes every file of a batch into `dir` as `write` does, in any order, in the way the source does best. */
-  writeMany?(dir: string, entries: ReadonlyArray<{ name: string; bytes: Buffer }>): Promise<void>;
   /**
    * Local sources: when the last listing showed `name` as the rendering of a name that is not valid UTF-8 (names.ts),
    * renames the file to that rendering and returns the original bytes; null when there was nothing to rename.
@@ -114,6 +112,14 @@ export interface AckSink {
 /** What intake needs of a remote source (SFTP, FTP) beyond FileSource: where ACKs go, what happens to a taken file. */
 export interface RemoteSource extends FileSource {
   readonly settings: { remoteAckDir?: string; remoteArchiveDir?: string; afterProcessing?: 'archive' | 'delete' };
+  /** Writes every file of a batch into `dir` as `write` does, in any order, several at once as the protocol allows. */
+  writeMany(dir: string, entries: ReadonlyArray<{ name: string; bytes: Buffer }>): Promise<void>;
+}
+
+/** ACK files uploaded to a remote source's ACK folder, a batch at a time (RemoteSource.writeMany). */
+export class RemoteAckSink implements AckSink {
+  constructor(private readonly src: Pick<RemoteSource, 'writeMany'>, private readonly dir: string) {}
+  write(entries: ReadonlyArray<{ name: string; bytes: Buffer }>): Promise<void> { return this.src.writeMany(this.dir, entries); }
 }
 
 /** The server's TLS certificate is not trusted (unknown authority, wrong name, not the pinned one): we refuse to log in. */

@@ -31,8 +31,7 @@ import { naturalCompare } from '../shared/natural.js';
 import { fitName } from '../shared/fit-name.js';
 import { candidates, select } from '../intake/select.js';
 import { monoNow, StabilityTracker } from '../intake/stability.js';
-import { IntakeError, unsafeName, type FileSource, type RemoteSource, type SourceEntry } from '../intake/source.js';
-import { SftpAckSink } from '../intake/sftp.js';
+import { IntakeError, RemoteAckSink, unsafeName, type FileSource, type RemoteSource, type SourceEntry } from '../intake/source.js';
 import { Staging, type Pending } from '../intake/staging.js';
 
 /** NAME_MAX of the server's file system, as of every file system pamdrop writes to. */
@@ -275,7 +274,7 @@ export class SourceIntake {
     }
     const job = this.job(name, local);
     const remoteAckDir = src.settings.remoteAckDir;
-    if (remoteAckDir) job.ackSink = new SftpAckSink(src, remoteAckDir);
+    if (remoteAckDir) job.ackSink = new RemoteAckSink(src, remoteAckDir);
     const report = await processFile(job, this.pipelineContext());
     this.tracker.forget(name);
     this.deps.fault?.('before-remote-dispose');
