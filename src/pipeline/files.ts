@@ -86,7 +86,7 @@ export function ackFileName(sourceFile: string, controlId: string | null, idx: n
 
 /**
  * True when `dir/name` may take `bytes`: no such file, or a file holding exactly these bytes (a replay writes the
- * same ACK again). One stat per message; the file is read only when its size matches. A folder that cannot be
+ * same ACK again). One stat per name; the file is read only when its size matches. A folder that cannot be
  * looked into (not a folder, no permission) answers true: the ACK write after the commit then fails on it and is
  * reported as what it is, an ACK write failure.
  */

@@ -22,7 +22,7 @@ import type { Tx } from '../store/tx.js';
 import type { Logger } from '../shared/logger.js';
 import { applyGroup, Gate, groupsOverlap, type MessageResult } from '../store/apply-group.js';
 import {
-  acksAfter, recordAcksDurable, MessageStatus, type FileRow, type FileSummary, type MessageStatus as MsgStatus, type RecordedMessage,
+  acksAfter, recordAcksDurable, renameAck, MessageStatus, type FileRow, type FileSummary, type MessageStatus as MsgStatus, type RecordedMessage,
 } from '../store/ledger.js';
 import { assertTxAlive } from '../store/locks.js';
 import { groupCommitPolicy } from '../store/sqlite/commit-policy.js';
@@ -147,6 +147,11 @@ class GroupLoop {
         clock: ctx.clock, log: ctx.log, staleUpdates: cfg.staleUpdates, authorityAliases: cfg.pam.authorityAliases, self: cfg.self,
         acks: this.names, pgGroupMode: cfg.pgGroupMode, ...(job.supersede ? { supersede: job.supersede } : {}), ...(gate ? { gate } : {}),
       });
+      // Names found held by other bytes in the ACK folder: replaced before the COMMIT, in the ledger and the ACK batch.
+      for (const r of this.names.check()) {
+        await renameAck(tx, file.id, r.index, r.to);
+        results.find((m) => m.ackName === r.from)!.ackName = r.to;
+      }
       this.names.settle();
       const durable = this.acks.toRecord();
       if (durable !== null) {

@@ -124,6 +124,14 @@ export async function acksAfter(tx: Tx, fileId: number, afterId: number): Promis
 }
 
 /**
+ * A message of the file takes another ACK file name before its group commits: the one it was given turned out to be
+ * held by an ACK file of other bytes in the folder (pipeline/message.ts, FileAckNamer.check).
+ */
+export async function renameAck(tx: Tx, fileId: number, idx: number, ackName: string): Promise<void> {
+  await tx.run('UPDATE messages SET ack_name = ? WHERE file_id = ? AND idx = ?', [ackName, fileId, idx]);
+}
+
+/**
  * Records that the ACK files of the first `n` message rows of the file (ledger order) are durable. Never lowers the
  * count: a smaller one only means more ACK files rewritten on a resume, a larger one is only written once true.
  */

@@ -166,3 +166,33 @@ describe.each(dbKinds())('crash and resume keep the ACK name chosen (%s)', (kind
     }
   });
 });
+
+describe.each(dbKinds())('ACK names checked at the end of each group (%s)', (kind) => {
+  it('a name found held by other bytes is replaced before the COMMIT, avoiding the names later messages of its group took', async () => {
+    const t = await openTestDb(kind);
+    const root = mkdtempSync(join(work, `${kind}-group-names-`));
+    try {
+      for (const d of ['inbox', 'outbox', 'archive']) mkdirSync(join(root, d));
+      // Groups of two: the third and fourth messages form the second group, written by the ACK writer thread.
+      const config = resolveConfig({ groupSize: 2 }, root);
+      const ctx = { db: t.db, config, log: createLogger({ level: 'silent' }), clock: fixedClock('2026-03-01T10:00:00.000Z'), owner: 'test:names' };
+      const job = (path: string) => ({ source: 'local', path, ackDir: join(root, 'outbox'), archiveDir: join(root, 'archive'), errorDir: join(root, 'archive', 'error') });
+      writeFileSync(join(root, 'outbox', 'adt.M1.ack.hl7'), 'an ACK of another file, not fetched yet');
+      const path = join(root, 'inbox', 'adt.hl7');
+      writeFileSync(path, ['M0', 'X1', 'M1', 'M1.2'].map((ctl, i) => patientMessage({ ctl, time: `2025031210150${i}`, ipp: `10000${i}` })).join(''), 'latin1');
+      expect((await processFile(job(path), ctx)).state).toBe('done');
+
+      // M1's name was held: at the group's end `.2` was already M1.2's own name, so M1 took `.3`.
+      const rows = await t.db.all<{ control_id: string; ack_name: string }>('SELECT control_id, ack_name FROM messages ORDER BY idx');
+      expect(rows.map((r) => [r.control_id, r.ack_name])).toEqual([
+        ['M0', 'adt.M0.ack.hl7'], ['X1', 'adt.X1.ack.hl7'], ['M1', 'adt.M1.3.ack.hl7'], ['M1.2', 'adt.M1.2.ack.hl7'],
+      ]);
+      const outbox = join(root, 'outbox');
+      expect(readdirSync(outbox).sort()).toEqual(['adt.M0.ack.hl7', 'adt.M1.2.ack.hl7', 'adt.M1.3.ack.hl7', 'adt.M1.ack.hl7', 'adt.X1.ack.hl7']);
+      expect(readFileSync(join(outbox, 'adt.M1.ack.hl7'), 'latin1')).toBe('an ACK of another file, not fetched yet');
+      for (const r of rows) expect(ackSegments(readFileSync(join(outbox, r.ack_name)))[1]!.slice(0, 3)).toEqual(['MSA', 'AA', r.control_id]);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
