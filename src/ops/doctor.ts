@@ -226,7 +226,7 @@ async function maintenanceChecks(db: Db): Promise<Check[]> {
   return out;
 }
 
-/** Days past the retention period after which copies still kept mean `pamdrop prune` does not run (it runs daily). */
+/** Days past the retention period after which copies still kept mean nothing prunes (`watch` or a daily `pamdrop prune`). */
 const PRUNE_GRACE_DAYS = 2;
 
 /** The retention set in the config, and whether `prune` keeps up with it (copies kept well past it: it does not run). */
@@ -244,7 +244,7 @@ async function checkRetention(db: Db, r: ResolvedConfig['retention'], now: Date)
   const received = receivedCut === null ? 0 : await countExpiredReceived(db, receivedCut);
   if (files + received === 0) return { name, status: 'OK', detail: set };
   return { name, status: 'WARN', detail: `${set}; ${files} archived file(s) and ${received} kept MLLP message(s) are more than ${PRUNE_GRACE_DAYS} days past it`,
-    hint: 'run `pamdrop prune` daily (deploy/pamdrop-prune.timer, or cron); if it runs, read its output: it keeps a file it could not remove or that changed' };
+    hint: '`pamdrop watch` prunes every retention.pruneEveryHours; without watch, run `pamdrop prune` daily (deploy/pamdrop-prune.timer, or cron). If one of them runs, read its log or output: it keeps a file it could not remove or that changed' };
 }
 
 async function checkDatabase(config: ResolvedConfig, log: Logger, opts: Required<Pick<DoctorOptions, 'timeoutMs'>> & DoctorOptions): Promise<Check[]> {

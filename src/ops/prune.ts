@@ -46,7 +46,13 @@ export interface PruneReport {
   received: { days: number | null; cutoff: string | null; removed: number };
 }
 
-export interface PruneOptions { dryRun: boolean; now: Date; log: Logger }
+export interface PruneOptions {
+  dryRun: boolean; now: Date; log: Logger;
+  /** At most this many archived files (the oldest): `watch` prunes a little at a time between cycles. */
+  limit?: number;
+  /** Stop once the files checked hold this many bytes (each is read for its SHA-256); at least one file is. */
+  maxBytes?: number;
+}
 
 export const cutoffOf = (now: Date, days: number | null): string | null => (days === null ? null : new Date(now.getTime() - days * DAY_MS).toISOString());
 
@@ -98,7 +104,10 @@ export async function prune(db: Db, retention: ResolvedConfig['retention'], opts
   };
   const archiveCutoff = report.archive.cutoff;
   if (archiveCutoff !== null) {
-    for (const row of await expiredArchives(db, archiveCutoff)) {
+    let bytes = 0;
+    for (const row of await expiredArchives(db, archiveCutoff, opts.limit)) {
+      if (opts.maxBytes !== undefined && bytes >= opts.maxBytes) break;
+      bytes += row.size;
       const { outcome, reason } = await pruneOne(row, opts.dryRun);
       if (!opts.dryRun && (outcome === 'removed' || outcome === 'missing')) await markPruned(db, row.id, now);
       report.archive.files.push({ id: row.id, source: row.source, name: row.name, path: row.archived_path, finishedAt: row.finished_at,
@@ -115,4 +124,22 @@ export async function prune(db: Db, retention: ResolvedConfig['retention'], opts
   opts.log.info('prune done', { dryRun: opts.dryRun, removed: count('removed'), missing: count('missing'), changed: count('changed'),
     failed: count('failed'), receivedRemoved: report.received.removed });
   return report;
+}
+
+/**
+ * What `watch` prunes at a time, between two cycles: each file is read to check its SHA-256, and the sources wait
+ * meanwhile (the writer lock is renewed between cycles).
+ */
+export const WATCH_PRUNE = { files: 100, bytes: 512 * 1024 * 1024 };
+
+/**
+ * One pass of `watch`'s pruning (cli/commands/watch.ts), within WATCH_PRUNE. True when more may be waiting: the pass
+ * stopped at its limit and got somewhere (the files it keeps, changed or failing, would otherwise be listed again
+ * at once).
+ */
+export async function prunePass(db: Db, retention: ResolvedConfig['retention'], now: Date, log: Logger): Promise<boolean> {
+  const r = await prune(db, retention, { dryRun: false, now, log, limit: WATCH_PRUNE.files, maxBytes: WATCH_PRUNE.bytes });
+  const files = r.archive.files;
+  const full = files.length === WATCH_PRUNE.files || files.reduce((n, f) => n + f.bytes, 0) >= WATCH_PRUNE.bytes;
+  return full && files.some((f) => f.outcome === 'removed' || f.outcome === 'missing');
 }

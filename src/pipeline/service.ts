@@ -59,6 +59,12 @@ export interface WatchObserver {
   progress(source: string): void;
 }
 
+/**
+ * Work of the daemon besides its sources (retention pruning): run when it is due and no source is, never during a
+ * cycle. `run` resolves true when more is waiting, to be done at the next idle moment.
+ */
+export interface Housekeeping { name: string; everyMs: number; run(): Promise<boolean> }
+
 /** What runOnce / watchSources need (built by the CLI commands, or by tests). */
 export interface ServiceContext {
   db: Db;
@@ -84,6 +90,8 @@ export interface ServiceContext {
   leases?: SourceLeases;
   /** Metrics and health of `watch` (src/observe). */
   observer?: WatchObserver;
+  /** watch only: work between cycles (retention pruning). */
+  housekeeping?: Housekeeping;
 }
 
 /** Builds the FileSource of a source config. */
@@ -196,6 +204,21 @@ export async function watchSources(ctx: ServiceContext, owner: string): Promise<
   }
   ctx.log.info('watching', { sources: states.map((s) => ({ name: s.src.name, type: s.src.type, pollMs: s.src.pollMs, stableMs: s.src.stableMs })) });
   let lastLockCheck = 0;
+  // First at the first idle moment after the start, then every `everyMs`.
+  let housekeepingDue = now();
+  /** Housekeeping when it is due; true when it ran (the sources are then looked at again before any sleep). */
+  const housekeeping = async (): Promise<boolean> => {
+    const hk = ctx.housekeeping;
+    if (!hk || now() < housekeepingDue) return false;
+    let more = false;
+    try {
+      more = await hk.run();
+    } catch (err) {
+      ctx.log.error(`${hk.name} failed; tried again at its next time`, { error: (err as Error).message });
+    }
+    housekeepingDue = now() + (more ? 0 : hk.everyMs);
+    return true;
+  };
   try {
     while (!ctx.shouldStop()) {
       if (ctx.leases) {
@@ -215,10 +238,16 @@ export async function watchSources(ctx: ServiceContext, owner: string): Promise<
       }
       const mine = ctx.leases ? states.filter((s) => ctx.leases!.holds(s.src.name)) : states;
       ctx.observer?.serving(mine.map((s) => s.src.name));
-      if (mine.length === 0) { await ctx.wake.wait(LEASE_WAIT_MS); continue; }
+      if (mine.length === 0) {
+        if (!(await housekeeping())) await ctx.wake.wait(LEASE_WAIT_MS);
+        continue;
+      }
       const st = mine.reduce((a, b) => (b.due < a.due ? b : a));
       const wait = st.due - now();
-      if (wait > 0) { await ctx.wake.wait(Math.min(wait, ctx.leases ? LEASE_WAIT_MS : 1000)); continue; }
+      if (wait > 0) {
+        if (!(await housekeeping())) await ctx.wake.wait(Math.min(wait, ctx.leases ? LEASE_WAIT_MS : 1000));
+        continue;
+      }
       ctx.observer?.cycleStarted(st.src.name);
       const r = await st.intake.cycle();
       ctx.observer?.cycleEnded(st.src.name, r);

@@ -17,12 +17,14 @@ const EXPIRED_ARCHIVE = `f.state = 'done' AND f.archived_path IS NOT NULL AND f.
 
 /**
  * Archived files (state done) finished before `cutoff` (ISO time) and not pruned yet, oldest first. A path that a
- * younger row also names is left alone (defensive: each archive copy gets a name of its own today).
+ * younger row also names is left alone (defensive: each archive copy gets a name of its own today). `limit`: the first
+ * that many only.
  */
-export async function expiredArchives(tx: Tx, cutoff: string): Promise<ExpiredArchive[]> {
-  const rows = await tx.all<ExpiredArchive>(
-    `SELECT f.id, f.source, f.name, f.archived_path, f.size, f.sha256, f.finished_at FROM files f WHERE ${EXPIRED_ARCHIVE}
-     ORDER BY f.finished_at, f.id`, [cutoff, cutoff]);
+export async function expiredArchives(tx: Tx, cutoff: string, limit?: number): Promise<ExpiredArchive[]> {
+  const sql = `SELECT f.id, f.source, f.name, f.archived_path, f.size, f.sha256, f.finished_at FROM files f WHERE ${EXPIRED_ARCHIVE}
+     ORDER BY f.finished_at, f.id`;
+  const rows = limit === undefined ? await tx.all<ExpiredArchive>(sql, [cutoff, cutoff])
+    : await tx.all<ExpiredArchive>(`${sql} LIMIT ?`, [cutoff, cutoff, limit]);
   return rows.map((r) => ({ ...r, id: Number(r.id), size: Number(r.size) }));
 }
 

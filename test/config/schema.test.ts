@@ -45,6 +45,7 @@ describe('types, ranges and choices from the schema', () => {
     [{ sources: [{ name: 'a', type: 'sftp' }] }, /^config: sources\[0\]\.sftp: is required$/],
     [{ sources: [{ name: 'a', pollMs: 10 }] }, /^config: sources\[0\]\.pollMs: must be an integer ≥ 100$/],
     [{ charset: { default: 'EBCDIC' } }, /^config: charset\.default: must be one of/],
+    [{ retention: { pruneEveryHours: 0 } }, /^config: retention\.pruneEveryHours: must be a whole number of hours from 1 to 8760, or null/],
   ] as const)('%j', (config, message) => {
     expect(() => resolveConfig(config as never, '/')).toThrow(message);
   });

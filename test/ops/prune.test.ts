@@ -11,12 +11,17 @@
  * - without `retention` in the config nothing is removed;
  * - quarantined files are never removed;
  * - `doctor` warns when archived files are more than 2 days past the retention (prune does not run), and is OK
- *   once prune has run.
+ *   once prune has run;
+ * - `watch` (the built CLI) prunes by itself at its first idle moment, and not with `pruneEveryHours` null; a pass
+ *   stops at its byte budget after one file at least, and the next pass takes the rest.
  */
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { spawn } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { openDb } from '../../src/store/db.js';
+import { prune } from '../../src/ops/prune.js';
+import { createLogger } from '../../src/shared/logger.js';
 import { dbKinds } from '../helpers/db.js';
 import { chattr, isRoot } from '../harden/helpers.js';
 import { file, json, makeSite, patientMessage, siteConfig, type Site } from './helpers.js';
@@ -174,4 +179,64 @@ describe.each(dbKinds())('prune (%s)', (kind) => {
     s.setConfig(siteConfig());
     expect(await retention(LATER)).toMatchObject({ status: 'OK', detail: 'not set: archived files and kept MLLP bytes are kept forever' });
   });
+
+  it('watch prunes by itself at its first idle moment, logging counts and no patient data', async () => {
+    const w = startWatch(s, LATER);
+    await w.until(() => !existsSync(oldPath));
+    expect(await w.stop()).toBe(0);
+    const files = await query(s, 'SELECT id, pruned_at FROM files ORDER BY id');
+    expect(files.map((f) => [Number(f.id), f.pruned_at])).toEqual([[1, LATER], [2, null]]);
+    expect(existsSync(newPath)).toBe(true);
+    const done = w.logs().filter((l) => l.msg === 'prune done');
+    expect(done[0]).toMatchObject({ dryRun: false, removed: 1, missing: 0, changed: 0, failed: 0 });
+    expect(w.stderr()).not.toMatch(/MARTIN|DURAND|200001/);
+  });
+
+  it('watch leaves pruning to `pamdrop prune` when retention.pruneEveryHours is null', async () => {
+    s.setConfig(siteConfig({ retention: { archiveDays: 30, pruneEveryHours: null } }));
+    const w = startWatch(s, LATER);
+    // Several idle turns of the loop: the first cycle is done and the daemon sleeps between polls.
+    await w.until(() => w.logs().some((l) => l.msg === 'watching'));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await w.stop()).toBe(0);
+    expect(existsSync(oldPath)).toBe(true);
+    expect(w.logs().some((l) => l.msg === 'prune done')).toBe(false);
+  });
+
+  it('a pass stops at its byte budget after one file at least; the next pass takes the rest', async () => {
+    const db = await openDb(s.db);
+    try {
+      const opts = { dryRun: false, now: new Date('2026-06-01T10:00:00.000Z'), log: createLogger({ level: 'silent' }), maxBytes: 1 };
+      const retention = { archiveDays: 30, receivedDays: null, pruneEveryHours: 24 };
+      const first = await prune(db, retention, opts);
+      expect(first.archive.files.map((f) => [f.name, f.outcome])).toEqual([['adt_jan.hl7', 'removed']]);
+      expect(existsSync(newPath)).toBe(true);
+      const second = await prune(db, retention, opts);
+      expect(second.archive.files.map((f) => [f.name, f.outcome])).toEqual([['adt_mar.hl7', 'removed']]);
+      expect((await prune(db, retention, opts)).archive.files).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
 });
+
+/** `pamdrop watch` (the built CLI) on the site, clock pinned at `iso`, logs as JSON lines on stderr. */
+function startWatch(s: Site, iso: string) {
+  const child = spawn(process.execPath, [join(process.cwd(), 'bin/pamdrop.js'), 'watch', '--db', s.db, '--config', join(s.root, 'config.json'),
+    '--log-level', 'info'], { cwd: s.root, env: { ...process.env, PAMDROP_FIXED_TIME: iso }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const logs = () => err.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  return {
+    logs,
+    stderr: () => err,
+    async until(cond: () => boolean, ms = 20_000) {
+      for (const end = Date.now() + ms; !cond();) {
+        if (Date.now() > end) throw new Error(`watch: condition not met in ${ms} ms; stderr:\n${err}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async stop() { child.kill('SIGTERM'); return exited; },
+  };
+}

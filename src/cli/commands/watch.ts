@@ -3,7 +3,8 @@
  * meanwhile exits 3), serves every configured source, and stops cleanly on SIGTERM/SIGINT: the current
  * group of messages is finished and acknowledged, the file stays claimed and resumes at the next start;
  * exit 0. Errors on a file or a source are logged and retried with backoff; they never end the daemon.
- * With `listeners` (or `--mllp-port`) it also takes messages over MLLP (src/mllp, docs/mllp.md).
+ * With `listeners` (or `--mllp-port`) it also takes messages over MLLP (src/mllp, docs/mllp.md). With `retention`
+ * it prunes between cycles (docs/operations.md "Retention").
  */
 import { mkdirSync } from 'node:fs';
 import type { CliContext } from '../context.js';
@@ -11,7 +12,7 @@ import type { SourceConfig } from '../../config/types.js';
 import type { Db } from '../../store/tx.js';
 import { withWriterLock } from '../../pipeline/runner.js';
 import { usesSourceLeases, withSourceLeases } from '../../pipeline/lease.js';
-import { preflight, watchSources, Wake } from '../../pipeline/service.js';
+import { preflight, watchSources, Wake, type Housekeeping } from '../../pipeline/service.js';
 import { Progress } from '../../intake/progress.js';
 import { ConfigError, ExitCode } from '../../shared/errors.js';
 import { onStopSignals, pickSources, type IntakeArgs } from './run.js';
@@ -57,7 +58,7 @@ export async function watchCommand(ctx: CliContext, args: IntakeArgs & { httpPor
         }
         await watchSources({
           db: store, config: ctx.config, log: ctx.log, clock: ctx.clock, fault: ctx.fault, sources,
-          shouldStop: () => stopping, wake, leases, observer: http?.observer,
+          shouldStop: () => stopping, wake, leases, observer: http?.observer, housekeeping: await pruning(ctx, store),
           progress: new Progress({ tty: !!process.stderr.isTTY, write: (t) => process.stderr.write(t), log: ctx.log }),
         }, owner);
       } finally {
@@ -77,6 +78,17 @@ export async function watchCommand(ctx: CliContext, args: IntakeArgs & { httpPor
     off();
     await store.close();
   }
+}
+
+/**
+ * Retention (`retention` in the config): `watch` prunes as `pamdrop prune` does, a pass at a time between cycles
+ * (ops/prune.ts `prunePass`), every `pruneEveryHours`. None when nothing is to be pruned or pruning is left to cron.
+ */
+async function pruning(ctx: CliContext, db: Db): Promise<Housekeeping | undefined> {
+  const r = ctx.config.retention;
+  if ((r.archiveDays === null && r.receivedDays === null) || r.pruneEveryHours === null) return undefined;
+  const { prunePass } = await import('../../ops/prune.js');
+  return { name: 'prune', everyMs: r.pruneEveryHours * 3600_000, run: () => prunePass(db, r, ctx.clock.now(), ctx.log) };
 }
 
 /**
