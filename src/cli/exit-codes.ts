@@ -27,7 +27,7 @@ export const doctorExitCode = (checks: readonly Check[]): 0 | 1 => (checks.some(
 /** `prune`: 5 when a file could not be removed (the system's fault), 1 when one was kept because its bytes changed. */
 export function pruneExitCode(r: PruneReport): ExitCode {
   const outcomes = new Set(r.archive.files.map((f) => f.outcome));
-  if (outcomes.has('failed')) return ExitCode.SystemFault;
+  if (outcomes.has('failed') || r.ackCopies.failed > 0) return ExitCode.SystemFault;
   if (outcomes.has('changed')) return ExitCode.Rejected;
   return ExitCode.Ok;
 }

@@ -48,7 +48,7 @@ export const getDefaultConfig = (): ResolvedConfig => ({
   maxFileBytes: 2 * 1024 * 1024 * 1024,
   sources: [getDefaultSource()],
   listeners: [],
-  retention: { archiveDays: null, receivedDays: null, pruneEveryHours: 24 },
+  retention: { archiveDays: null, receivedDays: null, remoteAckDays: null, pruneEveryHours: 24 },
   log: { level: 'info', format: 'auto' },
   lockTtlMs: 60_000,
   httpPort: null,

@@ -137,9 +137,10 @@ export interface ResolvedConfig {
   listeners: ListenerConfig[];
   /**
    * How long copies of inbound messages are kept after their import (`pamdrop prune`, ops/prune.ts), in days;
-   * null: forever. The ledger and the identity store are always kept. `watch` prunes every `pruneEveryHours` (null: never).
+   * null: forever; `remoteAckDays`: the local copies of ACK files uploaded to remote sources. The ledger and the identity
+   * store are always kept. `watch` prunes every `pruneEveryHours` (null: never).
    */
-  retention: { archiveDays: number | null; receivedDays: number | null; pruneEveryHours: number | null };
+  retention: { archiveDays: number | null; receivedDays: number | null; remoteAckDays: number | null; pruneEveryHours: number | null };
   log: { level: Level; format: 'json' | 'text' | 'auto' };
   /** Lock time-to-live: a lock not renewed for this long may be taken over (crashed instance on another host). */
   lockTtlMs: number;

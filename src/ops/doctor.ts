@@ -232,11 +232,12 @@ const PRUNE_GRACE_DAYS = 2;
 /** The retention set in the config, and whether `prune` keeps up with it (copies kept well past it: it does not run). */
 async function checkRetention(db: Db, r: ResolvedConfig['retention'], now: Date): Promise<Check> {
   const name = 'retention';
-  if (r.archiveDays === null && r.receivedDays === null) {
+  if (r.archiveDays === null && r.receivedDays === null && r.remoteAckDays === null) {
     return { name, status: 'OK', detail: 'not set: archived files and kept MLLP bytes are kept forever' };
   }
   const days = (d: number | null) => (d === null ? 'forever' : `${d} days`);
-  const set = `archived files kept ${days(r.archiveDays)}, MLLP bytes ${days(r.receivedDays)}`;
+  const set = `archived files kept ${days(r.archiveDays)}, MLLP bytes ${days(r.receivedDays)}`
+    + (r.remoteAckDays === null ? '' : `, local copies of remote ACK files ${days(r.remoteAckDays)}`);
   const late = (d: number | null) => cutoffOf(now, d === null ? null : d + PRUNE_GRACE_DAYS);
   const archiveCut = late(r.archiveDays);
   const receivedCut = late(r.receivedDays);

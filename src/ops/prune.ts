@@ -4,7 +4,8 @@
  * - archived batch files finished more than `archiveDays` ago, each only when its bytes still match the ledger's
  *   SHA-256 (a file changed in the archive is kept and reported: a person looks at it), then its dated folders when
  *   they are left empty;
- * - the bytes of MLLP messages, kept for `evidence`, older than `receivedDays`.
+ * - the bytes of MLLP messages, kept for `evidence`, older than `receivedDays`;
+ * - the local copies of the ACK files uploaded to remote sources, older than `remoteAckDays` (prune-acks.ts).
  * The ledger rows stay: a resend is still a duplicate, reports still count it, and `reimport` / `evidence` say that
  * the copy was removed and when. Quarantined files are never removed: they wait for a person.
  *
@@ -13,11 +14,12 @@
  */
 import { rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import type { ResolvedConfig } from '../config/types.js';
+import type { ResolvedConfig, SourceConfig } from '../config/types.js';
 import { fileSha256 } from '../shared/file-hash.js';
 import type { Logger } from '../shared/logger.js';
 import type { Db } from '../store/tx.js';
 import { countExpiredReceived, deleteExpiredReceived, expiredArchives, markPruned, type ExpiredArchive } from '../store/retention.js';
+import { pruneAckCopies, remoteAckFolders, type AckCopiesReport } from './prune-acks.js';
 
 const DAY_MS = 24 * 3600_000;
 
@@ -44,6 +46,8 @@ export interface PruneReport {
   now: string;
   archive: { days: number | null; cutoff: string | null; files: PrunedFile[] };
   received: { days: number | null; cutoff: string | null; removed: number };
+  /** Local copies of the ACK files uploaded to remote sources (prune-acks.ts). */
+  ackCopies: AckCopiesReport;
 }
 
 export interface PruneOptions {
@@ -52,6 +56,10 @@ export interface PruneOptions {
   limit?: number;
   /** Stop once the files checked hold this many bytes (each is read for its SHA-256); at least one file is. */
   maxBytes?: number;
+  /** The sources (config `sources`): their local copies of uploaded ACK files are pruned with `remoteAckDays`. */
+  sources?: readonly SourceConfig[];
+  /** At most this many local ACK copies. */
+  ackLimit?: number;
 }
 
 export const cutoffOf = (now: Date, days: number | null): string | null => (days === null ? null : new Date(now.getTime() - days * DAY_MS).toISOString());
@@ -101,6 +109,7 @@ export async function prune(db: Db, retention: ResolvedConfig['retention'], opts
     dryRun: opts.dryRun, now,
     archive: { days: retention.archiveDays, cutoff: cutoffOf(opts.now, retention.archiveDays), files: [] },
     received: { days: retention.receivedDays, cutoff: cutoffOf(opts.now, retention.receivedDays), removed: 0 },
+    ackCopies: { days: retention.remoteAckDays, cutoff: cutoffOf(opts.now, retention.remoteAckDays), folders: [], removed: 0, failed: 0 },
   };
   const archiveCutoff = report.archive.cutoff;
   if (archiveCutoff !== null) {
@@ -120,9 +129,17 @@ export async function prune(db: Db, retention: ResolvedConfig['retention'], opts
     report.received.removed = opts.dryRun ? await countExpiredReceived(db, receivedCutoff)
       : await db.transaction((tx) => deleteExpiredReceived(tx, receivedCutoff));
   }
+  const copies = report.ackCopies;
+  if (copies.cutoff !== null) {
+    copies.folders = remoteAckFolders(opts.sources ?? []);
+    const r = pruneAckCopies(copies.folders, new Date(copies.cutoff), opts.dryRun, opts.ackLimit);
+    copies.removed = r.removed;
+    copies.failed = r.failed;
+    if (r.failed > 0) opts.log.warn('prune: local ACK copies kept', { failed: r.failed });
+  }
   const count = (o: PruneOutcome) => report.archive.files.filter((f) => f.outcome === o).length;
   opts.log.info('prune done', { dryRun: opts.dryRun, removed: count('removed'), missing: count('missing'), changed: count('changed'),
-    failed: count('failed'), receivedRemoved: report.received.removed });
+    failed: count('failed'), receivedRemoved: report.received.removed, ackCopiesRemoved: copies.removed });
   return report;
 }
 
@@ -130,16 +147,18 @@ export async function prune(db: Db, retention: ResolvedConfig['retention'], opts
  * What `watch` prunes at a time, between two cycles: each file is read to check its SHA-256, and the sources wait
  * meanwhile (the writer lock is renewed between cycles).
  */
-export const WATCH_PRUNE = { files: 100, bytes: 512 * 1024 * 1024 };
+export const WATCH_PRUNE = { files: 100, bytes: 512 * 1024 * 1024, ackCopies: 20_000 };
 
 /**
  * One pass of `watch`'s pruning (cli/commands/watch.ts), within WATCH_PRUNE. True when more may be waiting: the pass
  * stopped at its limit and got somewhere (the files it keeps, changed or failing, would otherwise be listed again
  * at once).
  */
-export async function prunePass(db: Db, retention: ResolvedConfig['retention'], now: Date, log: Logger): Promise<boolean> {
-  const r = await prune(db, retention, { dryRun: false, now, log, limit: WATCH_PRUNE.files, maxBytes: WATCH_PRUNE.bytes });
+export async function prunePass(db: Db, config: Pick<ResolvedConfig, 'retention' | 'sources'>, now: Date, log: Logger): Promise<boolean> {
+  const r = await prune(db, config.retention, {
+    dryRun: false, now, log, limit: WATCH_PRUNE.files, maxBytes: WATCH_PRUNE.bytes, sources: config.sources, ackLimit: WATCH_PRUNE.ackCopies,
+  });
   const files = r.archive.files;
   const full = files.length === WATCH_PRUNE.files || files.reduce((n, f) => n + f.bytes, 0) >= WATCH_PRUNE.bytes;
-  return full && files.some((f) => f.outcome === 'removed' || f.outcome === 'missing');
+  return (full && files.some((f) => f.outcome === 'removed' || f.outcome === 'missing')) || r.ackCopies.removed === WATCH_PRUNE.ackCopies;
 }

@@ -12,15 +12,18 @@
  * - quarantined files are never removed;
  * - `doctor` warns when archived files are more than 2 days past the retention (prune does not run), and is OK
  *   once prune has run;
+ * - the local copies of ACK files uploaded to remote sources go after `remoteAckDays` (only `*.ack.hl7`, never in a
+ *   folder a local source also uses);
  * - `watch` (the built CLI) prunes by itself at its first idle moment, and not with `pruneEveryHours` null; a pass
  *   stops at its byte budget after one file at least, and the next pass takes the rest.
  */
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { openDb } from '../../src/store/db.js';
-import { prune } from '../../src/ops/prune.js';
+import { prune, prunePass } from '../../src/ops/prune.js';
+import { resolveConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { dbKinds } from '../helpers/db.js';
 import { chattr, isRoot } from '../harden/helpers.js';
@@ -207,7 +210,7 @@ describe.each(dbKinds())('prune (%s)', (kind) => {
     const db = await openDb(s.db);
     try {
       const opts = { dryRun: false, now: new Date('2026-06-01T10:00:00.000Z'), log: createLogger({ level: 'silent' }), maxBytes: 1 };
-      const retention = { archiveDays: 30, receivedDays: null, pruneEveryHours: 24 };
+      const retention = { archiveDays: 30, receivedDays: null, remoteAckDays: null, pruneEveryHours: 24 };
       const first = await prune(db, retention, opts);
       expect(first.archive.files.map((f) => [f.name, f.outcome])).toEqual([['adt_jan.hl7', 'removed']]);
       expect(existsSync(newPath)).toBe(true);
@@ -217,6 +220,62 @@ describe.each(dbKinds())('prune (%s)', (kind) => {
     } finally {
       await db.close();
     }
+  });
+});
+
+describe.each(dbKinds())('prune: local copies of remote ACK files (%s)', (kind) => {
+  let s: Site;
+  afterEach(async () => { await s.cleanup(); });
+
+  it('removes the copies written before remoteAckDays in a remote source\'s ACK folder, never in a local source\'s', async () => {
+    const sftp = { host: 'gam.example', username: 'u', remoteInbox: '/in', remoteArchiveDir: '/arc', privateKeyFile: 'k', hostKeySha256: [`SHA256:${'A'.repeat(43)}`] };
+    s = await makeSite(kind, {
+      sources: [
+        { name: 'local', inbox: 'inbox', ackDir: 'outbox', archiveDir: 'archive', errorDir: 'archive/error' },
+        { name: 'gam', type: 'sftp', inbox: 'gam-in', ackDir: 'gam-acks', archiveDir: 'archive', errorDir: 'archive/error', sftp },
+        // Shares the local source's ACK folder: a local sender takes its ACK files from there.
+        { name: 'shared', type: 'sftp', inbox: 'shared-in', ackDir: 'outbox', archiveDir: 'archive', errorDir: 'archive/error', sftp },
+      ],
+      retention: { remoteAckDays: 30 },
+    });
+    expect((await at(JAN, () => s.importNamed(['adt_jan.hl7', OLD]))).code).toBe(0); // the store
+    const old = new Date(JAN);
+    const put = (dir: string, name: string, when: Date) => {
+      mkdirSync(join(s.root, dir), { recursive: true });
+      const p = join(s.root, dir, name);
+      writeFileSync(p, 'MSH|^~\\&|PAMDROP|TLSV\r');
+      utimesSync(p, when, when);
+      return p;
+    };
+    const expired = put('gam-acks', 'adt.G1.ack.hl7', old);
+    const young = put('gam-acks', 'adt.G2.ack.hl7', new Date(MAR));
+    const temporary = put('gam-acks', '.adt.G3.ack.hl7.tmp', old);
+    const other = put('gam-acks', 'notes.txt', old);
+    const local = put('outbox', 'adt.L1.ack.hl7', old);
+
+    const dry = await at(LATER, () => s.cli('prune', '--dry-run', '--json'));
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(json(dry).ackCopies).toMatchObject({ days: 30, cutoff: '2026-02-08T10:00:00.000Z', folders: [join(s.root, 'gam-acks')], removed: 1, failed: 0 });
+    expect(existsSync(expired)).toBe(true);
+
+    const r = await at(LATER, () => s.cli('prune'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('local copies of ACK files uploaded to remote sources, written before');
+    expect(r.stdout).toContain('(30 days): removed 1');
+    expect(existsSync(expired)).toBe(false);
+    for (const kept of [young, temporary, other, local]) expect(existsSync(kept)).toBe(true);
+
+    // watch's pass (prunePass) takes the sources from the config too.
+    const later = put('gam-acks', 'adt.G4.ack.hl7', old);
+    const config = resolveConfig(JSON.parse(readFileSync(join(s.root, 'config.json'), 'utf8')), s.root);
+    const db = await openDb(s.db);
+    try {
+      expect(await prunePass(db, config, new Date(LATER), createLogger({ level: 'silent' }))).toBe(false);
+    } finally {
+      await db.close();
+    }
+    expect(existsSync(later)).toBe(false);
+    expect(existsSync(local)).toBe(true);
   });
 });
 

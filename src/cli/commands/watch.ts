@@ -86,9 +86,9 @@ export async function watchCommand(ctx: CliContext, args: IntakeArgs & { httpPor
  */
 async function pruning(ctx: CliContext, db: Db): Promise<Housekeeping | undefined> {
   const r = ctx.config.retention;
-  if ((r.archiveDays === null && r.receivedDays === null) || r.pruneEveryHours === null) return undefined;
+  if ((r.archiveDays === null && r.receivedDays === null && r.remoteAckDays === null) || r.pruneEveryHours === null) return undefined;
   const { prunePass } = await import('../../ops/prune.js');
-  return { name: 'prune', everyMs: r.pruneEveryHours * 3600_000, run: () => prunePass(db, r, ctx.clock.now(), ctx.log) };
+  return { name: 'prune', everyMs: r.pruneEveryHours * 3600_000, run: () => prunePass(db, ctx.config, ctx.clock.now(), ctx.log) };
 }
 
 /**
