@@ -40,6 +40,7 @@ import { ConfigError } from '../shared/errors.js';
 import { checkListeners } from '../mllp/doctor.js';
 import { countExpiredArchives, countExpiredReceived } from '../store/retention.js';
 import { cutoffOf } from './prune.js';
+import { pruneAckCopies, remoteAckFolders } from './prune-acks.js';
 
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL' | 'SKIP';
 
@@ -230,7 +231,7 @@ async function maintenanceChecks(db: Db): Promise<Check[]> {
 const PRUNE_GRACE_DAYS = 2;
 
 /** The retention set in the config, and whether `prune` keeps up with it (copies kept well past it: it does not run). */
-async function checkRetention(db: Db, r: ResolvedConfig['retention'], now: Date): Promise<Check> {
+async function checkRetention(db: Db, r: ResolvedConfig['retention'], sources: readonly SourceConfig[], now: Date): Promise<Check> {
   const name = 'retention';
   if (r.archiveDays === null && r.receivedDays === null && r.remoteAckDays === null) {
     return { name, status: 'OK', detail: 'not set: archived files and kept MLLP bytes are kept forever' };
@@ -241,10 +242,16 @@ async function checkRetention(db: Db, r: ResolvedConfig['retention'], now: Date)
   const late = (d: number | null) => cutoffOf(now, d === null ? null : d + PRUNE_GRACE_DAYS);
   const archiveCut = late(r.archiveDays);
   const receivedCut = late(r.receivedDays);
+  const copiesCut = late(r.remoteAckDays);
   const files = archiveCut === null ? 0 : await countExpiredArchives(db, archiveCut);
   const received = receivedCut === null ? 0 : await countExpiredReceived(db, receivedCut);
-  if (files + received === 0) return { name, status: 'OK', detail: set };
-  return { name, status: 'WARN', detail: `${set}; ${files} archived file(s) and ${received} kept MLLP message(s) are more than ${PRUNE_GRACE_DAYS} days past it`,
+  // A dry run of prune's own walk: the folders are read as a stream, each copy stat'ed once.
+  const copies = copiesCut === null ? 0 : pruneAckCopies(remoteAckFolders(sources), new Date(copiesCut), true).removed;
+  if (files + received + copies === 0) return { name, status: 'OK', detail: set };
+  const overdue = [`${files} archived file(s)`, `${received} kept MLLP message(s)`];
+  if (copiesCut !== null) overdue.push(`${copies} local cop(ies) of remote ACK files`);
+  const listed = `${overdue.slice(0, -1).join(', ')} and ${overdue[overdue.length - 1]}`;
+  return { name, status: 'WARN', detail: `${set}; ${listed} are more than ${PRUNE_GRACE_DAYS} days past it`,
     hint: '`pamdrop watch` prunes every retention.pruneEveryHours; without watch, run `pamdrop prune` daily (deploy/pamdrop-prune.timer, or cron). If one of them runs, read its log or output: it keeps a file it could not remove or that changed' };
 }
 
@@ -286,7 +293,7 @@ async function checkDatabase(config: ResolvedConfig, log: Logger, opts: Required
     } else {
       out.push({ name: 'database migrated', status: 'OK', detail: `schema at ${LATEST_MIGRATION}` });
       out.push(...await maintenanceChecks(db));
-      out.push(await checkRetention(db, config.retention, opts.now ?? new Date()));
+      out.push(await checkRetention(db, config.retention, config.sources, opts.now ?? new Date()));
       const lock = await readLock(db, WRITER_LOCK);
       if (!lock) out.push({ name: 'writer lock', status: 'OK', detail: 'free' });
       else if (lock.expires_at < new Date().toISOString()) {

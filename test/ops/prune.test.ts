@@ -13,7 +13,7 @@
  * - `doctor` warns when archived files are more than 2 days past the retention (prune does not run), and is OK
  *   once prune has run;
  * - the local copies of ACK files uploaded to remote sources go after `remoteAckDays` (only `*.ack.hl7`, never in a
- *   folder a local source also uses);
+ *   folder a local source also uses), and `doctor` warns while some wait more than 2 days past it;
  * - `watch` (the built CLI) prunes by itself at its first idle moment, and not with `pruneEveryHours` null; a pass
  *   stops at its byte budget after one file at least, and the next pass takes the rest.
  */
@@ -253,6 +253,10 @@ describe.each(dbKinds())('prune: local copies of remote ACK files (%s)', (kind) 
     const other = put('gam-acks', 'notes.txt', old);
     const local = put('outbox', 'adt.L1.ack.hl7', old);
 
+    const retention = async () => json(await at(LATER, () => s.cli('doctor', '--json', '--offline'))).checks.find((c: any) => c.name === 'retention');
+    expect(await retention()).toMatchObject({ status: 'WARN', detail: 'archived files kept forever, MLLP bytes forever, local copies of remote ACK files '
+      + '30 days; 0 archived file(s), 0 kept MLLP message(s) and 1 local cop(ies) of remote ACK files are more than 2 days past it' });
+
     const dry = await at(LATER, () => s.cli('prune', '--dry-run', '--json'));
     expect(dry.code, dry.stderr).toBe(0);
     expect(json(dry).ackCopies).toMatchObject({ days: 30, cutoff: '2026-02-08T10:00:00.000Z', folders: [join(s.root, 'gam-acks')], removed: 1, failed: 0 });
@@ -264,6 +268,7 @@ describe.each(dbKinds())('prune: local copies of remote ACK files (%s)', (kind) 
     expect(r.stdout).toContain('(30 days): removed 1');
     expect(existsSync(expired)).toBe(false);
     for (const kept of [young, temporary, other, local]) expect(existsSync(kept)).toBe(true);
+    expect(await retention()).toMatchObject({ status: 'OK' });
 
     // watch's pass (prunePass) takes the sources from the config too.
     const later = put('gam-acks', 'adt.G4.ack.hl7', old);
