@@ -35,11 +35,8 @@ export function remoteAckFolders(sources: readonly SourceConfig[]): string[] {
   return out;
 }
 
-/**
- * Removes the ACK copies older than `cutoff` in `folders` (a dry run counts them), at most `limit` in all when given.
- * Returns the counts, and whether it stopped at the limit.
- */
-export function pruneAckCopies(folders: readonly string[], cutoff: Date, dryRun: boolean, limit?: number): { removed: number; failed: number; full: boolean } {
+/** Removes the ACK copies older than `cutoff` in `folders` (a dry run counts them), at most `limit` in all when given. */
+export function pruneAckCopies(folders: readonly string[], cutoff: Date, dryRun: boolean, limit?: number): { removed: number; failed: number } {
   let removed = 0;
   let failed = 0;
   for (const dir of folders) {
@@ -64,11 +61,11 @@ export function pruneAckCopies(folders: readonly string[], cutoff: Date, dryRun:
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT') failed++;
           continue;
         }
-        if (limit !== undefined && removed >= limit) return { removed, failed, full: true };
+        if (limit !== undefined && removed >= limit) return { removed, failed };
       }
     } finally {
       d.closeSync();
     }
   }
-  return { removed, failed, full: false };
+  return { removed, failed };
 }

@@ -77,6 +77,5 @@ export class FileAckNamer implements AckNamer {
   settle(): void {
     for (const n of this.group) this.group.base.add(n);
     this.group.clear();
-    this.unchecked.clear();
   }
 }
